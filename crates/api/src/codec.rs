@@ -1,0 +1,165 @@
+//! Reading and writing resources as users write them: YAML (multi-document)
+//! or JSON, single resources or `<Kind>List` / `List` wrappers.
+//!
+//! Decoding is strict (unknown fields, wrong types, unknown kinds and API
+//! versions are refused) and never panics; every error names the document
+//! (1-based) and, where known, the field path.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::kind::Kind;
+use crate::meta::Resource;
+
+/// Why one document could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct DecodeError {
+    /// 1-based index of the document in the input (0 when the input as a whole is unreadable).
+    pub document: usize,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.document == 0 {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "document {}: {}", self.document, self.message)
+        }
+    }
+}
+
+/// Decodes every document of a YAML or JSON text. The outer error is for
+/// input that is not YAML at all; each document then decodes (or fails) on its own.
+pub fn decode_documents(text: &str) -> Result<Vec<Result<Resource, DecodeError>>, DecodeError> {
+    let docs: Vec<Value> = if text.trim_start().starts_with(['{', '[']) {
+        // JSON: one value (an object or an array of objects).
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => items,
+            Ok(v) => vec![v],
+            Err(e) => {
+                return Err(DecodeError {
+                    document: 0,
+                    message: format!("invalid JSON: {e}"),
+                });
+            }
+        }
+    } else {
+        serde_saphyr::from_multiple::<Value>(text).map_err(|e| DecodeError {
+            document: 0,
+            message: format!("invalid YAML: {e}"),
+        })?
+    };
+    let mut out = Vec::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        if doc.is_null() {
+            continue;
+        }
+        let n = i + 1;
+        match expand(doc) {
+            Ok(items) => {
+                for item in items {
+                    out.push(decode_value(item).map_err(|message| DecodeError {
+                        document: n,
+                        message,
+                    }));
+                }
+            }
+            Err(message) => out.push(Err(DecodeError {
+                document: n,
+                message,
+            })),
+        }
+    }
+    Ok(out)
+}
+
+/// Splits a `List`/`<Kind>List` document into its items; other documents pass through.
+fn expand(doc: Value) -> Result<Vec<Value>, String> {
+    let is_list = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k == "List" || k.ends_with("List"));
+    if !is_list {
+        return Ok(vec![doc]);
+    }
+    match doc.get("items") {
+        Some(Value::Array(items)) => Ok(items.clone()),
+        Some(Value::Null) | None => Ok(Vec::new()),
+        Some(_) => Err("items: a list is required".into()),
+    }
+}
+
+/// Decodes one resource from its JSON value.
+pub fn decode_value(v: Value) -> Result<Resource, String> {
+    let Value::Object(map) = &v else {
+        return Err("a resource must be a mapping with apiVersion, kind, metadata and spec".into());
+    };
+    match map.get("apiVersion") {
+        Some(Value::String(a)) if a == crate::API_VERSION => {}
+        Some(Value::String(a)) => {
+            return Err(format!(
+                "apiVersion {a:?} is not supported: use {}",
+                crate::API_VERSION
+            ));
+        }
+        Some(_) => return Err("apiVersion: a string is required".into()),
+        None => return Err(format!("apiVersion is missing: use {}", crate::API_VERSION)),
+    }
+    let kind = match map.get("kind") {
+        Some(Value::String(k)) => Kind::from_name(k).ok_or_else(|| {
+            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            format!(
+                "kind {k:?} is not a known resource kind (one of {})",
+                known.join(", ")
+            )
+        })?,
+        Some(_) => return Err("kind: a string is required".into()),
+        None => return Err("kind is missing".into()),
+    };
+    Resource::from_json(kind, v)
+}
+
+/// One resource, or a list of them (`<Kind>List`, or `List` for mixed kinds).
+pub fn to_output_value(resources: &[Resource], as_list: bool) -> Value {
+    if !as_list {
+        if let [one] = resources {
+            return one.to_json();
+        }
+    }
+    let kind = match resources.first() {
+        Some(first) if resources.iter().all(|r| r.kind() == first.kind()) => {
+            format!("{}List", first.kind())
+        }
+        _ => "List".to_string(),
+    };
+    let mut m = Map::new();
+    m.insert(
+        "apiVersion".into(),
+        Value::String(crate::API_VERSION.into()),
+    );
+    m.insert(
+        "items".into(),
+        Value::Array(resources.iter().map(Resource::to_json).collect()),
+    );
+    m.insert("kind".into(), Value::String(kind));
+    m.insert("metadata".into(), Value::Object(Map::new()));
+    Value::Object(m)
+}
+
+/// YAML text of a value as calicoctl prints it.
+pub fn encode_yaml(v: &Value) -> String {
+    serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# cannot encode as YAML: {e}\n"))
+}
+
+/// Indented JSON text of a value as calicoctl prints it.
+pub fn encode_json(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,26 @@
+//! The `projectcalico.org/v3` resource model of calico-rs.
+//!
+//! This crate is pure: no I/O, no async. It holds
+//! - [`meta`]: object metadata and the generic resource envelope,
+//! - [`kind`]: the table of resource kinds (names, plurals, aliases, scope),
+//! - [`resources`]: the typed spec of every kind with Calico's defaults and validation,
+//! - [`selector`]: the Calico label selector language,
+//! - [`codec`]: reading and writing resources as YAML/JSON documents, as users write them,
+//! - [`validate`]: shared field checks (names, CIDRs, ports, AS numbers).
+
+pub mod codec;
+pub mod kind;
+pub mod meta;
+pub mod resources;
+pub mod selector;
+pub mod validate;
+
+pub use codec::{
+    DecodeError, decode_documents, decode_value, encode_json, encode_yaml, to_output_value,
+};
+pub use kind::Kind;
+pub use meta::{ObjectMeta, Resource, ResourceKey};
+pub use validate::{FieldError, ValidationError};
+
+/// The API group and version of every resource.
+pub const API_VERSION: &str = "projectcalico.org/v3";

@@ -1,0 +1,259 @@
+//! IPPool, IPReservation and IPAMConfiguration.
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::common::{check_selector, is_false};
+use crate::meta::{ObjectMeta, SpecImpl};
+use crate::validate::{self, Errors};
+
+/// Encapsulation mode of a pool (`ipipMode`, `vxlanMode`).
+pub const ENCAP_MODES: &[&str] = &["Never", "Always", "CrossSubnet"];
+/// Uses a pool may allow.
+pub const ALLOWED_USES: &[&str] = &["Workload", "Tunnel", "LoadBalancer"];
+
+/// Spec of an IPPool.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IPPoolSpec {
+    /// The pool's CIDR (required).
+    pub cidr: String,
+    /// VXLAN encapsulation: Never (default), Always, CrossSubnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vxlan_mode: Option<String>,
+    /// IP-in-IP encapsulation: Never (default), Always, CrossSubnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipip_mode: Option<String>,
+    /// Masquerade traffic from the pool to outside all pools.
+    #[serde(default)]
+    pub nat_outgoing: bool,
+    /// A disabled pool hands out no new addresses.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disabled: bool,
+    /// Keep the pool's routes out of BGP.
+    #[serde(default, rename = "disableBGPExport", skip_serializing_if = "is_false")]
+    pub disable_bgp_export: bool,
+    /// Prefix length of the blocks carved out of the pool (26 / 122 by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_size: Option<u8>,
+    /// Which nodes may allocate from the pool (`all()` by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<String>,
+    /// Workload, Tunnel (both by default) or LoadBalancer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_uses: Option<Vec<String>>,
+    /// Automatic (default) or Manual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_mode: Option<String>,
+}
+
+impl IPPoolSpec {
+    /// The pool's network, if its CIDR is valid.
+    pub fn net(&self) -> Option<IpNet> {
+        self.cidr.parse().ok()
+    }
+
+    /// The block size, defaulted by family.
+    pub fn block_size(&self) -> u8 {
+        self.block_size.unwrap_or(match self.net() {
+            Some(IpNet::V6(_)) => 122,
+            _ => 26,
+        })
+    }
+
+    /// The IPIP mode, `Never` when unset.
+    pub fn ipip_mode(&self) -> &str {
+        self.ipip_mode.as_deref().unwrap_or("Never")
+    }
+
+    /// The VXLAN mode, `Never` when unset.
+    pub fn vxlan_mode(&self) -> &str {
+        self.vxlan_mode.as_deref().unwrap_or("Never")
+    }
+
+    /// The node selector, `all()` when unset.
+    pub fn node_selector(&self) -> &str {
+        self.node_selector.as_deref().unwrap_or("all()")
+    }
+}
+
+impl SpecImpl for IPPoolSpec {
+    fn defaults(&mut self) {
+        if let Some(net) = self.net() {
+            self.cidr = net.trunc().to_string();
+        }
+        self.block_size = Some(self.block_size());
+        self.ipip_mode.get_or_insert_with(|| "Never".into());
+        self.vxlan_mode.get_or_insert_with(|| "Never".into());
+        self.node_selector.get_or_insert_with(|| "all()".into());
+        self.allowed_uses
+            .get_or_insert_with(|| vec!["Workload".into(), "Tunnel".into()]);
+    }
+
+    fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {
+        let net = match validate::cidr(&self.cidr) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                errs.add(
+                    "spec.cidr",
+                    if self.cidr.is_empty() {
+                        "a CIDR is required".into()
+                    } else {
+                        e
+                    },
+                );
+                None
+            }
+        };
+        errs.check(
+            "spec.ipipMode",
+            validate::one_of(self.ipip_mode(), ENCAP_MODES),
+        );
+        errs.check(
+            "spec.vxlanMode",
+            validate::one_of(self.vxlan_mode(), ENCAP_MODES),
+        );
+        if self.ipip_mode() != "Never" && self.vxlan_mode() != "Never" {
+            errs.add(
+                "spec",
+                "ipipMode and vxlanMode cannot both be enabled on one pool",
+            );
+        }
+        check_selector(errs, "spec.nodeSelector", &self.node_selector);
+        if let Some(uses) = &self.allowed_uses {
+            for (i, u) in uses.iter().enumerate() {
+                errs.check(
+                    format!("spec.allowedUses[{i}]"),
+                    validate::one_of(u, ALLOWED_USES),
+                );
+            }
+            if uses.iter().any(|u| u == "LoadBalancer") && uses.len() > 1 {
+                errs.add(
+                    "spec.allowedUses",
+                    "LoadBalancer cannot be combined with other uses",
+                );
+            }
+        }
+        if let Some(m) = &self.assignment_mode {
+            errs.check(
+                "spec.assignmentMode",
+                validate::one_of(m, &["Automatic", "Manual"]),
+            );
+        }
+        let Some(net) = net else { return };
+        let bs = self.block_size();
+        match net {
+            IpNet::V4(_) => {
+                if !(20..=32).contains(&bs) {
+                    errs.add(
+                        "spec.blockSize",
+                        format!(
+                            "block size {bs} is not valid for IPv4: it must be between 20 and 32"
+                        ),
+                    );
+                }
+                if let Ok(ll) = "169.254.0.0/16".parse::<IpNet>() {
+                    if overlaps(&net, &ll) {
+                        errs.add(
+                            "spec.cidr",
+                            "the pool overlaps the IPv4 link-local range 169.254.0.0/16",
+                        );
+                    }
+                }
+            }
+            IpNet::V6(_) => {
+                if !(116..=128).contains(&bs) {
+                    errs.add(
+                        "spec.blockSize",
+                        format!(
+                            "block size {bs} is not valid for IPv6: it must be between 116 and 128"
+                        ),
+                    );
+                }
+                if self.ipip_mode() != "Never" {
+                    errs.add("spec.ipipMode", "IPIP is not supported on IPv6 pools");
+                }
+                if let Ok(ll) = "fe80::/10".parse::<IpNet>() {
+                    if overlaps(&net, &ll) {
+                        errs.add(
+                            "spec.cidr",
+                            "the pool overlaps the IPv6 link-local range fe80::/10",
+                        );
+                    }
+                }
+            }
+        }
+        if bs < net.prefix_len() {
+            errs.add(
+                "spec.blockSize",
+                format!(
+                    "block size /{bs} is larger than the pool {}: it must be at least {}",
+                    self.cidr,
+                    net.prefix_len()
+                ),
+            );
+        }
+    }
+}
+
+/// Whether two networks share any address.
+pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// Spec of an IPReservation.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IPReservationSpec {
+    /// CIDRs (or single addresses) IPAM must never hand out.
+    #[serde(default, rename = "reservedCIDRs")]
+    pub reserved_cidrs: Vec<String>,
+}
+
+impl SpecImpl for IPReservationSpec {
+    fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {
+        for (i, c) in self.reserved_cidrs.iter().enumerate() {
+            if let Err(e) = validate::cidr_or_ip(c) {
+                errs.add(format!("spec.reservedCIDRs[{i}]"), e);
+            }
+        }
+    }
+}
+
+/// Spec of the IPAMConfiguration (named `default`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IPAMConfigurationSpec {
+    /// When true, never borrow addresses from another node's block.
+    #[serde(default)]
+    pub strict_affinity: bool,
+    /// Most blocks one host may claim; 0 means no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_blocks_per_host: Option<i32>,
+    /// Whether hosts claim blocks automatically (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_allocate_blocks: Option<bool>,
+}
+
+impl SpecImpl for IPAMConfigurationSpec {
+    fn defaults(&mut self) {
+        self.auto_allocate_blocks.get_or_insert(true);
+    }
+
+    fn check(&self, meta: &ObjectMeta, errs: &mut Errors) {
+        if !meta.name.is_empty() && meta.name != "default" {
+            errs.add(
+                "metadata.name",
+                "the IPAMConfiguration must be named \"default\"",
+            );
+        }
+        if let Some(n) = self.max_blocks_per_host {
+            if n < 0 {
+                errs.add(
+                    "spec.maxBlocksPerHost",
+                    format!("{n} is negative: use 0 for no limit"),
+                );
+            }
+        }
+    }
+}
