@@ -149,6 +149,11 @@ pub fn to_output_value(resources: &[Resource], as_list: bool) -> Value {
     Value::Object(m)
 }
 
+/// Parses one YAML document into a JSON value (for config files).
+pub fn yaml_value(text: &str) -> Result<Value, String> {
+    serde_saphyr::from_str::<Value>(text).map_err(|e| format!("invalid YAML: {e}"))
+}
+
 /// YAML text of a value as calicoctl prints it.
 pub fn encode_yaml(v: &Value) -> String {
     serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# cannot encode as YAML: {e}\n"))

@@ -800,12 +800,18 @@ fn reference_eval(n: &Node, labels: &BTreeMap<String, String>, global: bool) -> 
             None => false,
         },
         Node::Not(inner) => !reference_eval(inner, labels, global),
-        Node::And(ns) => ns
-            .iter()
-            .fold(true, |acc, n| reference_eval(n, labels, global) && acc),
-        Node::Or(ns) => ns
-            .iter()
-            .fold(false, |acc, n| reference_eval(n, labels, global) || acc),
+        Node::And(ns) => {
+            ns.iter()
+                .filter(|n| reference_eval(n, labels, global))
+                .count()
+                == ns.len()
+        }
+        Node::Or(ns) => {
+            ns.iter()
+                .filter(|n| reference_eval(n, labels, global))
+                .count()
+                > 0
+        }
     }
 }
 

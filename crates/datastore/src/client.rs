@@ -1,0 +1,434 @@
+//! Typed access to `projectcalico.org/v3` resources over any [`Store`].
+//!
+//! Invariants:
+//! - the stored value is the resource's JSON without `resourceVersion`; the
+//!   resourceVersion users see is the key's mod revision;
+//! - `uid` and `creationTimestamp` are set on create and kept on update;
+//! - every write is a compare-and-swap on the key's revision, so a stale
+//!   `resourceVersion` (or a concurrent writer) gives [`ClientError::Conflict`];
+//! - a resource is validated (and Calico's defaults filled) before any write;
+//!   cross-resource rules (pools must not overlap, a pool's CIDR and block
+//!   size cannot change) are checked against the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use calico_api::resources::overlaps;
+use calico_api::{Kind, Resource, ResourceKey, ValidationError};
+
+use crate::keys;
+use crate::store::{Compare, EventKind, KeyValue, Op, Revision, Store, StoreError, Watch};
+
+/// Errors of resource operations, worded as Calico words them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// No such resource.
+    #[error("resource does not exist: {0}")]
+    NotFound(ResourceKey),
+    /// Create of a resource that exists.
+    #[error("resource already exists: {0}")]
+    AlreadyExists(ResourceKey),
+    /// The resource changed since the given resourceVersion was read.
+    #[error(
+        "update conflict: {key} has resourceVersion {current}, not {given}: get it again and retry"
+    )]
+    Conflict {
+        /// The resource.
+        key: ResourceKey,
+        /// The resourceVersion the caller had.
+        given: String,
+        /// The resourceVersion in the store.
+        current: String,
+    },
+    /// The resource is invalid.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A rule that spans resources was broken (e.g. overlapping pools).
+    #[error("{0}")]
+    Rejected(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored value could not be decoded.
+    #[error("stored value of {key} is unreadable: {reason}")]
+    Corrupt {
+        /// The store key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A change to a resource, as seen by [`ResourceWatch`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResourceEvent {
+    /// Created or updated; carries the new state.
+    Upserted(Resource),
+    /// Deleted.
+    Deleted(ResourceKey, Revision),
+}
+
+/// The typed resource client.
+#[derive(Clone)]
+pub struct Client {
+    store: Arc<dyn Store>,
+}
+
+impl Client {
+    /// A client over `store`.
+    pub fn new(store: Arc<dyn Store>) -> Client {
+        Client { store }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn decode(kv: &KeyValue) -> Result<Resource, ClientError> {
+        let corrupt = |reason: String| ClientError::Corrupt {
+            key: kv.key.clone(),
+            reason,
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&kv.value).map_err(|e| corrupt(e.to_string()))?;
+        let mut r = calico_api::decode_value(v).map_err(corrupt)?;
+        r.metadata_mut().resource_version = Some(kv.mod_revision.to_string());
+        Ok(r)
+    }
+
+    fn encode(r: &Resource) -> Vec<u8> {
+        let mut r = r.clone();
+        r.metadata_mut().resource_version = None;
+        serde_json::to_vec(&r.to_json()).unwrap_or_default()
+    }
+
+    /// Fills defaults and validates `r` on its own (no store access).
+    pub fn prepare(mut r: Resource) -> Result<Resource, ClientError> {
+        r.default_namespace("default");
+        r.set_defaults();
+        r.validate()?;
+        Ok(r)
+    }
+
+    /// Checks the rules that involve other resources: `r` is about to be
+    /// written, `batch` holds the other resources written with it.
+    pub fn check_cluster_rules(&self, r: &Resource, batch: &[Resource]) -> Result<(), ClientError> {
+        let Resource::IPPool(pool) = r else {
+            return Ok(());
+        };
+        let Some(net) = pool.spec.net() else {
+            return Ok(());
+        };
+        let (existing, _) = self.list(Kind::IPPool, None)?;
+        if let Some(Resource::IPPool(old)) = existing
+            .iter()
+            .find(|e| e.metadata().name == pool.metadata.name)
+        {
+            if old.spec.net().map(|n| n.trunc()) != Some(net.trunc()) {
+                return Err(ClientError::Rejected(format!(
+                    "IPPool({}): the CIDR of an existing pool cannot be changed (it is {}); create a new pool instead",
+                    pool.metadata.name, old.spec.cidr
+                )));
+            }
+            if old.spec.block_size() != pool.spec.block_size() {
+                return Err(ClientError::Rejected(format!(
+                    "IPPool({}): the block size of an existing pool cannot be changed (it is {})",
+                    pool.metadata.name,
+                    old.spec.block_size()
+                )));
+            }
+        }
+        let in_batch = batch.iter().filter(|b| !std::ptr::eq(*b, r));
+        for other in existing.iter().chain(in_batch) {
+            let Resource::IPPool(o) = other else { continue };
+            if o.metadata.name == pool.metadata.name {
+                continue;
+            }
+            if o.spec.net().is_some_and(|n| overlaps(&n, &net)) {
+                return Err(ClientError::Rejected(format!(
+                    "IPPool({}): {} overlaps with IPPool({}) {}",
+                    pool.metadata.name, pool.spec.cidr, o.metadata.name, o.spec.cidr
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates `r`; fails if it exists.
+    pub fn create(&self, r: Resource) -> Result<Resource, ClientError> {
+        let mut r = Self::prepare(r)?;
+        self.check_cluster_rules(&r, &[])?;
+        self.create_prepared(&mut r)?;
+        Ok(r)
+    }
+
+    fn create_prepared(&self, r: &mut Resource) -> Result<(), ClientError> {
+        let key = r.key();
+        let skey = keys::resource_key(&key);
+        let m = r.metadata_mut();
+        m.resource_version = None;
+        m.uid = Some(crate::time::uuid4());
+        m.creation_timestamp = Some(crate::time::now_rfc3339());
+        let value = Self::encode(r);
+        match self
+            .store
+            .txn(&[Compare::absent(&skey)], &[Op::Put { key: skey, value }])?
+        {
+            Some(rev) => {
+                r.metadata_mut().resource_version = Some(rev.to_string());
+                Ok(())
+            }
+            None => Err(ClientError::AlreadyExists(key)),
+        }
+    }
+
+    /// Replaces an existing `r`. With a resourceVersion, it must be current.
+    pub fn update(&self, r: Resource) -> Result<Resource, ClientError> {
+        let mut r = Self::prepare(r)?;
+        self.check_cluster_rules(&r, &[])?;
+        self.update_prepared(&mut r)?;
+        Ok(r)
+    }
+
+    fn update_prepared(&self, r: &mut Resource) -> Result<(), ClientError> {
+        let key = r.key();
+        let skey = keys::resource_key(&key);
+        let current = self
+            .store
+            .get(&skey)?
+            .ok_or_else(|| ClientError::NotFound(key.clone()))?;
+        let given = r.metadata().resource_version.clone();
+        if let Some(g) = &given {
+            if *g != current.mod_revision.to_string() {
+                return Err(ClientError::Conflict {
+                    key,
+                    given: g.clone(),
+                    current: current.mod_revision.to_string(),
+                });
+            }
+        }
+        let old = Self::decode(&current)?;
+        let m = r.metadata_mut();
+        m.uid = old.metadata().uid.clone();
+        m.creation_timestamp = old.metadata().creation_timestamp.clone();
+        let value = Self::encode(r);
+        match self.store.txn(
+            &[Compare::at(&skey, current.mod_revision)],
+            &[Op::Put {
+                key: skey.clone(),
+                value,
+            }],
+        )? {
+            Some(rev) => {
+                r.metadata_mut().resource_version = Some(rev.to_string());
+                Ok(())
+            }
+            None => {
+                let now = self
+                    .store
+                    .get(&skey)?
+                    .map(|kv| kv.mod_revision.to_string())
+                    .unwrap_or_else(|| "none".into());
+                Err(ClientError::Conflict {
+                    key,
+                    given: given.unwrap_or_else(|| current.mod_revision.to_string()),
+                    current: now,
+                })
+            }
+        }
+    }
+
+    /// Creates `r`, or updates it if it exists.
+    pub fn apply(&self, r: Resource) -> Result<Resource, ClientError> {
+        let mut r = Self::prepare(r)?;
+        self.check_cluster_rules(&r, &[])?;
+        self.apply_prepared(&mut r)?;
+        Ok(r)
+    }
+
+    fn apply_prepared(&self, r: &mut Resource) -> Result<(), ClientError> {
+        // Two rounds cover a concurrent create or delete between our read and write.
+        for _ in 0..2 {
+            let exists = self.store.get(&keys::resource_key(&r.key()))?.is_some();
+            let res = if exists {
+                self.update_prepared(r)
+            } else {
+                self.create_prepared(r)
+            };
+            match res {
+                Err(ClientError::AlreadyExists(_)) | Err(ClientError::NotFound(_)) => continue,
+                other => return other,
+            }
+        }
+        if r.metadata().resource_version.is_some() {
+            self.update_prepared(r)
+        } else {
+            self.create_prepared(r)
+        }
+    }
+
+    /// Writes a batch that has already been prepared and checked, in order.
+    /// `op` is `create`, `apply` or `replace`. Returns the written resources;
+    /// on the first failure, the error and how many were written.
+    pub fn write_prepared(
+        &self,
+        op: WriteOp,
+        batch: Vec<Resource>,
+    ) -> Result<Vec<Resource>, (usize, ClientError)> {
+        let mut out = Vec::with_capacity(batch.len());
+        for mut r in batch {
+            let res = match op {
+                WriteOp::Create => self.create_prepared(&mut r),
+                WriteOp::Apply => self.apply_prepared(&mut r),
+                WriteOp::Replace => self.update_prepared(&mut r),
+            };
+            match res {
+                Ok(()) => out.push(r),
+                Err(e) => return Err((out.len(), e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a resource; with `resource_version`, only if it is current.
+    pub fn delete(
+        &self,
+        key: &ResourceKey,
+        resource_version: Option<&str>,
+    ) -> Result<Resource, ClientError> {
+        let skey = keys::resource_key(key);
+        let current = self
+            .store
+            .get(&skey)?
+            .ok_or_else(|| ClientError::NotFound(key.clone()))?;
+        let rev = current.mod_revision.to_string();
+        if let Some(g) = resource_version {
+            if g != rev {
+                return Err(ClientError::Conflict {
+                    key: key.clone(),
+                    given: g.to_string(),
+                    current: rev,
+                });
+            }
+        }
+        let old = Self::decode(&current)?;
+        match self.store.txn(
+            &[Compare::at(&skey, current.mod_revision)],
+            &[Op::Delete { key: skey }],
+        )? {
+            Some(_) => Ok(old),
+            None => Err(ClientError::Conflict {
+                key: key.clone(),
+                given: resource_version.unwrap_or(&rev).to_string(),
+                current: "changed".into(),
+            }),
+        }
+    }
+
+    /// One resource.
+    pub fn get(&self, key: &ResourceKey) -> Result<Resource, ClientError> {
+        let kv = self
+            .store
+            .get(&keys::resource_key(key))?
+            .ok_or_else(|| ClientError::NotFound(key.clone()))?;
+        Self::decode(&kv)
+    }
+
+    /// Every resource of `kind` (in `namespace`, or all namespaces when
+    /// `None`), sorted by namespace and name, and the revision of the read.
+    pub fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<Resource>, Revision), ClientError> {
+        let (kvs, rev) = self.store.list(&keys::kind_prefix(kind, namespace))?;
+        let list = kvs
+            .iter()
+            .map(Self::decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((list, rev))
+    }
+
+    /// Changes to resources of `kind` from revision `from`.
+    pub fn watch(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        from: Revision,
+    ) -> Result<ResourceWatch, ClientError> {
+        let prefix = keys::kind_prefix(kind, namespace);
+        let inner = self.store.watch(&prefix, from)?;
+        Ok(ResourceWatch {
+            inner,
+            kind,
+            prefix,
+        })
+    }
+}
+
+/// How a batch is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Fail on existing resources.
+    Create,
+    /// Create or update.
+    Apply,
+    /// Update existing resources only.
+    Replace,
+}
+
+/// A typed watch of one kind.
+pub struct ResourceWatch {
+    inner: Box<dyn Watch>,
+    kind: Kind,
+    prefix: String,
+}
+
+impl ResourceWatch {
+    /// The next change, or `None` after `timeout` without one.
+    pub fn next(&mut self, timeout: Duration) -> Result<Option<ResourceEvent>, ClientError> {
+        let Some(ev) = self.inner.next(timeout)? else {
+            return Ok(None);
+        };
+        match ev.kind {
+            EventKind::Put => {
+                let kv = KeyValue {
+                    key: ev.key,
+                    value: ev.value,
+                    create_revision: 0,
+                    mod_revision: ev.mod_revision,
+                };
+                Ok(Some(ResourceEvent::Upserted(Client::decode(&kv)?)))
+            }
+            EventKind::Delete => {
+                let rest = ev.key.strip_prefix(&self.prefix).unwrap_or(&ev.key);
+                let (namespace, name) = match rest.split_once('/') {
+                    Some((ns, n)) if self.kind.namespaced() => {
+                        (Some(ns.to_string()), n.to_string())
+                    }
+                    _ => (None, rest.to_string()),
+                };
+                let namespace = namespace.or_else(|| {
+                    // A watch scoped to one namespace has it in the prefix.
+                    self.kind.namespaced().then(|| {
+                        self.prefix
+                            .trim_end_matches('/')
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                });
+                Ok(Some(ResourceEvent::Deleted(
+                    ResourceKey {
+                        kind: self.kind,
+                        namespace,
+                        name,
+                    },
+                    ev.mod_revision,
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Where the datastore is, read the way Calico users already say it:
+//! environment variables (`DATASTORE_TYPE`, `DATASTORE_PATH`,
+//! `ETCD_ENDPOINTS`, `ETCD_KEY_FILE`, `ETCD_CERT_FILE`, `ETCD_CA_CERT_FILE`,
+//! `ETCD_USERNAME`, `ETCD_PASSWORD`, each also with a `CALICO_` prefix), a
+//! calicoctl `CalicoAPIConfig` file, or the CNI network config fields.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::etcd::{EtcdStore, EtcdTls};
+use crate::local::{DEFAULT_PATH, LocalStore};
+use crate::store::{Store, StoreError};
+
+/// A resolved datastore location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatastoreConfig {
+    /// The embedded SQLite file.
+    Local {
+        /// Path of the file.
+        path: PathBuf,
+    },
+    /// An etcd v3 cluster.
+    Etcd {
+        /// Endpoint URLs.
+        endpoints: Vec<String>,
+        /// TLS files.
+        tls: EtcdTls,
+        /// User name and password, when etcd auth is on.
+        user: Option<(String, String)>,
+    },
+}
+
+/// Why a datastore configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// An unsupported `datastoreType`.
+    #[error("datastore type {0:?} is not supported: use \"local\" (the default) or \"etcdv3\"")]
+    UnknownType(String),
+    /// etcdv3 without endpoints.
+    #[error(
+        "datastore type etcdv3 needs etcd endpoints: set ETCD_ENDPOINTS (e.g. http://127.0.0.1:2379)"
+    )]
+    NoEndpoints,
+    /// A malformed endpoint.
+    #[error("etcd endpoint {0:?} is not a URL: use http://HOST:PORT or https://HOST:PORT")]
+    BadEndpoint(String),
+    /// A config file that cannot be read or parsed.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// The raw settings, however they were given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// `local` (default) or `etcdv3`.
+    #[serde(default)]
+    pub datastore_type: Option<String>,
+    /// Local store file.
+    #[serde(default)]
+    pub datastore_path: Option<String>,
+    /// Comma-separated etcd URLs.
+    #[serde(default)]
+    pub etcd_endpoints: Option<String>,
+    /// etcd client key.
+    #[serde(default)]
+    pub etcd_key_file: Option<String>,
+    /// etcd client certificate.
+    #[serde(default)]
+    pub etcd_cert_file: Option<String>,
+    /// etcd CA certificate.
+    #[serde(default, rename = "etcdCACertFile")]
+    pub etcd_ca_cert_file: Option<String>,
+    /// etcd user.
+    #[serde(default)]
+    pub etcd_username: Option<String>,
+    /// etcd password.
+    #[serde(default)]
+    pub etcd_password: Option<String>,
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|v| !v.trim().is_empty())
+}
+
+impl Settings {
+    /// Reads the settings through `get` (an environment lookup), accepting
+    /// each name bare and with Calico's `CALICO_` prefix.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Settings {
+        let var =
+            |name: &str| non_empty(get(name)).or_else(|| non_empty(get(&format!("CALICO_{name}"))));
+        Settings {
+            datastore_type: var("DATASTORE_TYPE"),
+            datastore_path: var("DATASTORE_PATH"),
+            etcd_endpoints: var("ETCD_ENDPOINTS"),
+            etcd_key_file: var("ETCD_KEY_FILE"),
+            etcd_cert_file: var("ETCD_CERT_FILE"),
+            etcd_ca_cert_file: var("ETCD_CA_CERT_FILE"),
+            etcd_username: var("ETCD_USERNAME"),
+            etcd_password: var("ETCD_PASSWORD"),
+        }
+    }
+
+    /// Resolves the settings into a datastore location.
+    pub fn resolve(self) -> Result<DatastoreConfig, ConfigError> {
+        match non_empty(self.datastore_type).as_deref().map(str::trim) {
+            None | Some("local") => Ok(DatastoreConfig::Local {
+                path: PathBuf::from(
+                    non_empty(self.datastore_path).unwrap_or_else(|| DEFAULT_PATH.to_string()),
+                ),
+            }),
+            Some("etcdv3") => {
+                let raw = non_empty(self.etcd_endpoints).ok_or(ConfigError::NoEndpoints)?;
+                let endpoints: Vec<String> = raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if endpoints.is_empty() {
+                    return Err(ConfigError::NoEndpoints);
+                }
+                for e in &endpoints {
+                    let rest = e
+                        .strip_prefix("http://")
+                        .or_else(|| e.strip_prefix("https://"));
+                    if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                        return Err(ConfigError::BadEndpoint(e.clone()));
+                    }
+                }
+                let user = match (non_empty(self.etcd_username), self.etcd_password) {
+                    (Some(u), p) => Some((u, p.unwrap_or_default())),
+                    _ => None,
+                };
+                Ok(DatastoreConfig::Etcd {
+                    endpoints,
+                    tls: EtcdTls {
+                        key_file: non_empty(self.etcd_key_file),
+                        cert_file: non_empty(self.etcd_cert_file),
+                        ca_cert_file: non_empty(self.etcd_ca_cert_file),
+                    },
+                    user,
+                })
+            }
+            Some(other) => Err(ConfigError::UnknownType(other.to_string())),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiConfigFile {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    spec: Settings,
+}
+
+impl DatastoreConfig {
+    /// From the process environment.
+    pub fn from_env() -> Result<DatastoreConfig, ConfigError> {
+        Settings::from_lookup(|k| std::env::var(k).ok()).resolve()
+    }
+
+    /// From a calicoctl `CalicoAPIConfig` file (YAML or JSON).
+    pub fn from_file(path: &Path) -> Result<DatastoreConfig, ConfigError> {
+        let file_err = |reason: String| ConfigError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+        let cfg: ApiConfigFile = serde_saphyr_or_json(&text).map_err(file_err)?;
+        if let Some(k) = &cfg.kind {
+            if k != "CalicoAPIConfig" {
+                return Err(file_err(format!("kind {k:?} is not CalicoAPIConfig")));
+            }
+        }
+        cfg.spec.resolve()
+    }
+
+    /// Opens the store this configuration names.
+    pub fn connect(&self) -> Result<Arc<dyn Store>, StoreError> {
+        match self {
+            DatastoreConfig::Local { path } => Ok(Arc::new(LocalStore::open(path)?)),
+            DatastoreConfig::Etcd {
+                endpoints,
+                tls,
+                user,
+            } => Ok(Arc::new(EtcdStore::connect(endpoints, tls, user.clone())?)),
+        }
+    }
+}
+
+fn serde_saphyr_or_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let v: serde_json::Value = if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| e.to_string())?
+    } else {
+        calico_api::codec::yaml_value(text)?
+    };
+    serde_json::from_value(v).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<DatastoreConfig, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| m.get(k).cloned()).resolve()
+    }
+
+    #[test]
+    fn defaults_to_the_local_store() {
+        assert_eq!(
+            env(&[]),
+            Ok(DatastoreConfig::Local {
+                path: DEFAULT_PATH.into()
+            })
+        );
+        assert_eq!(
+            env(&[("DATASTORE_PATH", "/tmp/x.db")]),
+            Ok(DatastoreConfig::Local {
+                path: "/tmp/x.db".into()
+            })
+        );
+    }
+
+    #[test]
+    fn etcd_from_env_with_prefixes() {
+        let c = env(&[
+            ("CALICO_DATASTORE_TYPE", "etcdv3"),
+            (
+                "ETCD_ENDPOINTS",
+                "http://127.0.0.1:2379, http://127.0.0.2:2379",
+            ),
+            ("ETCD_CA_CERT_FILE", "/ca.pem"),
+        ]);
+        let Ok(DatastoreConfig::Etcd { endpoints, tls, .. }) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            endpoints,
+            vec!["http://127.0.0.1:2379", "http://127.0.0.2:2379"]
+        );
+        assert_eq!(tls.ca_cert_file.as_deref(), Some("/ca.pem"));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_clearly() {
+        assert_eq!(
+            env(&[("DATASTORE_TYPE", "etcdv3")]),
+            Err(ConfigError::NoEndpoints)
+        );
+        assert_eq!(
+            env(&[
+                ("DATASTORE_TYPE", "etcdv3"),
+                ("ETCD_ENDPOINTS", "127.0.0.1:2379")
+            ]),
+            Err(ConfigError::BadEndpoint("127.0.0.1:2379".into()))
+        );
+        let e = env(&[("DATASTORE_TYPE", "kubernetes")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("\"kubernetes\" is not supported"), "{e}");
+    }
+
+    #[test]
+    fn calicoctl_cfg_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("calicoctl.cfg");
+        std::fs::write(
+            &p,
+            "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata:\nspec:\n  datastoreType: \"etcdv3\"\n  etcdEndpoints: \"https://10.0.0.1:2379\"\n  etcdCACertFile: /etc/ca.pem\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Ok(DatastoreConfig::Etcd { endpoints, tls, .. }) = DatastoreConfig::from_file(&p)
+        else {
+            panic!()
+        };
+        assert_eq!(endpoints, vec!["https://10.0.0.1:2379"]);
+        assert_eq!(tls.ca_cert_file.as_deref(), Some("/etc/ca.pem"));
+        std::fs::write(&p, "kind: Other\n").unwrap_or_else(|e| panic!("{e}"));
+        assert!(DatastoreConfig::from_file(&p).is_err());
+        assert!(DatastoreConfig::from_file(&dir.path().join("missing")).is_err());
+    }
+}

@@ -1,0 +1,341 @@
+//! The etcd v3 backend.
+//!
+//! The [`Store`] interface is synchronous; this adapter owns a small tokio
+//! runtime (one worker) and blocks on it. Every request has a deadline and a
+//! bounded number of attempts, so an unreachable etcd is an error naming the
+//! endpoints, never a hang. Watches run as tasks on the runtime and reconnect
+//! by themselves after a dropped connection, resuming from the revision after
+//! the last one delivered, so no event is lost or repeated.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use etcd_client::{
+    Certificate, Client, Compare as ECompare, CompareOp, ConnectOptions, EventType, GetOptions,
+    Identity, TlsOptions, Txn, TxnOp, WatchOptions,
+};
+use tokio::runtime::Runtime;
+
+use crate::store::{Compare, Event, EventKind, KeyValue, Op, Revision, Store, StoreError, Watch};
+
+/// Per-request deadline.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connection deadline.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Attempts per request before reporting the datastore unreachable.
+const ATTEMPTS: u32 = 3;
+
+/// TLS and authentication settings for etcd.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdTls {
+    /// Client key (PEM).
+    pub key_file: Option<String>,
+    /// Client certificate (PEM).
+    pub cert_file: Option<String>,
+    /// CA certificate (PEM).
+    pub ca_cert_file: Option<String>,
+}
+
+/// The etcd-backed store.
+pub struct EtcdStore {
+    rt: Runtime,
+    client: Client,
+    endpoints: Vec<String>,
+}
+
+fn read_pem(path: &str, what: &str) -> Result<Vec<u8>, StoreError> {
+    std::fs::read(path)
+        .map_err(|e| StoreError::Backend(format!("cannot read etcd {what} {path}: {e}")))
+}
+
+impl EtcdStore {
+    /// Connects to etcd at `endpoints` (comma-separated URLs are split by the caller).
+    pub fn connect(
+        endpoints: &[String],
+        tls: &EtcdTls,
+        user: Option<(String, String)>,
+    ) -> Result<EtcdStore, StoreError> {
+        if endpoints.is_empty() {
+            return Err(StoreError::Backend(
+                "no etcd endpoints configured: set ETCD_ENDPOINTS".into(),
+            ));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("etcd-client")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot start the etcd client runtime: {e}"))
+            })?;
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
+            .with_keep_alive_while_idle(true);
+        if tls.ca_cert_file.is_some() || tls.cert_file.is_some() || tls.key_file.is_some() {
+            let mut t = TlsOptions::new();
+            if let Some(ca) = &tls.ca_cert_file {
+                t = t.ca_certificate(Certificate::from_pem(read_pem(ca, "CA certificate")?));
+            }
+            match (&tls.cert_file, &tls.key_file) {
+                (Some(c), Some(k)) => {
+                    t = t.identity(Identity::from_pem(
+                        read_pem(c, "certificate")?,
+                        read_pem(k, "key")?,
+                    ));
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(StoreError::Backend(
+                        "etcd TLS needs both a certificate and a key file (etcd_cert_file and etcd_key_file)".into(),
+                    ));
+                }
+            }
+            opts = opts.with_tls(t);
+        }
+        if let Some((u, p)) = user {
+            opts = opts.with_user(u, p);
+        }
+        let endpoint = endpoints.join(",");
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            let fut = Client::connect(endpoints, Some(opts.clone()));
+            match rt.block_on(async {
+                tokio::time::timeout(CONNECT_TIMEOUT + REQUEST_TIMEOUT, fut).await
+            }) {
+                Ok(Ok(client)) => {
+                    return Ok(EtcdStore {
+                        rt,
+                        client,
+                        endpoints: endpoints.to_vec(),
+                    });
+                }
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "timed out connecting".into(),
+            }
+            if attempt + 1 < ATTEMPTS {
+                std::thread::sleep(Duration::from_millis(200 << attempt));
+            }
+        }
+        Err(StoreError::Unavailable {
+            endpoint,
+            reason: last,
+        })
+    }
+
+    /// Runs one request with a deadline and bounded retries on transport errors.
+    fn call<T, F, Fut>(&self, mut f: F) -> Result<T, StoreError>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            let fut = f(self.client.clone());
+            match self
+                .rt
+                .block_on(async { tokio::time::timeout(REQUEST_TIMEOUT, fut).await })
+            {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) if retryable(&e) => last = e.to_string(),
+                Ok(Err(e)) => {
+                    return Err(StoreError::Backend(format!(
+                        "etcd at {}: {e}",
+                        self.endpoints.join(",")
+                    )));
+                }
+                Err(_) => last = format!("request timed out after {}s", REQUEST_TIMEOUT.as_secs()),
+            }
+            if attempt + 1 < ATTEMPTS {
+                std::thread::sleep(Duration::from_millis(200 << attempt));
+            }
+        }
+        Err(StoreError::Unavailable {
+            endpoint: self.endpoints.join(","),
+            reason: last,
+        })
+    }
+}
+
+fn retryable(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::GRpcStatus(s) => {
+            matches!(
+                s.code(),
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+            )
+        }
+        _ => false,
+    }
+}
+
+fn to_kv(kv: &etcd_client::KeyValue) -> KeyValue {
+    KeyValue {
+        key: String::from_utf8_lossy(kv.key()).into_owned(),
+        value: kv.value().to_vec(),
+        create_revision: kv.create_revision(),
+        mod_revision: kv.mod_revision(),
+    }
+}
+
+impl Store for EtcdStore {
+    fn describe(&self) -> String {
+        format!("etcd at {}", self.endpoints.join(","))
+    }
+
+    fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        let resp = self.call(|mut c| {
+            let key = key.to_string();
+            async move { c.get(key, None).await }
+        })?;
+        Ok(resp.kvs().first().map(to_kv))
+    }
+
+    fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
+        let resp = self.call(|mut c| {
+            let prefix = prefix.to_string();
+            async move { c.get(prefix, Some(GetOptions::new().with_prefix())).await }
+        })?;
+        let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+        let mut kvs: Vec<KeyValue> = resp.kvs().iter().map(to_kv).collect();
+        kvs.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok((kvs, rev))
+    }
+
+    fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<Option<Revision>, StoreError> {
+        let cmps: Vec<ECompare> = compares
+            .iter()
+            .map(|Compare::ModRevision { key, revision }| {
+                ECompare::mod_revision(key.as_str(), CompareOp::Equal, *revision)
+            })
+            .collect();
+        let tops: Vec<TxnOp> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Put { key, value } => TxnOp::put(key.as_str(), value.clone(), None),
+                Op::Delete { key } => TxnOp::delete(key.as_str(), None),
+            })
+            .collect();
+        // A transaction is not retried blindly: if the first attempt may have
+        // committed before the connection failed, a retry could apply it twice.
+        // Only connection-level failures before sending are retried by `call`;
+        // callers re-read and retry on `None` or `Unavailable`.
+        let resp = self.call(|mut c| {
+            let txn = Txn::new().when(cmps.clone()).and_then(tops.clone());
+            async move { c.txn(txn).await }
+        })?;
+        let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+        Ok(resp.succeeded().then_some(rev))
+    }
+
+    fn watch(&self, prefix: &str, from: Revision) -> Result<Box<dyn Watch>, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        let client = self.client.clone();
+        let prefix = prefix.to_string();
+        let endpoint = self.endpoints.join(",");
+        self.rt
+            .spawn(watch_task(client, prefix, from.max(1), endpoint, tx));
+        Ok(Box::new(EtcdWatch { rx }))
+    }
+}
+
+type WatchItem = Result<Event, StoreError>;
+
+/// Streams changes into `tx`, reconnecting after errors and resuming after
+/// the last revision delivered. Ends when the receiver is dropped or the
+/// requested history has been compacted.
+async fn watch_task(
+    mut client: Client,
+    prefix: String,
+    mut next: Revision,
+    endpoint: String,
+    tx: mpsc::Sender<WatchItem>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let opts = WatchOptions::new().with_prefix().with_start_revision(next);
+        let stream = client.watch(prefix.as_str(), Some(opts)).await;
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                failures += 1;
+                if failures % 50 == 0 {
+                    // Keep trying, but tell the consumer the store is away; it may give up.
+                    let err = StoreError::Unavailable {
+                        endpoint: endpoint.clone(),
+                        reason: e.to_string(),
+                    };
+                    if tx.send(Err(err)).is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(10)))).await;
+                continue;
+            }
+        };
+        loop {
+            match stream.message().await {
+                Ok(Some(resp)) => {
+                    failures = 0;
+                    if resp.compact_revision() > 0 {
+                        let _ = tx.send(Err(StoreError::Compacted {
+                            requested: next,
+                            compacted: resp.compact_revision(),
+                        }));
+                        return;
+                    }
+                    if resp.canceled() {
+                        break; // the server ended this watch: start it again from `next`
+                    }
+                    let mut last = None;
+                    for ev in resp.events() {
+                        let Some(kv) = ev.kv() else { continue };
+                        let kind = match ev.event_type() {
+                            EventType::Put => EventKind::Put,
+                            EventType::Delete => EventKind::Delete,
+                        };
+                        let value = if kind == EventKind::Put {
+                            kv.value().to_vec()
+                        } else {
+                            Vec::new()
+                        };
+                        let event = Event {
+                            kind,
+                            key: String::from_utf8_lossy(kv.key()).into_owned(),
+                            value,
+                            mod_revision: kv.mod_revision(),
+                        };
+                        last = Some(kv.mod_revision());
+                        if tx.send(Ok(event)).is_err() {
+                            return;
+                        }
+                    }
+                    // etcd delivers all events of one revision in one response.
+                    if let Some(r) = last {
+                        next = r + 1;
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct EtcdWatch {
+    rx: mpsc::Receiver<WatchItem>,
+}
+
+impl Watch for EtcdWatch {
+    fn next(&mut self, timeout: Duration) -> Result<Option<Event>, StoreError> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(item) => item.map(Some),
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(StoreError::Backend("etcd watch ended".into()))
+            }
+        }
+    }
+}

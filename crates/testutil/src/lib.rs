@@ -1,0 +1,268 @@
+//! Test harness shared by the integration tests.
+//!
+//! - [`EtcdServer`]: a real etcd (Debian `etcd-server`) on loopback ports,
+//!   with its data in a temporary directory; killed and removed on drop.
+//! - [`TcpProxy`]: a loopback TCP forwarder whose connections a test can cut,
+//!   to simulate a dropped datastore connection.
+//!
+//! Everything listens on 127.0.0.1 only and cleans up on drop, even when a
+//! test fails.
+
+use std::io;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// Waits until something accepts TCP connections on `port`.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A real etcd server for one test.
+pub struct EtcdServer {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// Client port on 127.0.0.1.
+    pub port: u16,
+    peer_port: u16,
+    name: String,
+}
+
+impl EtcdServer {
+    /// Starts etcd; panics with a clear message if it is not installed or does not come up.
+    pub fn start() -> EtcdServer {
+        let dir =
+            tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir for etcd: {e}"));
+        let mut s = EtcdServer {
+            child: None,
+            port: free_port(),
+            peer_port: free_port(),
+            name: format!("test-{}", std::process::id()),
+            dir,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::File::create(self.dir.path().join("etcd.log")).ok();
+        let child = Command::new("etcd")
+            .arg("--name")
+            .arg(&self.name)
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .arg("--listen-client-urls")
+            .arg(&url)
+            .arg("--advertise-client-urls")
+            .arg(&url)
+            .arg("--listen-peer-urls")
+            .arg(&peer)
+            .arg("--initial-advertise-peer-urls")
+            .arg(&peer)
+            .arg("--initial-cluster")
+            .arg(format!("{}={peer}", self.name))
+            .env_remove("ETCD_ENDPOINTS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.map(Stdio::from).unwrap_or_else(Stdio::null))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start etcd (install Debian's etcd-server): {e}"));
+        self.child = Some(child);
+        if !self.wait_healthy(Duration::from_secs(20)) {
+            let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
+            panic!("etcd did not become healthy on port {}:\n{log}", self.port);
+        }
+    }
+
+    fn wait_healthy(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let ok = Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .args([
+                    "--endpoints",
+                    &self.endpoint(),
+                    "--dial-timeout=1s",
+                    "endpoint",
+                    "health",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// The client URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `etcdctl` against this server and returns its stdout.
+    pub fn etcdctl(&self, args: &[&str]) -> io::Result<String> {
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg("--endpoints")
+            .arg(self.endpoint())
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Kills etcd (SIGKILL) without removing its data.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts etcd again on the same ports and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A TCP forwarder on 127.0.0.1 whose connections can be cut.
+pub struct TcpProxy {
+    /// The port clients connect to.
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    refuse: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl TcpProxy {
+    /// Forwards 127.0.0.1:`port` to 127.0.0.1:`target`.
+    pub fn start(target: u16) -> TcpProxy {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("proxy bind: {e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let _ = listener.set_nonblocking(true);
+        let stop = Arc::new(AtomicBool::new(false));
+        let refuse = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (s, r, c) = (stop.clone(), refuse.clone(), conns.clone());
+        thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        if r.load(Ordering::SeqCst) {
+                            let _ = client.shutdown(Shutdown::Both);
+                            continue;
+                        }
+                        let _ = client.set_nonblocking(false);
+                        let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                            continue;
+                        };
+                        let pairs = [
+                            (client.try_clone(), server.try_clone()),
+                            (server.try_clone(), client.try_clone()),
+                        ];
+                        if let Ok(mut g) = c.lock() {
+                            g.extend(client.try_clone());
+                            g.extend(server.try_clone());
+                        }
+                        for (a, b) in pairs {
+                            if let (Ok(mut a), Ok(mut b)) = (a, b) {
+                                thread::spawn(move || {
+                                    let _ = io::copy(&mut a, &mut b);
+                                    let _ = b.shutdown(Shutdown::Both);
+                                });
+                            }
+                        }
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        TcpProxy {
+            port,
+            stop,
+            refuse,
+            conns,
+        }
+    }
+
+    /// Closes every open connection and refuses new ones until [`TcpProxy::resume`].
+    pub fn cut(&self) {
+        self.refuse.store(true, Ordering::SeqCst);
+        if let Ok(mut g) = self.conns.lock() {
+            for s in g.drain(..) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    /// Accepts connections again.
+    pub fn resume(&self) {
+        self.refuse.store(false, Ordering::SeqCst);
+    }
+
+    /// The proxy's URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.cut();
+    }
+}
+
+/// Path of a workspace binary built by cargo (`target/<profile>/<name>`), next to the test executable.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    dir.join(name)
+}
