@@ -154,9 +154,27 @@ pub fn yaml_value(text: &str) -> Result<Value, String> {
     serde_saphyr::from_str::<Value>(text).map_err(|e| format!("invalid YAML: {e}"))
 }
 
-/// YAML text of a value as calicoctl prints it.
+/// Sorts every mapping's keys, as calicoctl's YAML output does.
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// YAML text of a value as calicoctl prints it (keys sorted).
 pub fn encode_yaml(v: &Value) -> String {
-    serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# cannot encode as YAML: {e}\n"))
+    serde_saphyr::to_string(&sorted(v))
+        .unwrap_or_else(|e| format!("# cannot encode as YAML: {e}\n"))
 }
 
 /// Indented JSON text of a value as calicoctl prints it.

@@ -229,6 +229,25 @@ pub(crate) fn check_selector(
     }
 }
 
+/// Writes a float that holds an integer as an integer (`100`, not `100.0`), as Go does.
+pub(crate) mod order_float {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes an optional policy order.
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => s.serialize_i64(*f as i64),
+            Some(f) => s.serialize_f64(*f),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes an optional policy order.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Option::<f64>::deserialize(d)
+    }
+}
+
 /// `skip_serializing_if` helper for `false` booleans.
 pub(crate) fn is_false(b: &bool) -> bool {
     !*b

@@ -251,7 +251,11 @@ pub struct NetworkPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
     /// Order within the tier; lower applies first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::common::order_float",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub order: Option<f64>,
     /// Endpoints the policy applies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -298,7 +302,11 @@ pub struct GlobalNetworkPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
     /// Order within the tier; lower applies first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::common::order_float",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub order: Option<f64>,
     /// Endpoints the policy applies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]

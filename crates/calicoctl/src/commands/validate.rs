@@ -1,0 +1,25 @@
+//! `calicoctl validate -f FILE`: decode, default and validate every
+//! resource without touching the datastore.
+
+use clap::Args;
+
+use crate::input::{kind_label, prepare_all, read_resources};
+
+/// Arguments of validate.
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// File of resources (`-` for stdin).
+    #[arg(short = 'f', long = "filename")]
+    file: String,
+}
+
+/// Runs the command.
+pub fn run(a: ValidateArgs) -> anyhow::Result<()> {
+    let rs = prepare_all(read_resources(&a.file)?, Some("default"))?;
+    println!(
+        "Successfully validated {} {}resource(s)",
+        rs.len(),
+        kind_label(&rs)
+    );
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! Tables as Calico's calicoctl prints them (Go tabwriter: minimum cell
+//! width 5, padding 3, left-aligned), with Calico's columns per kind.
+
+use calico_api::Resource;
+
+/// Renders rows under headings: each column is as wide as its widest cell plus 3 spaces.
+pub fn render(headings: &[&str], rows: &[Vec<String>]) -> String {
+    let n = headings.len();
+    let mut widths: Vec<usize> = headings.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let all = std::iter::once(headings.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .chain(rows.iter().cloned());
+    for row in all {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate().take(n) {
+            line.push_str(cell);
+            if i + 1 < n {
+                let w = (widths[i] + 3).max(5);
+                line.extend(std::iter::repeat_n(' ', w - cell.chars().count()));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn bool_s(b: bool) -> String {
+    b.to_string()
+}
+
+fn opt(s: &Option<String>) -> String {
+    s.clone().unwrap_or_default()
+}
+
+/// Headings and one row per resource for `-o ps` (`wide = false`) or `-o wide`.
+pub fn rows(
+    resources: &[Resource],
+    wide: bool,
+    with_namespace: bool,
+) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let Some(first) = resources.first() else {
+        return (vec!["NAME"], vec![]);
+    };
+    let mut headings: Vec<&'static str> = columns(first, wide);
+    let mut rows: Vec<Vec<String>> = resources.iter().map(|r| cells(r, wide)).collect();
+    if with_namespace && first.kind().namespaced() {
+        headings.insert(0, "NAMESPACE");
+        for (row, r) in rows.iter_mut().zip(resources) {
+            row.insert(0, r.metadata().namespace.clone().unwrap_or_default());
+        }
+    }
+    (headings, rows)
+}
+
+fn columns(r: &Resource, wide: bool) -> Vec<&'static str> {
+    match (r, wide) {
+        (Resource::IPPool(_), false) => vec!["NAME", "CIDR", "SELECTOR"],
+        (Resource::IPPool(_), true) => {
+            vec![
+                "NAME",
+                "CIDR",
+                "NAT",
+                "IPIPMODE",
+                "VXLANMODE",
+                "DISABLED",
+                "DISABLEBGPEXPORT",
+                "SELECTOR",
+            ]
+        }
+        (Resource::IPReservation(_), _) => vec!["NAME", "CIDRS"],
+        (Resource::IPAMConfiguration(_), false) => vec!["NAME"],
+        (Resource::IPAMConfiguration(_), true) => {
+            vec!["NAME", "STRICTAFFINITY", "MAXBLOCKSPERHOST"]
+        }
+        (Resource::BGPConfiguration(_), _) => {
+            vec!["NAME", "LOGSEVERITY", "MESHENABLED", "ASNUMBER"]
+        }
+        (Resource::BGPPeer(_), false) => vec!["NAME", "PEERIP", "NODE", "ASN"],
+        (Resource::BGPPeer(_), true) => vec!["NAME", "PEERIP", "NODE", "ASN", "PEERSELECTOR"],
+        (Resource::Node(_), false) => vec!["NAME"],
+        (Resource::Node(_), true) => vec!["NAME", "ASN", "IPV4", "IPV6"],
+        (Resource::WorkloadEndpoint(_), false) => vec!["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"],
+        (Resource::WorkloadEndpoint(_), true) => {
+            vec![
+                "NAME",
+                "WORKLOAD",
+                "NODE",
+                "NETWORKS",
+                "INTERFACE",
+                "PROFILES",
+                "NATS",
+            ]
+        }
+        (Resource::HostEndpoint(_), false) => vec!["NAME", "NODE"],
+        (Resource::HostEndpoint(_), true) => vec!["NAME", "NODE", "INTERFACE", "IPS", "PROFILES"],
+        (Resource::NetworkPolicy(_) | Resource::GlobalNetworkPolicy(_), true) => {
+            vec!["NAME", "ORDER", "SELECTOR"]
+        }
+        (Resource::Profile(_), true) => vec!["NAME", "LABELS"],
+        (Resource::NetworkSet(_) | Resource::GlobalNetworkSet(_), true) => vec!["NAME", "NETS"],
+        (Resource::ClusterInformation(_), true) => {
+            vec!["NAME", "CLUSTERGUID", "CLUSTERTYPE", "CALICOVERSION"]
+        }
+        _ => vec!["NAME"],
+    }
+}
+
+fn cells(r: &Resource, wide: bool) -> Vec<String> {
+    let name = r.metadata().name.clone();
+    match (r, wide) {
+        (Resource::IPPool(p), false) => vec![
+            name,
+            p.spec.cidr.clone(),
+            p.spec.node_selector().to_string(),
+        ],
+        (Resource::IPPool(p), true) => vec![
+            name,
+            p.spec.cidr.clone(),
+            bool_s(p.spec.nat_outgoing),
+            p.spec.ipip_mode().to_string(),
+            p.spec.vxlan_mode().to_string(),
+            bool_s(p.spec.disabled),
+            bool_s(p.spec.disable_bgp_export),
+            p.spec.node_selector().to_string(),
+        ],
+        (Resource::IPReservation(p), _) => vec![name, p.spec.reserved_cidrs.join(",")],
+        (Resource::IPAMConfiguration(c), true) => vec![
+            name,
+            bool_s(c.spec.strict_affinity),
+            c.spec
+                .max_blocks_per_host
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        ],
+        (Resource::BGPConfiguration(b), _) => vec![
+            name,
+            opt(&b.spec.log_severity_screen),
+            b.spec
+                .node_to_node_mesh_enabled
+                .map(bool_s)
+                .unwrap_or_default(),
+            b.spec.as_number.map(|a| a.to_string()).unwrap_or_default(),
+        ],
+        (Resource::BGPPeer(p), w) => {
+            let node = match (&p.spec.node, &p.spec.node_selector) {
+                (Some(n), _) => n.clone(),
+                (None, Some(s)) => format!("({s})"),
+                (None, None) => "(global)".into(),
+            };
+            let mut row = vec![
+                name,
+                opt(&p.spec.peer_ip),
+                node,
+                p.spec.as_number.map(|a| a.to_string()).unwrap_or_default(),
+            ];
+            if w {
+                row.push(opt(&p.spec.peer_selector));
+            }
+            row
+        }
+        (Resource::Node(n), true) => {
+            let b = n.spec.bgp.clone().unwrap_or_default();
+            vec![
+                name,
+                b.as_number
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "(64512)".into()),
+                opt(&b.ipv4_address),
+                opt(&b.ipv6_address),
+            ]
+        }
+        (Resource::WorkloadEndpoint(w), wide) => {
+            let workload = if w.spec.pod.is_empty() {
+                w.spec.workload.clone()
+            } else {
+                w.spec.pod.clone()
+            };
+            let mut row = vec![
+                workload,
+                w.spec.node.clone(),
+                w.spec.ip_networks.join(","),
+                w.spec.interface_name.clone(),
+            ];
+            if wide {
+                row.insert(0, name);
+                row.push(w.spec.profiles.join(","));
+                row.push(
+                    w.spec
+                        .ip_nats
+                        .iter()
+                        .map(|n| format!("{}->{}", n.external_ip, n.internal_ip))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+            }
+            row
+        }
+        (Resource::HostEndpoint(h), false) => vec![name, h.spec.node.clone()],
+        (Resource::HostEndpoint(h), true) => vec![
+            name,
+            h.spec.node.clone(),
+            h.spec.interface_name.clone(),
+            h.spec.expected_ips.join(","),
+            h.spec.profiles.join(","),
+        ],
+        (Resource::NetworkPolicy(p), true) => {
+            vec![
+                name,
+                p.spec.order.map(|o| o.to_string()).unwrap_or_default(),
+                opt(&p.spec.selector),
+            ]
+        }
+        (Resource::GlobalNetworkPolicy(p), true) => {
+            vec![
+                name,
+                p.spec.order.map(|o| o.to_string()).unwrap_or_default(),
+                opt(&p.spec.selector),
+            ]
+        }
+        (Resource::Profile(p), true) => {
+            vec![
+                name,
+                p.spec
+                    .labels_to_apply
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        }
+        (Resource::NetworkSet(s), true) => vec![name, s.spec.nets.join(",")],
+        (Resource::GlobalNetworkSet(s), true) => vec![name, s.spec.nets.join(",")],
+        (Resource::ClusterInformation(c), true) => {
+            vec![
+                name,
+                opt(&c.spec.cluster_guid),
+                opt(&c.spec.cluster_type),
+                opt(&c.spec.calico_version),
+            ]
+        }
+        _ => vec![name],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_like_tabwriter() {
+        let t = render(
+            &["NAME", "CIDR", "SELECTOR"],
+            &[vec![
+                "default-ipv4-ippool".into(),
+                "192.168.0.0/16".into(),
+                "all()".into(),
+            ]],
+        );
+        assert_eq!(
+            t,
+            "NAME                  CIDR             SELECTOR\ndefault-ipv4-ippool   192.168.0.0/16   all()\n"
+        );
+    }
+}
