@@ -124,10 +124,8 @@ pub fn decode_value(v: Value) -> Result<Resource, String> {
 
 /// One resource, or a list of them (`<Kind>List`, or `List` for mixed kinds).
 pub fn to_output_value(resources: &[Resource], as_list: bool) -> Value {
-    if !as_list {
-        if let [one] = resources {
-            return one.to_json();
-        }
+    if !as_list && let [one] = resources {
+        return one.to_json();
     }
     let kind = match resources.first() {
         Some(first) if resources.iter().all(|r| r.kind() == first.kind()) => {

@@ -61,6 +61,7 @@ pub enum ClientError {
 
 /// A change to a resource, as seen by [`ResourceWatch`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // events are consumed one at a time; boxing buys nothing
 pub enum ResourceEvent {
     /// Created or updated; carries the new state.
     Upserted(Resource),
@@ -199,14 +200,14 @@ impl Client {
             .get(&skey)?
             .ok_or_else(|| ClientError::NotFound(key.clone()))?;
         let given = r.metadata().resource_version.clone();
-        if let Some(g) = &given {
-            if *g != current.mod_revision.to_string() {
-                return Err(ClientError::Conflict {
-                    key,
-                    given: g.clone(),
-                    current: current.mod_revision.to_string(),
-                });
-            }
+        if let Some(g) = &given
+            && *g != current.mod_revision.to_string()
+        {
+            return Err(ClientError::Conflict {
+                key,
+                given: g.clone(),
+                current: current.mod_revision.to_string(),
+            });
         }
         let old = Self::decode(&current)?;
         let m = r.metadata_mut();
@@ -303,14 +304,14 @@ impl Client {
             .get(&skey)?
             .ok_or_else(|| ClientError::NotFound(key.clone()))?;
         let rev = current.mod_revision.to_string();
-        if let Some(g) = resource_version {
-            if g != rev {
-                return Err(ClientError::Conflict {
-                    key: key.clone(),
-                    given: g.to_string(),
-                    current: rev,
-                });
-            }
+        if let Some(g) = resource_version
+            && g != rev
+        {
+            return Err(ClientError::Conflict {
+                key: key.clone(),
+                given: g.to_string(),
+                current: rev,
+            });
         }
         let old = Self::decode(&current)?;
         match self.store.txn(

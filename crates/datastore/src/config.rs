@@ -177,10 +177,10 @@ impl DatastoreConfig {
         };
         let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
         let cfg: ApiConfigFile = serde_saphyr_or_json(&text).map_err(file_err)?;
-        if let Some(k) = &cfg.kind {
-            if k != "CalicoAPIConfig" {
-                return Err(file_err(format!("kind {k:?} is not CalicoAPIConfig")));
-            }
+        if let Some(k) = &cfg.kind
+            && k != "CalicoAPIConfig"
+        {
+            return Err(file_err(format!("kind {k:?} is not CalicoAPIConfig")));
         }
         cfg.spec.resolve()
     }

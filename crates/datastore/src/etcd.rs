@@ -261,7 +261,7 @@ async fn watch_task(
             Ok(s) => s,
             Err(e) => {
                 failures += 1;
-                if failures % 50 == 0 {
+                if failures.is_multiple_of(50) {
                     // Keep trying, but tell the consumer the store is away; it may give up.
                     let err = StoreError::Unavailable {
                         endpoint: endpoint.clone(),
@@ -275,49 +275,45 @@ async fn watch_task(
                 continue;
             }
         };
-        loop {
-            match stream.message().await {
-                Ok(Some(resp)) => {
-                    failures = 0;
-                    if resp.compact_revision() > 0 {
-                        let _ = tx.send(Err(StoreError::Compacted {
-                            requested: next,
-                            compacted: resp.compact_revision(),
-                        }));
-                        return;
-                    }
-                    if resp.canceled() {
-                        break; // the server ended this watch: start it again from `next`
-                    }
-                    let mut last = None;
-                    for ev in resp.events() {
-                        let Some(kv) = ev.kv() else { continue };
-                        let kind = match ev.event_type() {
-                            EventType::Put => EventKind::Put,
-                            EventType::Delete => EventKind::Delete,
-                        };
-                        let value = if kind == EventKind::Put {
-                            kv.value().to_vec()
-                        } else {
-                            Vec::new()
-                        };
-                        let event = Event {
-                            kind,
-                            key: String::from_utf8_lossy(kv.key()).into_owned(),
-                            value,
-                            mod_revision: kv.mod_revision(),
-                        };
-                        last = Some(kv.mod_revision());
-                        if tx.send(Ok(event)).is_err() {
-                            return;
-                        }
-                    }
-                    // etcd delivers all events of one revision in one response.
-                    if let Some(r) = last {
-                        next = r + 1;
-                    }
+        // A closed or failed stream ends this loop; the outer loop reconnects.
+        while let Ok(Some(resp)) = stream.message().await {
+            failures = 0;
+            if resp.compact_revision() > 0 {
+                let _ = tx.send(Err(StoreError::Compacted {
+                    requested: next,
+                    compacted: resp.compact_revision(),
+                }));
+                return;
+            }
+            if resp.canceled() {
+                break; // the server ended this watch: start it again from `next`
+            }
+            let mut last = None;
+            for ev in resp.events() {
+                let Some(kv) = ev.kv() else { continue };
+                let kind = match ev.event_type() {
+                    EventType::Put => EventKind::Put,
+                    EventType::Delete => EventKind::Delete,
+                };
+                let value = if kind == EventKind::Put {
+                    kv.value().to_vec()
+                } else {
+                    Vec::new()
+                };
+                let event = Event {
+                    kind,
+                    key: String::from_utf8_lossy(kv.key()).into_owned(),
+                    value,
+                    mod_revision: kv.mod_revision(),
+                };
+                last = Some(kv.mod_revision());
+                if tx.send(Ok(event)).is_err() {
+                    return;
                 }
-                Ok(None) | Err(_) => break,
+            }
+            // etcd delivers all events of one revision in one response.
+            if let Some(r) = last {
+                next = r + 1;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -655,7 +655,7 @@ fn etcd_watch_survives_server_restart() {
     put(&store, "/s/2", "b");
     let mut keys = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while keys.len() < 1 && Instant::now() < deadline {
+    while keys.is_empty() && Instant::now() < deadline {
         if let Ok(Some(e)) = w.next(Duration::from_secs(1)) {
             assert!(keys.insert(e.key.clone()), "repeated {}", e.key);
         }

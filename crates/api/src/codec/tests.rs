@@ -293,14 +293,13 @@ mod props {
             let mut bytes = ALL_KINDS.as_bytes().to_vec();
             let p = pos % bytes.len();
             bytes[p] = byte;
-            if let Ok(text) = String::from_utf8(bytes) {
-                if let Ok(docs) = decode_documents(&text) {
+            if let Ok(text) = String::from_utf8(bytes)
+                && let Ok(docs) = decode_documents(&text) {
                     for mut r in docs.into_iter().flatten() {
                         r.set_defaults();
                         let _ = r.validate();
                     }
                 }
-            }
         }
 
         /// Pools with any block size in range for their prefix validate; others do not.

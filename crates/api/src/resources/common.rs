@@ -222,10 +222,10 @@ pub(crate) fn check_selector(
     field: &str,
     sel: &Option<String>,
 ) {
-    if let Some(s) = sel {
-        if let Err(e) = crate::selector::Selector::parse(s) {
-            errs.add(field, e.to_string());
-        }
+    if let Some(s) = sel
+        && let Err(e) = crate::selector::Selector::parse(s)
+    {
+        errs.add(field, e.to_string());
     }
 }
 

@@ -783,13 +783,13 @@ impl SpecImpl for FelixConfigurationSpec {
         if !meta.name.is_empty() {
             errs.check("metadata.name", config_name(&meta.name));
         }
-        if let Some(v) = self.vxlan_vni {
-            if !(1..=16_777_215).contains(&v) {
-                errs.add(
-                    "spec.vxlanVNI",
-                    format!("{v} is not a valid VNI (1 to 16777215)"),
-                );
-            }
+        if let Some(v) = self.vxlan_vni
+            && !(1..=16_777_215).contains(&v)
+        {
+            errs.add(
+                "spec.vxlanVNI",
+                format!("{v} is not a valid VNI (1 to 16777215)"),
+            );
         }
         if let Some(v) = &self.dataplane_watchdog_timeout {
             errs.check("spec.dataplaneWatchdogTimeout", validate::duration(v));

@@ -152,13 +152,13 @@ impl SpecImpl for IPPoolSpec {
                         ),
                     );
                 }
-                if let Ok(ll) = "169.254.0.0/16".parse::<IpNet>() {
-                    if overlaps(&net, &ll) {
-                        errs.add(
-                            "spec.cidr",
-                            "the pool overlaps the IPv4 link-local range 169.254.0.0/16",
-                        );
-                    }
+                if let Ok(ll) = "169.254.0.0/16".parse::<IpNet>()
+                    && overlaps(&net, &ll)
+                {
+                    errs.add(
+                        "spec.cidr",
+                        "the pool overlaps the IPv4 link-local range 169.254.0.0/16",
+                    );
                 }
             }
             IpNet::V6(_) => {
@@ -173,13 +173,13 @@ impl SpecImpl for IPPoolSpec {
                 if self.ipip_mode() != "Never" {
                     errs.add("spec.ipipMode", "IPIP is not supported on IPv6 pools");
                 }
-                if let Ok(ll) = "fe80::/10".parse::<IpNet>() {
-                    if overlaps(&net, &ll) {
-                        errs.add(
-                            "spec.cidr",
-                            "the pool overlaps the IPv6 link-local range fe80::/10",
-                        );
-                    }
+                if let Ok(ll) = "fe80::/10".parse::<IpNet>()
+                    && overlaps(&net, &ll)
+                {
+                    errs.add(
+                        "spec.cidr",
+                        "the pool overlaps the IPv6 link-local range fe80::/10",
+                    );
                 }
             }
         }
@@ -247,13 +247,13 @@ impl SpecImpl for IPAMConfigurationSpec {
                 "the IPAMConfiguration must be named \"default\"",
             );
         }
-        if let Some(n) = self.max_blocks_per_host {
-            if n < 0 {
-                errs.add(
-                    "spec.maxBlocksPerHost",
-                    format!("{n} is negative: use 0 for no limit"),
-                );
-            }
+        if let Some(n) = self.max_blocks_per_host
+            && n < 0
+        {
+            errs.add(
+                "spec.maxBlocksPerHost",
+                format!("{n} is negative: use 0 for no limit"),
+            );
         }
     }
 }

@@ -152,13 +152,13 @@ impl SpecImpl for NodeSpec {
             if let Some(a) = &b.ipv4_ipip_tunnel_addr {
                 errs.check("spec.bgp.ipv4IPIPTunnelAddr", validate::ip(a).map(|_| ()));
             }
-            if let Some(c) = &b.route_reflector_cluster_id {
-                if c.parse::<std::net::Ipv4Addr>().is_err() {
-                    errs.add(
-                        "spec.bgp.routeReflectorClusterID",
-                        format!("{c:?} must be in IPv4 address format, e.g. 224.0.0.1"),
-                    );
-                }
+            if let Some(c) = &b.route_reflector_cluster_id
+                && c.parse::<std::net::Ipv4Addr>().is_err()
+            {
+                errs.add(
+                    "spec.bgp.routeReflectorClusterID",
+                    format!("{c:?} must be in IPv4 address format, e.g. 224.0.0.1"),
+                );
             }
         }
         for (f, v) in [

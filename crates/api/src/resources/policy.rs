@@ -172,13 +172,14 @@ fn check_rules(errs: &mut Errors, dir: &str, rules: &[Rule]) {
     for (i, r) in rules.iter().enumerate() {
         let f = format!("spec.{dir}[{i}]");
         errs.check(format!("{f}.action"), validate::one_of(&r.action, ACTIONS));
-        if let Some(v) = r.ip_version {
-            if v != 4 && v != 6 {
-                errs.add(
-                    format!("{f}.ipVersion"),
-                    format!("{v} is not an IP version: use 4 or 6"),
-                );
-            }
+        if let Some(v) = r.ip_version
+            && v != 4
+            && v != 6
+        {
+            errs.add(
+                format!("{f}.ipVersion"),
+                format!("{v} is not an IP version: use 4 or 6"),
+            );
         }
         for (name, icmp) in [("icmp", &r.icmp), ("notICMP", &r.not_icmp)] {
             let Some(icmp) = icmp else { continue };

@@ -84,15 +84,15 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
             )),
             _ => {}
         }
-        if let (Some(given), Some(cur)) = (&r.metadata().resource_version, &existing) {
-            if Some(given) != cur.metadata().resource_version.as_ref() {
-                errors.push(format!(
+        if let (Some(given), Some(cur)) = (&r.metadata().resource_version, &existing)
+            && Some(given) != cur.metadata().resource_version.as_ref()
+        {
+            errors.push(format!(
                     "resource {}: update conflict: {} has resourceVersion {}, not {given}: get it again and retry",
                     i + 1,
                     r.key(),
                     cur.metadata().resource_version.clone().unwrap_or_default()
                 ));
-            }
         }
         if let Err(e) = client.check_cluster_rules(r, &resources) {
             errors.push(format!("resource {}: {e}", i + 1));
