@@ -214,11 +214,15 @@ fn check_rules(errs: &mut Errors, dir: &str, rules: &[Rule]) {
 /// Fields shared by namespaced and global policies.
 fn check_policy_common(
     errs: &mut Errors,
+    order: Option<f64>,
     selector: &Option<String>,
     types: &[String],
     ingress: &[Rule],
     egress: &[Rule],
 ) {
+    if let Some(o) = order.filter(|o| !o.is_finite()) {
+        errs.add("spec.order", format!("{o} is not a finite number"));
+    }
     check_selector(errs, "spec.selector", selector);
     for (i, t) in types.iter().enumerate() {
         errs.check(
