@@ -45,6 +45,110 @@ pub struct EtcdServer {
     pub port: u16,
     peer_port: u16,
     name: String,
+    tls: Option<TlsFiles>,
+    client_tls: Option<TlsFiles>,
+}
+
+/// PEM files of a test PKI: a CA, and a certificate and key signed by it.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The CA certificate.
+    pub ca: PathBuf,
+    /// The certificate.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl (install Debian's openssl): {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes a CA and two certificates for 127.0.0.1 in `dir`: one for the
+/// server, one for the client. Returns (server files, client files).
+pub fn make_pki(dir: &Path) -> (TlsFiles, TlsFiles) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=calico-rs-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ];
+    ca.extend(ec);
+    openssl(dir, &ca);
+    let mut files = Vec::new();
+    for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+        let (key, csr, pem, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        let _ = std::fs::write(
+            dir.join(&ext),
+            format!("subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"),
+        );
+        let mut req = vec![
+            "req",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            key.as_str(),
+            "-out",
+            csr.as_str(),
+        ];
+        req.extend(ec);
+        openssl(dir, &req);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-extfile",
+                &ext,
+            ],
+        );
+        files.push(TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join(&pem),
+            key: dir.join(&key),
+        });
+    }
+    let client = files.pop().unwrap_or_else(|| panic!("no client files"));
+    let server = files.pop().unwrap_or_else(|| panic!("no server files"));
+    (server, client)
 }
 
 impl EtcdServer {
@@ -58,16 +162,48 @@ impl EtcdServer {
             peer_port: free_port(),
             name: format!("test-{}", std::process::id()),
             dir,
+            tls: None,
+            client_tls: None,
         };
         s.spawn();
         s
     }
 
+    /// Starts etcd serving TLS on its client port and requiring client
+    /// certificates; returns the client's files (CA, certificate, key).
+    pub fn start_tls() -> (EtcdServer, TlsFiles) {
+        let dir =
+            tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir for etcd: {e}"));
+        let (server, client) = make_pki(dir.path());
+        let mut s = EtcdServer {
+            child: None,
+            port: free_port(),
+            peer_port: free_port(),
+            name: format!("test-tls-{}", std::process::id()),
+            dir,
+            tls: Some(server),
+            client_tls: None,
+        };
+        s.client_tls = Some(client.clone());
+        s.spawn();
+        (s, client)
+    }
+
     fn spawn(&mut self) {
-        let url = format!("http://127.0.0.1:{}", self.port);
+        let url = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.dir.path().join("etcd.log")).ok();
-        let child = Command::new("etcd")
+        let mut cmd = Command::new("etcd");
+        if let Some(t) = &self.tls {
+            cmd.arg("--cert-file")
+                .arg(&t.cert)
+                .arg("--key-file")
+                .arg(&t.key);
+            cmd.arg("--client-cert-auth")
+                .arg("--trusted-ca-file")
+                .arg(&t.ca);
+        }
+        let child = cmd
             .arg("--name")
             .arg(&self.name)
             .arg("--data-dir")
@@ -98,15 +234,9 @@ impl EtcdServer {
     fn wait_healthy(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            let ok = Command::new("etcdctl")
-                .env("ETCDCTL_API", "3")
-                .args([
-                    "--endpoints",
-                    &self.endpoint(),
-                    "--dial-timeout=1s",
-                    "endpoint",
-                    "health",
-                ])
+            let ok = self
+                .etcdctl_cmd()
+                .args(["--dial-timeout=1s", "endpoint", "health"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -119,19 +249,31 @@ impl EtcdServer {
         false
     }
 
-    /// The client URL.
+    /// The client URL (https when the server was started with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    fn etcdctl_cmd(&self) -> Command {
+        let mut cmd = Command::new("etcdctl");
+        cmd.env("ETCDCTL_API", "3")
+            .arg("--endpoints")
+            .arg(self.endpoint());
+        if let Some(c) = &self.client_tls {
+            cmd.arg("--cacert")
+                .arg(&c.ca)
+                .arg("--cert")
+                .arg(&c.cert)
+                .arg("--key")
+                .arg(&c.key);
+        }
+        cmd
     }
 
     /// Runs `etcdctl` against this server and returns its stdout.
     pub fn etcdctl(&self, args: &[&str]) -> io::Result<String> {
-        let out = Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .arg("--endpoints")
-            .arg(self.endpoint())
-            .args(args)
-            .output()?;
+        let out = self.etcdctl_cmd().args(args).output()?;
         if !out.status.success() {
             return Err(io::Error::other(
                 String::from_utf8_lossy(&out.stderr).into_owned(),

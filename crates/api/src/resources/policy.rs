@@ -286,6 +286,7 @@ impl SpecImpl for NetworkPolicySpec {
     fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {
         check_policy_common(
             errs,
+            self.order,
             &self.selector,
             &self.types,
             &self.ingress,
@@ -349,6 +350,7 @@ impl SpecImpl for GlobalNetworkPolicySpec {
     fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {
         check_policy_common(
             errs,
+            self.order,
             &self.selector,
             &self.types,
             &self.ingress,
