@@ -322,6 +322,29 @@ fn watch_compacted_history_is_reported(f: Fixture) {
     }
 }
 
+/// Adds one to the decimal counter at `key` by compare-and-swap, retrying on conflict.
+fn increment(s: &dyn Store, key: &str) {
+    loop {
+        let cur = s.get(key).unwrap_or_else(|e| panic!("{e}"));
+        let (n, rev) = cur.map_or((0, 0), |kv| {
+            let n = String::from_utf8_lossy(&kv.value)
+                .parse::<u64>()
+                .unwrap_or(0);
+            (n, kv.mod_revision)
+        });
+        let op = Op::Put {
+            key: key.into(),
+            value: (n + 1).to_string().into_bytes(),
+        };
+        if s.txn(&[Compare::at(key, rev)], &[op])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_some()
+        {
+            return;
+        }
+    }
+}
+
 fn concurrent_cas_never_loses_an_update(f: Fixture) {
     let store = f.store.clone();
     let threads: Vec<_> = (0..4)
@@ -329,27 +352,7 @@ fn concurrent_cas_never_loses_an_update(f: Fixture) {
             let s = store.clone();
             std::thread::spawn(move || {
                 for _ in 0..25 {
-                    loop {
-                        let cur = s.get("/cas/counter").unwrap_or_else(|e| panic!("{e}"));
-                        let (n, rev) = cur.map_or((0, 0), |kv| {
-                            (
-                                String::from_utf8_lossy(&kv.value)
-                                    .parse::<u64>()
-                                    .unwrap_or(0),
-                                kv.mod_revision,
-                            )
-                        });
-                        let op = Op::Put {
-                            key: "/cas/counter".into(),
-                            value: (n + 1).to_string().into_bytes(),
-                        };
-                        if s.txn(&[Compare::at("/cas/counter", rev)], &[op])
-                            .unwrap_or_else(|e| panic!("{e}"))
-                            .is_some()
-                        {
-                            break;
-                        }
-                    }
+                    increment(&*s, "/cas/counter");
                 }
             })
         })
@@ -664,6 +667,11 @@ fn etcd_watch_survives_server_restart() {
         keys.into_iter().collect::<Vec<_>>(),
         vec!["/s/2".to_string()]
     );
+    assert_eq!(
+        w.next(Duration::from_millis(500)).ok().flatten(),
+        None,
+        "an event was repeated"
+    );
 }
 
 /// Many processes share one local store file: concurrent compare-and-swap
@@ -674,27 +682,7 @@ fn local_store_is_safe_across_processes() {
         // Child mode: do the increments and exit.
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         for _ in 0..50 {
-            loop {
-                let cur = s.get("/proc/counter").unwrap_or_else(|e| panic!("{e}"));
-                let (n, rev) = cur.map_or((0, 0), |kv| {
-                    (
-                        String::from_utf8_lossy(&kv.value)
-                            .parse::<u64>()
-                            .unwrap_or(0),
-                        kv.mod_revision,
-                    )
-                });
-                let op = Op::Put {
-                    key: "/proc/counter".into(),
-                    value: (n + 1).to_string().into_bytes(),
-                };
-                if s.txn(&[Compare::at("/proc/counter", rev)], &[op])
-                    .unwrap_or_else(|e| panic!("{e}"))
-                    .is_some()
-                {
-                    break;
-                }
-            }
+            increment(&s, "/proc/counter");
         }
         return;
     }
