@@ -34,6 +34,14 @@ impl fmt::Display for DecodeError {
 /// Decodes every document of a YAML or JSON text. The outer error is for
 /// input that is not YAML at all; each document then decodes (or fails) on its own.
 pub fn decode_documents(text: &str) -> Result<Vec<Result<Resource, DecodeError>>, DecodeError> {
+    Ok(decode_numbered(text)?.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Like [`decode_documents`], with the 1-based number of the document each
+/// resource came from (the items of one `List` document share its number).
+pub fn decode_numbered(
+    text: &str,
+) -> Result<Vec<(usize, Result<Resource, DecodeError>)>, DecodeError> {
     let docs: Vec<Value> = if text.trim_start().starts_with(['{', '[']) {
         // JSON: one value (an object or an array of objects).
         match serde_json::from_str::<Value>(text) {
@@ -61,16 +69,22 @@ pub fn decode_documents(text: &str) -> Result<Vec<Result<Resource, DecodeError>>
         match expand(doc) {
             Ok(items) => {
                 for item in items {
-                    out.push(decode_value(item).map_err(|message| DecodeError {
-                        document: n,
-                        message,
-                    }));
+                    out.push((
+                        n,
+                        decode_value(item).map_err(|message| DecodeError {
+                            document: n,
+                            message,
+                        }),
+                    ));
                 }
             }
-            Err(message) => out.push(Err(DecodeError {
-                document: n,
-                message,
-            })),
+            Err(message) => out.push((
+                n,
+                Err(DecodeError {
+                    document: n,
+                    message,
+                }),
+            )),
         }
     }
     Ok(out)

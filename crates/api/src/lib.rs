@@ -16,7 +16,8 @@ pub mod selector;
 pub mod validate;
 
 pub use codec::{
-    DecodeError, decode_documents, decode_value, encode_json, encode_yaml, to_output_value,
+    DecodeError, decode_documents, decode_numbered, decode_value, encode_json, encode_yaml,
+    to_output_value,
 };
 pub use kind::Kind;
 pub use meta::{ObjectMeta, Resource, ResourceKey};

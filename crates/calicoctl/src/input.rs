@@ -8,9 +8,30 @@ use std::io::Read;
 use anyhow::{Context, bail};
 use calico_api::Resource;
 
+/// Resources read from one file, each with the number of its document.
+pub struct Input {
+    /// The file name as given (`-` for stdin).
+    pub file: String,
+    /// The resources, in file order.
+    pub resources: Vec<Resource>,
+    /// 1-based document number of each resource.
+    pub documents: Vec<usize>,
+}
+
+impl Input {
+    /// `FILE: document N` for the resource at `index`, for messages.
+    pub fn place(&self, index: usize) -> String {
+        format!(
+            "{}: document {}",
+            self.file,
+            self.documents.get(index).copied().unwrap_or(index + 1)
+        )
+    }
+}
+
 /// Reads and decodes every resource in `file` (`-` = stdin). Fails, naming
 /// every bad document, if any document cannot be decoded.
-pub fn read_resources(file: &str) -> anyhow::Result<Vec<Resource>> {
+pub fn read_resources(file: &str) -> anyhow::Result<Input> {
     let text = if file == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -24,45 +45,58 @@ pub fn read_resources(file: &str) -> anyhow::Result<Vec<Resource>> {
         }
         std::fs::read_to_string(p).with_context(|| format!("cannot read {file}"))?
     };
-    let docs = calico_api::decode_documents(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-    let mut out = Vec::new();
+    let docs = calico_api::decode_numbered(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let mut input = Input {
+        file: file.to_string(),
+        resources: Vec::new(),
+        documents: Vec::new(),
+    };
     let mut errors = Vec::new();
-    for d in docs {
+    for (n, d) in docs {
         match d {
-            Ok(r) => out.push(r),
+            Ok(r) => {
+                input.resources.push(r);
+                input.documents.push(n);
+            }
             Err(e) => errors.push(format!("{file}: {e}")),
         }
     }
     if !errors.is_empty() {
         bail!("{}\nnothing was changed", errors.join("\n"));
     }
-    if out.is_empty() {
+    if input.resources.is_empty() {
         bail!("{file} holds no resources");
     }
-    Ok(out)
+    Ok(input)
 }
 
 /// Fills namespaces and defaults and validates every resource; fails naming
-/// every invalid one.
-pub fn prepare_all(
-    resources: Vec<Resource>,
-    namespace: Option<&str>,
-) -> anyhow::Result<Vec<Resource>> {
-    let mut out = Vec::new();
+/// every invalid one by document. A resource whose namespace differs from an
+/// explicit `--namespace` is refused, as Calico does.
+pub fn prepare_all(mut input: Input, namespace: Option<&str>) -> anyhow::Result<Input> {
     let mut errors = Vec::new();
+    let resources = std::mem::take(&mut input.resources);
     for (i, mut r) in resources.into_iter().enumerate() {
-        if let Some(ns) = namespace {
-            r.default_namespace(ns);
+        if let (Some(ns), Some(own)) = (namespace, r.metadata().namespace.as_deref()) {
+            if r.kind().namespaced() && ns != own {
+                errors.push(format!(
+                    "{}: {} is in namespace {own:?}, but --namespace {ns:?} was given",
+                    input.place(i),
+                    r.key()
+                ));
+                continue;
+            }
         }
+        r.default_namespace(namespace.unwrap_or("default"));
         match calico_datastore::Client::prepare(r) {
-            Ok(r) => out.push(r),
-            Err(e) => errors.push(format!("resource {}: {e}", i + 1)),
+            Ok(r) => input.resources.push(r),
+            Err(e) => errors.push(format!("{}: {e}", input.place(i))),
         }
     }
     if !errors.is_empty() {
         bail!("{}\nnothing was changed", errors.join("\n"));
     }
-    Ok(out)
+    Ok(input)
 }
 
 /// `'IPPool' ` when all resources are of one kind, else empty, for messages

@@ -209,7 +209,9 @@ fn invalid_batch_changes_nothing(ds: Ds) {
     let f = ds.file("batch.yaml", text);
     let e = ds.fails(&["apply", "-f", &f]);
     assert!(
-        e.contains("resource 2") && e.contains("spec.blockSize") && e.contains("between 20 and 32"),
+        e.contains("batch.yaml: document 2: IPPool(bad)")
+            && e.contains("spec.blockSize")
+            && e.contains("between 20 and 32"),
         "{e}"
     );
     assert!(e.contains("nothing was changed"), "{e}");
@@ -263,7 +265,7 @@ fn optimistic_concurrency(ds: Ds) {
     // Create of an existing resource fails, unless skipped.
     let e = ds.fails(&["create", "-f", FIXTURE]);
     assert!(
-        e.contains("resource already exists: IPPool(pool-v4)"),
+        e.contains("all-kinds.yaml: document 1: resource already exists: IPPool(pool-v4)"),
         "{e}"
     );
     assert!(
@@ -365,6 +367,16 @@ fn bad_input_is_refused_cleanly(ds: Ds) {
     assert!(
         ds.fails(&["apply", "-f", &f])
             .contains("holds no resources")
+    );
+    let f = ds.file(
+        "ns.yaml",
+        "apiVersion: projectcalico.org/v3\nkind: NetworkSet\nmetadata: {name: s, namespace: a}\n",
+    );
+    let e = ds.fails(&["apply", "-f", &f, "-n", "b"]);
+    assert!(e.contains("--namespace \"b\" was given"), "{e}");
+    assert!(
+        ds.ok(&["apply", "-f", &f, "-n", "a"])
+            .contains("Successfully applied 1 'NetworkSet'")
     );
     assert!(
         ds.fails(&["get", "pods"])

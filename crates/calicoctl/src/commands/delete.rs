@@ -31,6 +31,7 @@ pub fn run(config: Option<&PathBuf>, a: DeleteArgs) -> anyhow::Result<()> {
     let ns = a.namespace.as_deref();
     let targets: Vec<(ResourceKey, Option<String>)> = match (&a.file, a.args.as_slice()) {
         (Some(f), []) => read_resources(f)?
+            .resources
             .into_iter()
             .map(|mut r| {
                 r.default_namespace(ns.unwrap_or("default"));

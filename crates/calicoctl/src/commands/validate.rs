@@ -15,7 +15,7 @@ pub struct ValidateArgs {
 
 /// Runs the command.
 pub fn run(a: ValidateArgs) -> anyhow::Result<()> {
-    let rs = prepare_all(read_resources(&a.file)?, Some("default"))?;
+    let rs = prepare_all(read_resources(&a.file)?, None)?.resources;
     println!(
         "Successfully validated {} {}resource(s)",
         rs.len(),

@@ -50,11 +50,9 @@ impl Mode {
 /// Runs the command.
 pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result<()> {
     let (verb, done) = mode.verb();
-    let resources = prepare_all(
-        read_resources(&a.file)?,
-        Some(a.namespace.as_deref().unwrap_or("default")),
-    )?;
-    let label = kind_label(&resources);
+    let input = prepare_all(read_resources(&a.file)?, a.namespace.as_deref())?;
+    let resources = &input.resources;
+    let label = kind_label(resources);
     let client = crate::connect(config)?;
 
     // Check the whole batch against the store before writing anything.
@@ -73,13 +71,13 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
                 continue;
             }
             (Mode::Create, Some(_)) => errors.push(format!(
-                "resource {}: resource already exists: {}",
-                i + 1,
+                "{}: resource already exists: {}",
+                input.place(i),
                 r.key()
             )),
             (Mode::Replace, None) => errors.push(format!(
-                "resource {}: resource does not exist: {}",
-                i + 1,
+                "{}: resource does not exist: {}",
+                input.place(i),
                 r.key()
             )),
             _ => {}
@@ -88,14 +86,14 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
             && Some(given) != cur.metadata().resource_version.as_ref()
         {
             errors.push(format!(
-                    "resource {}: update conflict: {} has resourceVersion {}, not {given}: get it again and retry",
-                    i + 1,
+                    "{}: update conflict: {} has resourceVersion {}, not {given}: get it again and retry",
+                    input.place(i),
                     r.key(),
                     cur.metadata().resource_version.clone().unwrap_or_default()
                 ));
         }
-        if let Err(e) = client.check_cluster_rules(r, &resources) {
-            errors.push(format!("resource {}: {e}", i + 1));
+        if let Err(e) = client.check_cluster_rules(r, resources) {
+            errors.push(format!("{}: {e}", input.place(i)));
         }
         batch.push(r.clone());
     }
