@@ -37,11 +37,12 @@ pub fn decode_documents(text: &str) -> Result<Vec<Result<Resource, DecodeError>>
     Ok(decode_numbered(text)?.into_iter().map(|(_, r)| r).collect())
 }
 
+/// One decoded resource (or its error) with the 1-based number of its document.
+pub type NumberedResource = (usize, Result<Resource, DecodeError>);
+
 /// Like [`decode_documents`], with the 1-based number of the document each
 /// resource came from (the items of one `List` document share its number).
-pub fn decode_numbered(
-    text: &str,
-) -> Result<Vec<(usize, Result<Resource, DecodeError>)>, DecodeError> {
+pub fn decode_numbered(text: &str) -> Result<Vec<NumberedResource>, DecodeError> {
     let docs: Vec<Value> = if text.trim_start().starts_with(['{', '[']) {
         // JSON: one value (an object or an array of objects).
         match serde_json::from_str::<Value>(text) {
