@@ -77,15 +77,16 @@ pub fn prepare_all(mut input: Input, namespace: Option<&str>) -> anyhow::Result<
     let mut errors = Vec::new();
     let resources = std::mem::take(&mut input.resources);
     for (i, mut r) in resources.into_iter().enumerate() {
-        if let (Some(ns), Some(own)) = (namespace, r.metadata().namespace.as_deref()) {
-            if r.kind().namespaced() && ns != own {
-                errors.push(format!(
-                    "{}: {} is in namespace {own:?}, but --namespace {ns:?} was given",
-                    input.place(i),
-                    r.key()
-                ));
-                continue;
-            }
+        if let (Some(ns), Some(own)) = (namespace, r.metadata().namespace.as_deref())
+            && r.kind().namespaced()
+            && ns != own
+        {
+            errors.push(format!(
+                "{}: {} is in namespace {own:?}, but --namespace {ns:?} was given",
+                input.place(i),
+                r.key()
+            ));
+            continue;
         }
         r.default_namespace(namespace.unwrap_or("default"));
         match calico_datastore::Client::prepare(r) {
