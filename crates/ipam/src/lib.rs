@@ -1,0 +1,19 @@
+//! Calico's IPAM: addresses come from blocks carved out of IP pools; each
+//! node is affine to blocks and allocates from them first, so routing needs
+//! one route per block.
+//!
+//! - [`block`]: one allocation block, pure, with its invariants;
+//! - [`keys`]: Calico's `/calico/ipam/v2/` key layout;
+//! - [`allocator`]: [`Ipam`], the allocator over any `Store`: pool
+//!   selection, block claims, borrowing, specific addresses, release, GC.
+//!
+//! Crash safety: a block and the handle that records its allocations are
+//! always written in one compare-and-swap transaction, so a process killed
+//! at any point leaves either nothing or an allocation tied to its handle.
+
+pub mod allocator;
+pub mod block;
+pub mod keys;
+
+pub use allocator::{AssignArgs, Assigned, Ipam, IpamConfig, IpamError, Use};
+pub use block::{Attribute, Block};
