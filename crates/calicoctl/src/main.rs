@@ -53,6 +53,9 @@ enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Show the client and cluster versions.
     Version,
+    /// IP address management.
+    #[command(subcommand)]
+    Ipam(commands::ipam::IpamCmd),
 }
 
 /// Opens the datastore named by `--config`, the default config file, or the environment.
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Label(a) => commands::label::run(cfg, a),
         Command::Validate(a) => commands::validate::run(a),
         Command::Version => commands::version::run(cfg),
+        Command::Ipam(c) => commands::ipam::run(cfg, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

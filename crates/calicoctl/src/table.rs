@@ -30,6 +30,46 @@ pub fn render(headings: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Renders a bordered table as Calico's `calicoctl ipam` commands print them.
+pub fn render_boxed(headings: &[&str], rows: &[Vec<String>]) -> String {
+    let n = headings.len();
+    let mut widths: Vec<usize> = headings.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let rule: String = widths
+        .iter()
+        .map(|w| format!("+{}", "-".repeat(w + 2)))
+        .collect::<String>()
+        + "+\n";
+    let line = |cells: &[String], center: bool| -> String {
+        let mut s = String::new();
+        for (i, w) in widths.iter().enumerate() {
+            let c = cells.get(i).map(String::as_str).unwrap_or("");
+            let pad = w - c.chars().count();
+            // Like Go's tablewriter: headings centred, numbers right-aligned.
+            let numeric = !c.is_empty() && c.chars().all(|ch| ch.is_ascii_digit());
+            let (l, r) = if center {
+                (pad / 2, pad - pad / 2)
+            } else if numeric {
+                (pad, 0)
+            } else {
+                (0, pad)
+            };
+            s.push_str(&format!("| {}{c}{} ", " ".repeat(l), " ".repeat(r)));
+        }
+        s + "|\n"
+    };
+    let head: Vec<String> = headings.iter().map(|h| h.to_string()).collect();
+    let mut out = rule.clone() + &line(&head, true) + &rule;
+    for r in rows {
+        out.push_str(&line(r, false));
+    }
+    out + &rule
+}
+
 fn bool_s(b: bool) -> String {
     b.to_string()
 }

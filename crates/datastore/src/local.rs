@@ -80,6 +80,14 @@ impl LocalStore {
         let history = history.max(1);
         let path = path.as_ref().to_path_buf();
         let mut conn = open_conn(&path)?;
+        // The schema exists already in all but the first open: skip the write transaction.
+        if meta(&conn, "revision").is_ok() {
+            return Ok(LocalStore {
+                path,
+                conn: Mutex::new(conn),
+                history,
+            });
+        }
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err(&path))?;

@@ -1,5 +1,5 @@
-//! The `calico-ipam` CNI plugin. Skeleton: the IPAM issue fills it in.
+//! The `calico-ipam` CNI plugin: thin wiring over [`calico_cni::ipam`].
 
 fn main() -> std::process::ExitCode {
-    calico_cni::not_yet("calico-ipam")
+    calico_cni::main_with("calico-ipam", calico_cni::ipam::run)
 }

@@ -1,0 +1,235 @@
+//! The `calico-ipam` plugin: ADD, DEL, CHECK, GC and STATUS over
+//! [`calico_ipam::Ipam`], as Calico's calico-ipam behaves.
+//!
+//! - Handle: `<network name>.<container ID>`; attributes record node,
+//!   namespace and pod (from `K8S_POD_NAMESPACE` / `K8S_POD_NAME`).
+//! - ADD is idempotent: a handle that already holds addresses gets them back.
+//!   Specific addresses come from `IP=a[,b]` in `CNI_ARGS` or
+//!   `runtimeConfig.ips`; pools from the pod annotations
+//!   `cni.projectcalico.org/ipv4pools` / `ipv6pools` (JSON lists), else the
+//!   config's `ipv4_pools` / `ipv6_pools`.
+//! - Results carry /32 and /128 addresses.
+//! - Errors: 7 bad config, 11 datastore unreachable or too much contention,
+//!   100 allocation failures (message names the pools tried).
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+
+use calico_ipam::{AssignArgs, Ipam, IpamError, Use};
+use cni_spec::env::Command;
+use cni_spec::error::CniError;
+use cni_spec::result::{CniResult, IpConfig};
+use serde_json::Value;
+
+use crate::Invocation;
+
+/// Pod annotation naming IPv4 pools.
+pub const ANNOTATION_V4_POOLS: &str = "cni.projectcalico.org/ipv4pools";
+/// Pod annotation naming IPv6 pools.
+pub const ANNOTATION_V6_POOLS: &str = "cni.projectcalico.org/ipv6pools";
+
+/// Maps an IPAM error to its CNI error.
+pub fn cni_error(e: IpamError) -> CniError {
+    if e.is_transient() {
+        return CniError::try_again_later(e.to_string());
+    }
+    match e {
+        IpamError::PoolNotFound(_) | IpamError::PoolDisabled(_) | IpamError::PoolFamily(..) => {
+            CniError::invalid_network_config(e.to_string())
+        }
+        IpamError::Store(s) => crate::store_error(s),
+        other => CniError::new(100, other.to_string(), ""),
+    }
+}
+
+fn pools_from_annotation(
+    annotations: &BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<Vec<String>>, CniError> {
+    match annotations.get(key) {
+        None => Ok(None),
+        Some(v) => serde_json::from_str::<Vec<String>>(v)
+            .map(Some)
+            .map_err(|e| {
+                CniError::invalid_network_config(format!(
+                    "annotation {key} must be a JSON list of pool names or CIDRs: {e}"
+                ))
+            }),
+    }
+}
+
+/// The handle of this invocation.
+pub fn handle(inv: &Invocation) -> String {
+    format!("{}.{}", inv.conf.network_name(), inv.env.container_id)
+}
+
+fn result(inv: &Invocation, ips: &[IpAddr]) -> Result<Option<Value>, CniError> {
+    let r = CniResult {
+        ips: ips
+            .iter()
+            .map(|ip| IpConfig {
+                address: *ip,
+                prefix: if ip.is_ipv4() { 32 } else { 128 },
+                gateway: None,
+                interface: None,
+            })
+            .collect(),
+        ..CniResult::default()
+    };
+    Ok(Some(r.to_json(inv.conf.version()?)))
+}
+
+/// Runs one calico-ipam command.
+pub fn run(inv: &Invocation) -> Result<Option<Value>, CniError> {
+    let store = crate::datastore(&inv.conf)?;
+    let ipam = Ipam::new(store);
+    match inv.env.command {
+        Command::Add => add(inv, &ipam),
+        Command::Del => {
+            ipam.release_by_handle(&handle(inv)).map_err(cni_error)?;
+            Ok(None)
+        }
+        Command::Check => check(inv, &ipam),
+        Command::Gc => {
+            let keep: HashSet<String> = inv
+                .conf
+                .gc_attachments()?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| a.container_id)
+                .collect();
+            ipam.gc(inv.conf.network_name(), &keep).map_err(cni_error)?;
+            Ok(None)
+        }
+        Command::Status => {
+            // Ready when the datastore answers and holds a usable pool.
+            let pools = ipam.blocks().map(|_| ()).and_then(|_| {
+                calico_datastore::Client::new(ipam.store().clone())
+                    .list(calico_api::Kind::IPPool, None)
+                    .map_err(IpamError::from)
+            });
+            match pools {
+                Ok((p, _)) if p.is_empty() => {
+                    Err(CniError::plugin_not_available("no IP pools are configured"))
+                }
+                Ok(_) => Ok(None),
+                Err(e) => Err(CniError::plugin_not_available(e.to_string())),
+            }
+        }
+        Command::Version => Ok(Some(cni_spec::version::version_result(
+            inv.conf.cni_version.as_deref().unwrap_or("1.1.0"),
+        ))),
+    }
+}
+
+fn add(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {
+    let ipam_conf = inv.conf.ipam_or_default();
+    let (want_v4, want_v6) = (ipam_conf.assign_ipv4(), ipam_conf.assign_ipv6());
+    if !want_v4 && !want_v6 {
+        return Err(CniError::invalid_network_config(
+            "assign_ipv4 and assign_ipv6 are both false: nothing to assign",
+        ));
+    }
+    let handle = handle(inv);
+    let existing = ipam.ips_by_handle(&handle).map_err(cni_error)?;
+    if !existing.is_empty() {
+        return result(inv, &existing);
+    }
+    let node = crate::nodename(&inv.conf);
+    let k8s = inv.env.k8s_args();
+    let mut attrs = BTreeMap::from([("node".to_string(), node.clone())]);
+    if let Some(ns) = k8s.namespace.clone() {
+        attrs.insert("namespace".into(), ns);
+    }
+    if let Some(pod) = k8s.pod_name.clone() {
+        attrs.insert("pod".into(), pod);
+    }
+    attrs.insert("timestamp".into(), now());
+
+    // Specific addresses: IP= in CNI_ARGS, or runtimeConfig.ips.
+    let runtime = inv.conf.runtime_config.clone().unwrap_or_default();
+    let mut specific: Vec<String> = inv
+        .env
+        .arg("IP")
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    specific.extend(runtime.ips.iter().cloned());
+    if !specific.is_empty() {
+        let mut got = Vec::new();
+        for s in specific {
+            let addr = s.split('/').next().unwrap_or("").trim();
+            let ip: IpAddr = addr.parse().map_err(|_| {
+                CniError::invalid_network_config(format!(
+                    "requested address {s:?} is not an IP address"
+                ))
+            })?;
+            if let Err(e) = ipam.assign_ip(ip, &handle, &attrs, &node) {
+                let _ = ipam.release_by_handle(&handle);
+                return Err(cni_error(e));
+            }
+            got.push(ip);
+        }
+        return result(inv, &got);
+    }
+
+    let annotations = &runtime.pod_annotations;
+    let v4_pools = pools_from_annotation(annotations, ANNOTATION_V4_POOLS)?
+        .unwrap_or(ipam_conf.ipv4_pools.clone());
+    let v6_pools = pools_from_annotation(annotations, ANNOTATION_V6_POOLS)?
+        .unwrap_or(ipam_conf.ipv6_pools.clone());
+    let args = AssignArgs {
+        handle,
+        node,
+        num_v4: usize::from(want_v4),
+        num_v6: usize::from(want_v6),
+        v4_pools,
+        v6_pools,
+        attrs,
+        use_: Use::Workload,
+    };
+    let got = ipam.auto_assign(&args).map_err(cni_error)?;
+    let all: Vec<IpAddr> = got.v4.into_iter().chain(got.v6).collect();
+    result(inv, &all)
+}
+
+fn check(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {
+    let version = inv.conf.version()?;
+    if !version.supports_check() {
+        return Err(CniError::incompatible_version(format!(
+            "CHECK is not supported in CNI {}",
+            version.as_str()
+        )));
+    }
+    let handle = handle(inv);
+    let held = ipam.ips_by_handle(&handle).map_err(cni_error)?;
+    if held.is_empty() {
+        return Err(CniError::new(
+            100,
+            format!("no addresses are allocated for handle {handle}"),
+            "",
+        ));
+    }
+    if let Some(prev) = inv.conf.prev_result()? {
+        for ip in prev.ips {
+            if !held.contains(&ip.address) {
+                return Err(CniError::new(
+                    100,
+                    format!(
+                        "address {} from the previous result is not allocated to handle {handle}",
+                        ip.address
+                    ),
+                    "",
+                ));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    secs.to_string()
+}

@@ -1,0 +1,597 @@
+//! The real `calico-ipam` binary, run as a container runtime runs it, against
+//! a real SQLite file and a real etcd; `calicoctl ipam` checks what it left.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use calico_testutil::EtcdServer;
+use ipnet::IpNet;
+use serde_json::{Value, json};
+
+/// A datastore for the plugin: config fields to put in the network config.
+struct Ds {
+    fields: Value,
+    env: Vec<(String, String)>,
+    dir: tempfile::TempDir,
+    _etcd: Option<EtcdServer>,
+}
+
+fn local() -> Ds {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("ds.db").display().to_string();
+    Ds {
+        fields: json!({"datastore_type": "local", "datastore_path": path}),
+        env: vec![("DATASTORE_PATH".into(), path)],
+        dir,
+        _etcd: None,
+    }
+}
+
+fn etcd() -> Ds {
+    let server = EtcdServer::start();
+    Ds {
+        fields: json!({"datastore_type": "etcdv3", "etcd_endpoints": server.endpoint()}),
+        env: vec![
+            ("DATASTORE_TYPE".into(), "etcdv3".into()),
+            ("ETCD_ENDPOINTS".into(), server.endpoint()),
+        ],
+        dir: tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
+        _etcd: Some(server),
+    }
+}
+
+struct Out {
+    code: i32,
+    json: Value,
+    raw: String,
+}
+
+impl Ds {
+    fn conf(&self, version: &str, node: &str, ipam: Value) -> Value {
+        let mut c = json!({
+            "cniVersion": version,
+            "name": "k8s-pod-network",
+            "type": "calico",
+            "nodename": node,
+            "log_file_path": self.dir.path().join("cni.log").display().to_string(),
+            "ipam": ipam,
+        });
+        if let (Some(c), Some(f)) = (c.as_object_mut(), self.fields.as_object()) {
+            c.extend(f.clone());
+        }
+        c
+    }
+
+    fn plugin(&self, command: &str, container: &str, args: &str, conf: &Value) -> Out {
+        run_plugin(command, container, args, &conf.to_string())
+    }
+
+    fn calicoctl(&self, args: &[&str]) -> (i32, String) {
+        let bin = calico_testutil::workspace_bin("calicoctl");
+        assert!(
+            bin.exists(),
+            "{} is missing: run cargo test --workspace",
+            bin.display()
+        );
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .env_remove("DATASTORE_TYPE")
+            .env_remove("ETCD_ENDPOINTS")
+            .env_remove("DATASTORE_PATH");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    fn apply(&self, yaml: &str) {
+        let f = self.dir.path().join("apply.yaml");
+        std::fs::write(&f, yaml).unwrap_or_else(|e| panic!("{e}"));
+        let (code, out) = self.calicoctl(&["apply", "-f", &f.display().to_string()]);
+        assert_eq!(code, 0, "{out}");
+    }
+}
+
+fn run_plugin(command: &str, container: &str, args: &str, stdin: &str) -> Out {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_calico-ipam"))
+        .env("CNI_COMMAND", command)
+        .env("CNI_CONTAINERID", container)
+        .env("CNI_NETNS", format!("/var/run/netns/{container}"))
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_ARGS", args)
+        .env("CNI_PATH", "/opt/cni/bin")
+        .env_remove("DATASTORE_TYPE")
+        .env_remove("ETCD_ENDPOINTS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run calico-ipam: {e}"));
+    if let Some(mut s) = child.stdin.take() {
+        let _ = s.write_all(stdin.as_bytes());
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let raw = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "calico-ipam panicked: {stderr}"
+    );
+    let json = if raw.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&raw).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {raw}"))
+    };
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        json,
+        raw,
+    }
+}
+
+fn pool_yaml(name: &str, cidr: &str, block: u8) -> String {
+    format!(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{name: {name}}}\nspec: {{cidr: '{cidr}', blockSize: {block}}}\n"
+    )
+}
+
+fn ipam_v4() -> Value {
+    json!({"type": "calico-ipam"})
+}
+
+fn addresses(out: &Out) -> Vec<String> {
+    out.json["ips"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["address"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const K8S: &str =
+    "IgnoreUnknown=1;K8S_POD_NAMESPACE=web;K8S_POD_NAME=nginx;K8S_POD_INFRA_CONTAINER_ID=c1";
+
+fn add_del_check_in_every_version(ds: Ds) {
+    ds.apply(&pool_yaml("p4", "10.60.0.0/24", 28));
+    for (i, v) in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+        .iter()
+        .enumerate()
+    {
+        let c = format!("c{i}");
+        let conf = ds.conf(v, "node-a", ipam_v4());
+        let out = ds.plugin("ADD", &c, K8S, &conf);
+        assert_eq!(out.code, 0, "{v}: {}", out.raw);
+        assert_eq!(out.json["cniVersion"], *v);
+        let addrs = addresses(&out);
+        assert_eq!(addrs.len(), 1, "{v}: {}", out.raw);
+        assert!(
+            addrs[0].ends_with("/32") && addrs[0].starts_with("10.60.0."),
+            "{}",
+            addrs[0]
+        );
+        let has_version = out.json["ips"][0].get("version").is_some();
+        assert_eq!(has_version, v.starts_with("0."), "{v}: {}", out.raw);
+        // ADD again is idempotent.
+        let again = ds.plugin("ADD", &c, K8S, &conf);
+        assert_eq!(addresses(&again), addrs);
+        if *v != "0.3.0" && *v != "0.3.1" {
+            let mut with_prev = conf.clone();
+            with_prev["prevResult"] = out.json.clone();
+            assert_eq!(ds.plugin("CHECK", &c, K8S, &with_prev).code, 0);
+        }
+        let (code, text) =
+            ds.calicoctl(&["ipam", "show", "--ip", addrs[0].trim_end_matches("/32")]);
+        assert_eq!(code, 0);
+        assert!(
+            text.contains("is in use")
+                && text.contains(&format!("k8s-pod-network.{c}"))
+                && text.contains("pod: nginx"),
+            "{text}"
+        );
+        assert_eq!(ds.plugin("DEL", &c, K8S, &conf).code, 0);
+        assert_eq!(
+            ds.plugin("DEL", &c, K8S, &conf).code,
+            0,
+            "DEL must be idempotent"
+        );
+        if *v == "1.1.0" {
+            let chk = ds.plugin("CHECK", &c, K8S, &conf);
+            assert_ne!(chk.code, 0);
+            assert!(
+                chk.json["msg"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("no addresses"),
+                "{}",
+                chk.raw
+            );
+        }
+    }
+    // node-a has no Node resource: its block is reported as orphaned.
+    let (code, text) = ds.calicoctl(&["ipam", "check", "--show-problem-ips"]);
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("block 10.60.0.0/28 is affine to missing node node-a (0 in use)"),
+        "{text}"
+    );
+    ds.apply("apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node-a}\n");
+    let (code, text) = ds.calicoctl(&["ipam", "check"]);
+    assert_eq!(code, 0, "{text}");
+}
+
+fn errors_are_cni_errors(ds: Ds) {
+    let conf = ds.conf("1.0.0", "node-a", ipam_v4());
+    // No pools at all.
+    let out = ds.plugin("ADD", "c1", K8S, &conf);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.json["code"], 100);
+    assert!(
+        out.json["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no enabled IPv4 pool"),
+        "{}",
+        out.raw
+    );
+    // Exhausted pool: the message names it.
+    ds.apply(&pool_yaml("tiny", "10.61.0.0/30", 30));
+    for c in ["a", "b", "c", "d"] {
+        assert_eq!(ds.plugin("ADD", c, K8S, &conf).code, 0);
+    }
+    let out = ds.plugin("ADD", "e", K8S, &conf);
+    assert!(
+        out.json["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains("tiny (10.61.0.0/30)"),
+        "{}",
+        out.raw
+    );
+    // Requested pool that does not exist: bad config (7).
+    let out = ds.plugin(
+        "ADD",
+        "f",
+        K8S,
+        &ds.conf(
+            "1.0.0",
+            "node-a",
+            json!({"type": "calico-ipam", "ipv4_pools": ["nope"]}),
+        ),
+    );
+    assert_eq!(out.json["code"], 7, "{}", out.raw);
+    // Dual stack without an IPv6 pool: fails and keeps nothing.
+    let dual = ds.conf(
+        "1.0.0",
+        "node-b",
+        json!({"type": "calico-ipam", "assign_ipv4": "true", "assign_ipv6": "true"}),
+    );
+    ds.apply(&pool_yaml("more", "10.62.0.0/24", 26));
+    let out = ds.plugin("ADD", "g", K8S, &dual);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.json["msg"].as_str().unwrap_or("").contains("IPv6"),
+        "{}",
+        out.raw
+    );
+    let (_, text) = ds.calicoctl(&["ipam", "show", "--show-blocks"]);
+    assert!(
+        !text.contains("10.62.0.0/26   |        64 | 1"),
+        "the IPv4 address of a failed dual-stack ADD leaked:\n{text}"
+    );
+    // Nothing to assign.
+    let none = ds.conf(
+        "1.0.0",
+        "node-a",
+        json!({"type": "calico-ipam", "assign_ipv4": "false"}),
+    );
+    assert_eq!(ds.plugin("ADD", "h", K8S, &none).json["code"], 7);
+    // Bad stdin and bad environment.
+    let out = run_plugin("ADD", "x", K8S, "{not json");
+    assert_eq!(out.json["code"], 6, "{}", out.raw);
+    let out = run_plugin("ADD", "x", K8S, r#"{"cniVersion":"1.0.0","type":"calico"}"#);
+    assert_eq!(out.json["code"], 7, "{}", out.raw);
+    let out = run_plugin("FROB", "x", K8S, &conf.to_string());
+    assert_eq!(out.json["code"], 4, "{}", out.raw);
+    let out = run_plugin(
+        "ADD",
+        "x",
+        K8S,
+        &ds.conf("9.9.9", "n", ipam_v4()).to_string(),
+    );
+    assert_eq!(out.json["code"], 1, "{}", out.raw);
+}
+
+fn specific_addresses_pools_gc_status(ds: Ds) {
+    ds.apply(
+        &(pool_yaml("a", "10.63.0.0/24", 26)
+            + "---\n"
+            + &pool_yaml("b", "10.64.0.0/24", 26)
+            + "---\n"
+            + &pool_yaml("v6", "fd00:63::/120", 122)),
+    );
+    let conf = ds.conf("1.0.0", "node-a", ipam_v4());
+    let out = ds.plugin("ADD", "s1", &format!("{K8S};IP=10.64.0.200"), &conf);
+    assert_eq!(addresses(&out), vec!["10.64.0.200/32"], "{}", out.raw);
+    let taken = ds.plugin("ADD", "s2", &format!("{K8S};IP=10.64.0.200"), &conf);
+    assert!(
+        taken.json["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already in use"),
+        "{}",
+        taken.raw
+    );
+    let outside = ds.plugin("ADD", "s3", &format!("{K8S};IP=192.0.2.1"), &conf);
+    assert!(
+        outside.json["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not in any enabled IP pool"),
+        "{}",
+        outside.raw
+    );
+    // Pools from the pod annotation (by name), then from the config (by CIDR).
+    let mut annotated = conf.clone();
+    annotated["runtimeConfig"] = json!({"io.kubernetes.cri.pod-annotations": {"cni.projectcalico.org/ipv4pools": "[\"b\"]"}});
+    let out = ds.plugin("ADD", "p1", K8S, &annotated);
+    assert!(addresses(&out)[0].starts_with("10.64.0."), "{}", out.raw);
+    let by_cidr = ds.conf(
+        "1.0.0",
+        "node-a",
+        json!({"type": "calico-ipam", "ipv4_pools": ["10.63.0.0/24"]}),
+    );
+    let out = ds.plugin("ADD", "p2", K8S, &by_cidr);
+    assert!(addresses(&out)[0].starts_with("10.63.0."), "{}", out.raw);
+    // Dual stack.
+    let dual = ds.conf(
+        "1.1.0",
+        "node-a",
+        json!({"type": "calico-ipam", "assign_ipv4": "true", "assign_ipv6": "true"}),
+    );
+    let out = ds.plugin("ADD", "d1", K8S, &dual);
+    let a = addresses(&out);
+    assert!(
+        a.len() == 2 && a[1].starts_with("fd00:63::") && a[1].ends_with("/128"),
+        "{}",
+        out.raw
+    );
+    // GC keeps d1 and releases the rest of this network's handles.
+    let mut gc = ds.conf("1.1.0", "node-a", ipam_v4());
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": "d1", "ifname": "eth0"}]);
+    let out = ds.plugin("GC", "", "", &gc);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    let (_, text) = ds.calicoctl(&["ipam", "show", "--ip", "10.64.0.200"]);
+    assert!(text.contains("is not assigned"), "{text}");
+    let (_, text) = ds.calicoctl(&["ipam", "show", "--ip", a[0].trim_end_matches("/32")]);
+    assert!(text.contains("is in use"), "{text}");
+    assert_eq!(ds.plugin("STATUS", "", "", &gc).code, 0);
+    // VERSION.
+    let out = run_plugin("VERSION", "", "", r#"{"cniVersion":"0.4.0"}"#);
+    assert_eq!(out.json["cniVersion"], "0.4.0");
+    assert_eq!(
+        out.json["supportedVersions"],
+        json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
+    );
+}
+
+/// 3 nodes × 60 ADDs as separate processes, 24 at a time: all succeed, all
+/// unique, each node's inside its own blocks; after DEL of all, `calicoctl
+/// ipam check` is clean.
+fn concurrent_processes(ds: Ds) {
+    ds.apply(&pool_yaml("big", "10.70.0.0/16", 26));
+    let ds = Arc::new(ds);
+    let jobs: Vec<(String, String)> = (0..180)
+        .map(|i| (format!("node-{}", i % 3), format!("cc{i}")))
+        .collect();
+    let jobs = Arc::new(Mutex::new(jobs));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..24)
+        .map(|_| {
+            let (ds, jobs, results) = (ds.clone(), jobs.clone(), results.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let Some((node, c)) = jobs.lock().ok().and_then(|mut j| j.pop()) else {
+                        return;
+                    };
+                    let out = ds.plugin("ADD", &c, K8S, &ds.conf("1.0.0", &node, ipam_v4()));
+                    assert_eq!(out.code, 0, "{c} on {node}: {}", out.raw);
+                    let ip: IpAddr = addresses(&out)[0]
+                        .trim_end_matches("/32")
+                        .parse()
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    if let Ok(mut r) = results.lock() {
+                        r.push((node, c, ip));
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap_or_else(|_| panic!("a worker failed"));
+    }
+    let results = results.lock().map(|r| r.clone()).unwrap_or_default();
+    assert_eq!(results.len(), 180);
+    let unique: BTreeSet<IpAddr> = results.iter().map(|r| r.2).collect();
+    assert_eq!(unique.len(), 180, "an address was handed out twice");
+    // Each node's addresses are inside blocks affine to it.
+    let (_, blocks_text) = ds.calicoctl(&["ipam", "show", "--show-blocks"]);
+    let blocks: Vec<IpNet> = blocks_text
+        .lines()
+        .filter(|l| l.contains("| Block"))
+        .filter_map(|l| l.split('|').nth(2).and_then(|c| c.trim().parse().ok()))
+        .collect();
+    let mut owner: BTreeMap<IpNet, String> = BTreeMap::new();
+    for (node, _, ip) in &results {
+        let b = blocks
+            .iter()
+            .find(|b| b.contains(ip))
+            .unwrap_or_else(|| panic!("{ip} is in no block: {blocks_text}"));
+        let prev = owner.insert(*b, node.clone());
+        assert!(
+            prev.as_ref().is_none_or(|p| p == node),
+            "block {b} serves {node} and {prev:?}"
+        );
+    }
+    let (code, text) = ds.calicoctl(&["ipam", "check"]);
+    assert_ne!(
+        code, 0,
+        "180 allocations without workload endpoints must be reported:\n{text}"
+    );
+    assert!(
+        text.contains("Found 180 IPs that are allocated in IPAM but not used"),
+        "{text}"
+    );
+    // DEL all, concurrently.
+    let dels: Vec<_> = results
+        .chunks(8)
+        .map(|chunk| {
+            let (ds, chunk) = (ds.clone(), chunk.to_vec());
+            std::thread::spawn(move || {
+                for (node, c, _) in chunk {
+                    let out = ds.plugin("DEL", &c, K8S, &ds.conf("1.0.0", &node, ipam_v4()));
+                    assert_eq!(out.code, 0, "{}", out.raw);
+                }
+            })
+        })
+        .collect();
+    for d in dels {
+        d.join().unwrap_or_else(|_| panic!("a DEL failed"));
+    }
+    // Nodes exist now, so their blocks are not orphans.
+    for n in 0..3 {
+        ds.apply(&format!(
+            "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: node-{n}}}\n"
+        ));
+    }
+    let (code, text) = ds.calicoctl(&["ipam", "check"]);
+    assert_eq!(code, 0, "ipam check after DEL of all:\n{text}");
+    assert!(text.contains("found 0 problems"), "{text}");
+}
+
+fn calicoctl_ipam_commands(ds: Ds) {
+    ds.apply(&pool_yaml("small", "10.80.0.0/24", 30));
+    let (code, text) = ds.calicoctl(&["ipam", "configure", "--max-blocks-per-host=1"]);
+    assert_eq!(code, 0, "{text}");
+    let (_, text) = ds.calicoctl(&["ipam", "show", "--show-configuration"]);
+    assert!(
+        text.contains("| MaxBlocksPerHost   |     1 |")
+            && text.contains("| StrictAffinity     | false |"),
+        "{text}"
+    );
+    let conf = |node: &str| ds.conf("1.0.0", node, ipam_v4());
+    assert_eq!(ds.plugin("ADD", "b0", K8S, &conf("node-b")).code, 0);
+    let mut a_ips = Vec::new();
+    for i in 0..5 {
+        let out = ds.plugin("ADD", &format!("a{i}"), K8S, &conf("node-a"));
+        assert_eq!(out.code, 0, "{}", out.raw);
+        a_ips.push(addresses(&out)[0].trim_end_matches("/32").to_string());
+    }
+    // node-a holds one block (4 addresses); the fifth is borrowed from node-b's block.
+    let (_, text) = ds.calicoctl(&["ipam", "show", "--show-borrowed"]);
+    assert!(
+        text.contains("| BORROWING-NODE |")
+            && text.contains("| node-a         | 10.80.0.0/30 | node-b      | pod  | web/nginx"),
+        "{text}"
+    );
+    let (_, text) = ds.calicoctl(&["ipam", "show"]);
+    assert!(
+        text.contains("| IP Pool  | 10.80.0.0/24 |       256 | 6 (2%)     | 250 (97%) |"),
+        "{text}"
+    );
+    let (_, text) = ds.calicoctl(&["ipam", "show", "--show-blocks"]);
+    assert!(
+        text.contains("| Block    | 10.80.0.4/30 |         4 | 4 (100%)   | 0 (0%)    |"),
+        "{text}"
+    );
+    // Release one address by IP; a second release says it is not assigned.
+    let (code, text) = ds.calicoctl(&["ipam", "release", "--ip", &a_ips[0]]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = ds.calicoctl(&["ipam", "release", "--ip", &a_ips[0]]);
+    assert!(code != 0 && text.contains("is not assigned"), "{text}");
+    // Check writes a report; release --from-report repairs what it found.
+    let report = ds.dir.path().join("report.json").display().to_string();
+    let (code, text) = ds.calicoctl(&["ipam", "check", "--show-problem-ips", "-o", &report]);
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("Found 5 IPs that are allocated in IPAM but not used"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Found 2 blocks affine to nodes that do not exist"),
+        "{text}"
+    );
+    let (code, text) = ds.calicoctl(&["ipam", "release", "--from-report", &report]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(
+            "Released 5 leaked IP addresses, 0 empty handles and 2 empty orphaned blocks"
+        ),
+        "{text}"
+    );
+    let (code, text) = ds.calicoctl(&["ipam", "check"]);
+    assert_eq!(code, 0, "{text}");
+    // Bad input.
+    let (code, text) = ds.calicoctl(&["ipam", "release", "--ip", "not-an-ip"]);
+    assert!(code != 0 && text.contains("is not an IP address"), "{text}");
+    let (code, text) = ds.calicoctl(&["ipam", "configure", "--max-blocks-per-host=-1"]);
+    assert!(code != 0 && text.contains("negative"), "{text}");
+    let (code, _) = ds.calicoctl(&["ipam", "configure", "--strictaffinity=true"]);
+    assert_eq!(code, 0);
+    let (_, text) = ds.calicoctl(&["ipam", "show", "--show-configuration"]);
+    assert!(text.contains("| StrictAffinity     | true  |"), "{text}");
+}
+
+macro_rules! suite {
+    ($backend:ident) => {
+        mod $backend {
+            #[test]
+            fn add_del_check_in_every_version() {
+                super::add_del_check_in_every_version(super::$backend());
+            }
+            #[test]
+            fn errors_are_cni_errors() {
+                super::errors_are_cni_errors(super::$backend());
+            }
+            #[test]
+            fn specific_addresses_pools_gc_status() {
+                super::specific_addresses_pools_gc_status(super::$backend());
+            }
+            #[test]
+            fn calicoctl_ipam_commands() {
+                super::calicoctl_ipam_commands(super::$backend());
+            }
+            #[test]
+            fn concurrent_processes() {
+                super::concurrent_processes(super::$backend());
+            }
+        }
+    };
+}
+
+suite!(local);
+suite!(etcd);
+
+#[test]
+fn unreachable_etcd_is_try_again_later() {
+    let port = calico_testutil::free_port();
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "type": "calico", "nodename": "a",
+        "datastore_type": "etcdv3", "etcd_endpoints": format!("http://127.0.0.1:{port}"), "ipam": {"type": "calico-ipam"}});
+    let out = run_plugin("ADD", "c", "", &conf.to_string());
+    assert_eq!(out.json["code"], 11, "{}", out.raw);
+    assert!(
+        out.json["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        out.raw
+    );
+}
