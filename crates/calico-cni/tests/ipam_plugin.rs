@@ -549,6 +549,74 @@ fn calicoctl_ipam_commands(ds: Ds) {
     assert!(text.contains("| StrictAffinity     | true  |"), "{text}");
 }
 
+/// calico-ipam processes killed (SIGKILL) at random points leave either
+/// nothing or an allocation tied to their handle: after DEL of every
+/// container, no address, handle or broken block remains.
+fn killed_processes_leave_nothing_behind(ds: Ds) {
+    ds.apply(&pool_yaml("kill", "10.85.0.0/24", 28));
+    ds.apply("apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node-k}\n");
+    let conf = ds.conf("1.0.0", "node-k", ipam_v4()).to_string();
+    let mut seed: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    // Kill at random points across the whole run of an ADD: time one first.
+    let t = std::time::Instant::now();
+    assert_eq!(
+        ds.plugin("ADD", "probe", K8S, &ds.conf("1.0.0", "node-k", ipam_v4()))
+            .code,
+        0
+    );
+    let span = (t.elapsed().as_micros() as u64 * 5 / 4).max(1);
+    assert_eq!(
+        ds.plugin("DEL", "probe", K8S, &ds.conf("1.0.0", "node-k", ipam_v4()))
+            .code,
+        0
+    );
+    let mut killed = 0;
+    for i in 0..60 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = std::time::Duration::from_micros((seed >> 33) % span);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_calico-ipam"))
+            .env("CNI_COMMAND", "ADD")
+            .env("CNI_CONTAINERID", format!("k{i}"))
+            .env("CNI_NETNS", "/var/run/netns/k")
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_ARGS", K8S)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(mut s) = child.stdin.take() {
+            let _ = s.write_all(conf.as_bytes());
+        }
+        std::thread::sleep(delay);
+        if child.try_wait().ok().flatten().is_none() {
+            killed += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (_, shown) = ds.calicoctl(&["ipam", "show"]);
+    println!("{killed} of 60 ADDs were killed before they finished; before the DELs:\n{shown}");
+    // What a runtime does after a failed ADD: DEL.
+    for i in 0..60 {
+        let out = ds.plugin(
+            "DEL",
+            &format!("k{i}"),
+            K8S,
+            &ds.conf("1.0.0", "node-k", ipam_v4()),
+        );
+        assert_eq!(out.code, 0, "{}", out.raw);
+    }
+    let (code, text) = ds.calicoctl(&["ipam", "check", "--show-problem-ips"]);
+    assert_eq!(code, 0, "after killed ADDs and DELs:\n{text}");
+    assert!(text.contains("Found 0 IPs allocated in IPAM."), "{text}");
+}
+
 macro_rules! suite {
     ($backend:ident) => {
         mod $backend {
@@ -563,6 +631,10 @@ macro_rules! suite {
             #[test]
             fn specific_addresses_pools_gc_status() {
                 super::specific_addresses_pools_gc_status(super::$backend());
+            }
+            #[test]
+            fn killed_processes_leave_nothing_behind() {
+                super::killed_processes_leave_nothing_behind(super::$backend());
             }
             #[test]
             fn calicoctl_ipam_commands() {

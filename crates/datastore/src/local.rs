@@ -63,6 +63,16 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.execute_batch("PRAGMA synchronous=NORMAL;")
         .map_err(|e| unavailable(e.to_string()))?;
+    // Short-lived processes (CNI plugins) open the store once per call. By
+    // default the last connection to close checkpoints the WAL and deletes
+    // it (several fsyncs), and the next process recreates it. Instead the WAL
+    // stays, and writers keep it short (`keep_wal_short`), because the first
+    // connection of a process re-reads the whole WAL on open.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .map_err(|e| unavailable(e.to_string()))?;
     Ok(conn)
 }
 
@@ -119,6 +129,20 @@ impl LocalStore {
     ) -> Result<T, StoreError> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard).map_err(err(&self.path))
+    }
+}
+
+/// WAL size (bytes) above which a writer checkpoints and truncates it:
+/// about 64 frames of 4 KiB pages.
+const WAL_LIMIT: u64 = 64 * 4120;
+
+/// Checkpoints and truncates the WAL once it passes [`WAL_LIMIT`]. Best
+/// effort: a busy checkpoint is simply left to the next writer.
+fn keep_wal_short(conn: &Connection, path: &Path) {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > WAL_LIMIT {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 }
 
@@ -216,6 +240,7 @@ impl Store for LocalStore {
                 tx.execute("UPDATE meta SET value = ?1 WHERE name = 'compacted'", [floor])?;
             }
             tx.commit()?;
+            keep_wal_short(c, &self.path);
             Ok(Some(rev))
         })
     }
