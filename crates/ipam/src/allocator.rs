@@ -525,28 +525,69 @@ impl Ipam {
         if ips.is_empty() {
             return Ok(Some(Vec::new()));
         }
-        let hkey = keys::handle(&args.handle);
+        let committed =
+            self.commit_allocation(bkey, bkv.mod_revision, &block, &args.handle, ips.len())?;
+        Ok(committed.then_some(ips))
+    }
+
+    /// Writes a block that gained `added` addresses for `handle`, together
+    /// with the handle's count, in one transaction. `false` on a conflict.
+    fn commit_allocation(
+        &self,
+        bkey: String,
+        block_rev: i64,
+        block: &Block,
+        handle: &str,
+        added: usize,
+    ) -> Result<bool, IpamError> {
+        let hkey = keys::handle(handle);
         let hkv = self.store.get(&hkey)?;
-        let mut handle: Handle = match &hkv {
+        let mut h: Handle = match &hkv {
             Some(kv) => decode(kv)?,
             None => Handle::default(),
         };
-        *handle.block.entry(block.cidr.clone()).or_insert(0) += ips.len();
+        *h.block.entry(block.cidr.clone()).or_insert(0) += added;
         let compares = [
-            Compare::at(&bkey, bkv.mod_revision),
+            Compare::at(&bkey, block_rev),
             Compare::at(&hkey, hkv.map_or(0, |kv| kv.mod_revision)),
         ];
         let ops = [
             Op::Put {
                 key: bkey,
-                value: encode(&block),
+                value: encode(block),
             },
             Op::Put {
                 key: hkey,
-                value: encode(&handle),
+                value: encode(&h),
             },
         ];
-        Ok(self.store.txn(&compares, &ops)?.map(|_| ips))
+        Ok(self.store.txn(&compares, &ops)?.is_some())
+    }
+
+    /// Claims `net` for `node`: its affinity and an empty block, created
+    /// together only if neither exists. `false` when someone else has it.
+    fn try_claim(&self, node: &str, net: IpNet) -> Result<bool, IpamError> {
+        let bkey = keys::block(&net);
+        let akey = keys::affinity(node, &net);
+        let aff = Affinity {
+            state: "confirmed".into(),
+            deleted: false,
+        };
+        let block = Block::new(net, Some(node));
+        let r = self.store.txn(
+            &[Compare::absent(&bkey), Compare::absent(&akey)],
+            &[
+                Op::Put {
+                    key: akey,
+                    value: encode(&aff),
+                },
+                Op::Put {
+                    key: bkey,
+                    value: encode(&block),
+                },
+            ],
+        )?;
+        Ok(r.is_some())
     }
 
     fn claim_block(
@@ -576,25 +617,7 @@ impl Ipam {
                 {
                     continue;
                 }
-                let akey = keys::affinity(node, &net);
-                let aff = Affinity {
-                    state: "confirmed".into(),
-                    deleted: false,
-                };
-                let r = self.store.txn(
-                    &[Compare::absent(&bkey), Compare::absent(&akey)],
-                    &[
-                        Op::Put {
-                            key: akey,
-                            value: encode(&aff),
-                        },
-                        Op::Put {
-                            key: bkey,
-                            value: encode(&b),
-                        },
-                    ],
-                )?;
-                return Ok(if r.is_some() {
+                return Ok(if self.try_claim(node, net)? {
                     Claim::Claimed
                 } else {
                     Claim::Conflict
@@ -652,25 +675,7 @@ impl Ipam {
             let bkey = keys::block(&net);
             let Some(bkv) = self.store.get(&bkey)? else {
                 // Claim the block for this node first (or see someone else's).
-                let akey = keys::affinity(node, &net);
-                let aff = Affinity {
-                    state: "confirmed".into(),
-                    deleted: false,
-                };
-                let b = Block::new(net, Some(node));
-                self.store.txn(
-                    &[Compare::absent(&bkey), Compare::absent(&akey)],
-                    &[
-                        Op::Put {
-                            key: akey,
-                            value: encode(&aff),
-                        },
-                        Op::Put {
-                            key: bkey,
-                            value: encode(&b),
-                        },
-                    ],
-                )?;
+                self.try_claim(node, net)?;
                 continue;
             };
             let mut block: Block = decode(&bkv)?;
@@ -685,28 +690,7 @@ impl Ipam {
                     .unwrap_or_default();
                 return Err(IpamError::InUse { ip, handle: holder });
             }
-            let hkey = keys::handle(handle);
-            let hkv = self.store.get(&hkey)?;
-            let mut h: Handle = match &hkv {
-                Some(kv) => decode(kv)?,
-                None => Handle::default(),
-            };
-            *h.block.entry(block.cidr.clone()).or_insert(0) += 1;
-            let compares = [
-                Compare::at(&bkey, bkv.mod_revision),
-                Compare::at(&hkey, hkv.map_or(0, |kv| kv.mod_revision)),
-            ];
-            let ops = [
-                Op::Put {
-                    key: bkey,
-                    value: encode(&block),
-                },
-                Op::Put {
-                    key: hkey,
-                    value: encode(&h),
-                },
-            ];
-            if self.store.txn(&compares, &ops)?.is_some() {
+            if self.commit_allocation(bkey, bkv.mod_revision, &block, handle, 1)? {
                 return Ok(());
             }
         }
