@@ -440,7 +440,10 @@ impl Ipam {
                     }
                     Some(_) => {}
                     None => {
-                        progressed = true; // conflict: look again
+                        // Conflict: another allocator wrote the block. Back off a
+                        // little (randomly) so many callers do not retry in lockstep.
+                        backoff(attempts);
+                        progressed = true;
                         break;
                     }
                 }
@@ -457,7 +460,11 @@ impl Ipam {
                 && (cfg.max_blocks_per_host == 0 || affine_count < cfg.max_blocks_per_host);
             if may_claim && !claims_exhausted {
                 match self.claim_block(pools, &args.node, fam, &is_reserved)? {
-                    Claim::Claimed | Claim::Conflict => continue,
+                    Claim::Claimed => continue,
+                    Claim::Conflict => {
+                        backoff(attempts);
+                        continue;
+                    }
                     Claim::NoneFree => claims_exhausted = true,
                 }
             }
@@ -472,7 +479,10 @@ impl Ipam {
             }
             match self.borrow(pools, fam, want - got.len(), args, &is_reserved)? {
                 Borrow::Got(ips) => got.extend(ips),
-                Borrow::Conflict => continue,
+                Borrow::Conflict => {
+                    backoff(attempts);
+                    continue;
+                }
                 Borrow::NoneFree => {
                     let extra = if !may_claim {
                         ": the node holds maxBlocksPerHost blocks"
@@ -959,6 +969,15 @@ impl Ipam {
         }
         Ok(out)
     }
+}
+
+/// Sleeps a random 0..=min(attempt, 10) ms after a write conflict.
+fn backoff(attempt: usize) {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(attempt);
+    let cap = (attempt.min(10) as u64 + 1) * 1000;
+    std::thread::sleep(std::time::Duration::from_micros(h.finish() % cap));
 }
 
 enum Claim {
