@@ -202,6 +202,17 @@ fn decode<T: serde::de::DeserializeOwned>(kv: &KeyValue) -> Result<T, IpamError>
     })
 }
 
+/// Decodes a block and checks its invariants, so corrupt stored data is an
+/// error rather than a wrong allocation (or an out-of-range index).
+fn decode_block(kv: &KeyValue) -> Result<Block, IpamError> {
+    let b: Block = decode(kv)?;
+    b.check().map_err(|reason| IpamError::Corrupt {
+        key: kv.key.clone(),
+        reason,
+    })?;
+    Ok(b)
+}
+
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
@@ -364,7 +375,7 @@ impl Ipam {
                 continue;
             };
             if let Some(bkv) = self.store.get(&keys::block(&net))? {
-                let b: Block = decode(&bkv)?;
+                let b: Block = decode_block(&bkv)?;
                 out.extend(b.ips_of_handle(handle));
             }
         }
@@ -523,7 +534,7 @@ impl Ipam {
         let Some(bkv) = self.store.get(&bkey)? else {
             return Ok(Some(Vec::new()));
         };
-        let mut block: Block = decode(&bkv)?;
+        let mut block: Block = decode_block(&bkv)?;
         if block.deleted || block.free() == 0 {
             return Ok(Some(Vec::new()));
         }
@@ -647,7 +658,7 @@ impl Ipam {
     ) -> Result<Borrow, IpamError> {
         let (blocks, _) = self.store.list(&keys::blocks_prefix(fam))?;
         for kv in &blocks {
-            let b: Block = decode(kv)?;
+            let b: Block = decode_block(kv)?;
             let Some(net) = b.net() else { continue };
             if !pools.iter().any(|p| p.net.contains(&net.network())) || b.free() == 0 {
                 continue;
@@ -688,7 +699,7 @@ impl Ipam {
                 self.try_claim(node, net)?;
                 continue;
             };
-            let mut block: Block = decode(&bkv)?;
+            let mut block: Block = decode_block(&bkv)?;
             let attr = Attribute {
                 handle_id: Some(handle.to_string()),
                 secondary: attrs.clone(),
@@ -747,7 +758,7 @@ impl Ipam {
             };
             match (net, bkv) {
                 (Some(net), Some(bkv)) => {
-                    let mut b: Block = decode(&bkv)?;
+                    let mut b: Block = decode_block(&bkv)?;
                     let ips = b.ips_of_handle(handle);
                     b.release(&ips);
                     let ops = [
@@ -783,7 +794,7 @@ impl Ipam {
         for fam in ["ipv4", "ipv6"] {
             let (blocks, _) = self.store.list(&keys::blocks_prefix(fam))?;
             for kv in &blocks {
-                let b: Block = decode(kv)?;
+                let b: Block = decode_block(kv)?;
                 let Some(net) = b.net() else { continue };
                 let mine: Vec<IpAddr> = ips.iter().copied().filter(|ip| net.contains(ip)).collect();
                 if !mine.is_empty() {
@@ -798,7 +809,7 @@ impl Ipam {
                     done = true;
                     break;
                 };
-                let mut b: Block = decode(&bkv)?;
+                let mut b: Block = decode_block(&bkv)?;
                 let now_free: Vec<IpAddr> = ips
                     .iter()
                     .copied()
@@ -875,7 +886,7 @@ impl Ipam {
         for fam in ["ipv4", "ipv6"] {
             let (kvs, _) = self.store.list(&keys::blocks_prefix(fam))?;
             for kv in &kvs {
-                out.push(decode(kv)?);
+                out.push(decode_block(kv)?);
             }
         }
         Ok(out)
@@ -927,7 +938,7 @@ impl Ipam {
             let bkv = self.store.get(&bkey)?;
             match bkv {
                 Some(bkv) => {
-                    let b: Block = decode(&bkv)?;
+                    let b: Block = decode_block(&bkv)?;
                     if !b.is_empty() || b.affine_node() != Some(node.as_str()) {
                         continue;
                     }

@@ -409,6 +409,33 @@ fn concurrent_nodes(f: Fx) {
     assert!(f.ipam.handles().unwrap_or_default().is_empty());
 }
 
+/// A corrupt block in the store is a clear error, never a panic.
+fn corrupt_block_is_an_error(f: Fx) {
+    use calico_datastore::Op;
+    f.pool("p", "10.9.0.0/24", ", blockSize: 30");
+    f.ipam
+        .auto_assign(&args("net.a", "n1", 1, 0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let key = calico_ipam::keys::block(&net("10.9.0.0/30"));
+    let bad = r#"{"cidr":"10.9.0.0/30","affinity":"host:n1","allocations":[0,null],"unallocated":[7],"attributes":[]}"#;
+    f.ipam
+        .store()
+        .txn(
+            &[],
+            &[Op::Put {
+                key,
+                value: bad.as_bytes().to_vec(),
+            }],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e = f.ipam.auto_assign(&args("net.b", "n1", 1, 0)).err();
+    assert!(matches!(e, Some(IpamError::Corrupt { .. })), "{e:?}");
+    assert!(matches!(
+        f.ipam.release_by_handle("net.a"),
+        Err(IpamError::Corrupt { .. })
+    ));
+}
+
 macro_rules! suite {
     ($backend:ident) => {
         mod $backend {
@@ -431,6 +458,10 @@ macro_rules! suite {
             #[test]
             fn release_is_idempotent_and_orphans_reclaimed() {
                 super::release_is_idempotent_and_orphans_reclaimed(super::$backend());
+            }
+            #[test]
+            fn corrupt_block_is_an_error() {
+                super::corrupt_block_is_an_error(super::$backend());
             }
             #[test]
             fn concurrent_nodes() {
