@@ -266,6 +266,10 @@ impl Ipam {
         let (list, _) = self.client.list(Kind::IPPool, None)?;
         Ok(list
             .into_iter()
+            // A pool written around the API (e.g. straight into etcd) with an
+            // invalid spec is ignored rather than trusted (a /0 "block" would
+            // be an impossible allocation).
+            .filter(|r| r.validate().is_ok())
             .filter_map(|r| match r {
                 Resource::IPPool(p) => Some((p.metadata.name, p.spec)),
                 _ => None,
