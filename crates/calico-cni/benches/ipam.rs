@@ -24,14 +24,7 @@ const PAIRS: usize = 300;
 const THROUGHPUT_ADDS: usize = 480;
 
 fn calico_ipam() -> PathBuf {
-    // target/release/deps/ipam-<hash> -> target/release/calico-ipam
-    let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    dir.join("calico-ipam")
+    calico_testutil::workspace_bin("calico-ipam")
 }
 
 fn exec(bin: &Path, command: &str, container: &str, conf: &str) -> bool {

@@ -103,11 +103,8 @@ pub fn run(inv: &Invocation) -> Result<Option<Value>, CniError> {
         }
         Command::Status => {
             // Ready when the datastore answers and holds a usable pool.
-            let pools = ipam.blocks().map(|_| ()).and_then(|_| {
-                calico_datastore::Client::new(ipam.store().clone())
-                    .list(calico_api::Kind::IPPool, None)
-                    .map_err(IpamError::from)
-            });
+            let pools = calico_datastore::Client::new(ipam.store().clone())
+                .list(calico_api::Kind::IPPool, None);
             match pools {
                 Ok((p, _)) if p.is_empty() => {
                     Err(CniError::plugin_not_available("no IP pools are configured"))
