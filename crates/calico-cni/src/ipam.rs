@@ -42,17 +42,27 @@ pub fn cni_error(e: IpamError) -> CniError {
     }
 }
 
-fn pools_from_annotation(
+/// Pools named by an annotation (a JSON list of names or CIDRs).
+pub fn pools_from_annotation(
     annotations: &BTreeMap<String, String>,
     key: &str,
+) -> Result<Option<Vec<String>>, CniError> {
+    annotation_list(annotations, key, CniError::invalid_network_config)
+}
+
+/// An annotation holding a JSON list of strings; `err` makes the error.
+pub fn annotation_list(
+    annotations: &BTreeMap<String, String>,
+    key: &str,
+    err: impl Fn(String) -> CniError,
 ) -> Result<Option<Vec<String>>, CniError> {
     match annotations.get(key) {
         None => Ok(None),
         Some(v) => serde_json::from_str::<Vec<String>>(v)
             .map(Some)
             .map_err(|e| {
-                CniError::invalid_network_config(format!(
-                    "annotation {key} must be a JSON list of pool names or CIDRs: {e}"
+                err(format!(
+                    "annotation {key} must be a JSON list of strings: {e}"
                 ))
             }),
     }
@@ -63,17 +73,21 @@ pub fn handle(inv: &Invocation) -> String {
     format!("{}.{}", inv.conf.network_name(), inv.env.container_id)
 }
 
+/// Result entries for pod addresses: /32 and /128, on `interface`.
+pub fn host_addresses(ips: &[IpAddr], interface: Option<usize>) -> Vec<IpConfig> {
+    ips.iter()
+        .map(|ip| IpConfig {
+            address: *ip,
+            prefix: if ip.is_ipv4() { 32 } else { 128 },
+            gateway: None,
+            interface,
+        })
+        .collect()
+}
+
 fn result(inv: &Invocation, ips: &[IpAddr]) -> Result<Option<Value>, CniError> {
     let r = CniResult {
-        ips: ips
-            .iter()
-            .map(|ip| IpConfig {
-                address: *ip,
-                prefix: if ip.is_ipv4() { 32 } else { 128 },
-                gateway: None,
-                interface: None,
-            })
-            .collect(),
+        ips: host_addresses(ips, None),
         ..CniResult::default()
     };
     Ok(Some(r.to_json(inv.conf.version()?)))
@@ -90,38 +104,107 @@ pub fn run(inv: &Invocation) -> Result<Option<Value>, CniError> {
             Ok(None)
         }
         Command::Check => check(inv, &ipam),
-        Command::Gc => {
-            let keep: HashSet<String> = inv
-                .conf
-                .gc_attachments()?
-                .unwrap_or_default()
-                .into_iter()
-                .map(|a| a.container_id)
-                .collect();
-            ipam.gc(inv.conf.network_name(), &keep).map_err(cni_error)?;
-            Ok(None)
-        }
-        Command::Status => {
-            // Ready when the datastore answers and holds a usable pool.
-            let pools = calico_datastore::Client::new(ipam.store().clone())
-                .list(calico_api::Kind::IPPool, None);
-            match pools {
-                Ok((p, _)) if p.is_empty() => {
-                    Err(CniError::plugin_not_available("no IP pools are configured"))
-                }
-                Ok(_) => Ok(None),
-                Err(e) => Err(CniError::plugin_not_available(e.to_string())),
-            }
-        }
+        Command::Gc => gc(inv, &ipam),
+        Command::Status => status(&ipam),
         Command::Version => Ok(Some(cni_spec::version::version_result(
             inv.conf.cni_version.as_deref().unwrap_or("1.1.0"),
         ))),
     }
 }
 
+/// GC: releases this network's handles whose container is not in
+/// `cni.dev/valid-attachments`.
+pub fn gc(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {
+    let keep: HashSet<String> = inv
+        .conf
+        .gc_attachments()?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| a.container_id)
+        .collect();
+    ipam.gc(inv.conf.network_name(), &keep).map_err(cni_error)?;
+    Ok(None)
+}
+
+/// STATUS: ready when the datastore answers and holds a usable pool (an
+/// enabled one), else code 50.
+pub fn status(ipam: &Ipam) -> Result<Option<Value>, CniError> {
+    let pools =
+        calico_datastore::Client::new(ipam.store().clone()).list(calico_api::Kind::IPPool, None);
+    match pools {
+        Ok((p, _)) => {
+            let usable = p.iter().any(|r| match r {
+                calico_api::Resource::IPPool(pool) => !pool.spec.disabled,
+                _ => false,
+            });
+            if usable {
+                Ok(None)
+            } else {
+                Err(CniError::plugin_not_available(
+                    "no usable IP pool: every pool is disabled or none is configured",
+                ))
+            }
+        }
+        Err(e) => Err(CniError::plugin_not_available(e.to_string())),
+    }
+}
+
 fn add(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {
+    // Specific addresses: IP= in CNI_ARGS, or runtimeConfig.ips.
+    let runtime = inv.conf.runtime_config.clone().unwrap_or_default();
+    let mut specific: Vec<String> = inv
+        .env
+        .arg("IP")
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    specific.extend(runtime.ips.iter().cloned());
+    let specific = if specific.is_empty() {
+        None
+    } else {
+        let mut ips = Vec::new();
+        for s in specific {
+            let addr = s.split('/').next().unwrap_or("").trim();
+            ips.push(addr.parse().map_err(|_| {
+                CniError::invalid_network_config(format!(
+                    "requested address {s:?} is not an IP address"
+                ))
+            })?);
+        }
+        Some(ips)
+    };
+    let annotations = &runtime.pod_annotations;
+    let ov = Overrides {
+        specific,
+        v4_pools: pools_from_annotation(annotations, ANNOTATION_V4_POOLS)?,
+        v6_pools: pools_from_annotation(annotations, ANNOTATION_V6_POOLS)?,
+        families: None,
+    };
+    let all = assign(inv, ipam, &ov)?;
+    result(inv, &all)
+}
+
+/// What the caller decided beyond the network config: specific addresses
+/// (`ipAddrs`), pools from annotations, the families to assign.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// Assign exactly these addresses.
+    pub specific: Option<Vec<IpAddr>>,
+    /// Pools to use instead of the config's `ipv4_pools`.
+    pub v4_pools: Option<Vec<String>>,
+    /// Pools to use instead of the config's `ipv6_pools`.
+    pub v6_pools: Option<Vec<String>>,
+    /// (IPv4, IPv6) instead of the config's `assign_ipv4` / `assign_ipv6`.
+    pub families: Option<(bool, bool)>,
+}
+
+/// Assigns this invocation's addresses (idempotent per handle): what the
+/// handle already holds, else the specific addresses, else one per family
+/// from the pools. On failure nothing stays allocated to the handle.
+pub fn assign(inv: &Invocation, ipam: &Ipam, ov: &Overrides) -> Result<Vec<IpAddr>, CniError> {
     let ipam_conf = inv.conf.ipam_or_default();
-    let (want_v4, want_v6) = (ipam_conf.assign_ipv4(), ipam_conf.assign_ipv6());
+    let (want_v4, want_v6) = ov
+        .families
+        .unwrap_or((ipam_conf.assign_ipv4(), ipam_conf.assign_ipv6()));
     if !want_v4 && !want_v6 {
         return Err(CniError::invalid_network_config(
             "assign_ipv4 and assign_ipv6 are both false: nothing to assign",
@@ -130,7 +213,7 @@ fn add(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {
     let handle = handle(inv);
     let existing = ipam.ips_by_handle(&handle).map_err(cni_error)?;
     if !existing.is_empty() {
-        return result(inv, &existing);
+        return Ok(existing);
     }
     let node = crate::nodename(&inv.conf);
     let k8s = inv.env.k8s_args();
@@ -143,50 +226,30 @@ fn add(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {
     }
     attrs.insert("timestamp".into(), now());
 
-    // Specific addresses: IP= in CNI_ARGS, or runtimeConfig.ips.
-    let runtime = inv.conf.runtime_config.clone().unwrap_or_default();
-    let mut specific: Vec<String> = inv
-        .env
-        .arg("IP")
-        .map(|v| v.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
-    specific.extend(runtime.ips.iter().cloned());
-    if !specific.is_empty() {
+    if let Some(specific) = &ov.specific {
         let mut got = Vec::new();
-        for s in specific {
-            let addr = s.split('/').next().unwrap_or("").trim();
-            let ip: IpAddr = addr.parse().map_err(|_| {
-                CniError::invalid_network_config(format!(
-                    "requested address {s:?} is not an IP address"
-                ))
-            })?;
-            if let Err(e) = ipam.assign_ip(ip, &handle, &attrs, &node) {
+        for ip in specific {
+            if let Err(e) = ipam.assign_ip(*ip, &handle, &attrs, &node) {
                 let _ = ipam.release_by_handle(&handle);
                 return Err(cni_error(e));
             }
-            got.push(ip);
+            got.push(*ip);
         }
-        return result(inv, &got);
+        return Ok(got);
     }
 
-    let annotations = &runtime.pod_annotations;
-    let v4_pools = pools_from_annotation(annotations, ANNOTATION_V4_POOLS)?
-        .unwrap_or(ipam_conf.ipv4_pools.clone());
-    let v6_pools = pools_from_annotation(annotations, ANNOTATION_V6_POOLS)?
-        .unwrap_or(ipam_conf.ipv6_pools.clone());
     let args = AssignArgs {
         handle,
         node,
         num_v4: usize::from(want_v4),
         num_v6: usize::from(want_v6),
-        v4_pools,
-        v6_pools,
+        v4_pools: ov.v4_pools.clone().unwrap_or(ipam_conf.ipv4_pools.clone()),
+        v6_pools: ov.v6_pools.clone().unwrap_or(ipam_conf.ipv6_pools.clone()),
         attrs,
         use_: Use::Workload,
     };
     let got = ipam.auto_assign(&args).map_err(cni_error)?;
-    let all: Vec<IpAddr> = got.v4.into_iter().chain(got.v6).collect();
-    result(inv, &all)
+    Ok(got.v4.into_iter().chain(got.v6).collect())
 }
 
 fn check(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {

@@ -5,6 +5,7 @@
 
 pub mod ipam;
 pub mod log;
+pub mod plugin;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ pub struct Invocation {
     pub env: Env,
     /// The network configuration from stdin.
     pub conf: NetConf,
+    /// Stdin as given (passed on to a delegated IPAM plugin).
+    pub raw: Vec<u8>,
 }
 
 /// The `cniVersion` to answer in: the config's, else the newest we support.
@@ -58,7 +61,11 @@ pub fn main_with(
         let conf = NetConf::parse(&stdin)?;
         conf.version()?;
         log::init(&conf, plugin, &env);
-        let inv = Invocation { env, conf };
+        let inv = Invocation {
+            env,
+            conf,
+            raw: stdin.clone(),
+        };
         let r = f(&inv);
         match &r {
             Ok(_) => log::info(&format!(

@@ -7,153 +7,34 @@ use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use calico_testutil::EtcdServer;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-/// A datastore for the plugin: config fields to put in the network config.
-struct Ds {
-    fields: Value,
-    env: Vec<(String, String)>,
-    dir: tempfile::TempDir,
-    _etcd: Option<EtcdServer>,
+mod common;
+use common::*;
+
+trait RunIpam {
+    fn plugin(&self, command: &str, container: &str, args: &str, conf: &Value) -> Out;
 }
 
-fn local() -> Ds {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("ds.db").display().to_string();
-    Ds {
-        fields: json!({"datastore_type": "local", "datastore_path": path}),
-        env: vec![("DATASTORE_PATH".into(), path)],
-        dir,
-        _etcd: None,
-    }
-}
-
-fn etcd() -> Ds {
-    let server = EtcdServer::start();
-    Ds {
-        fields: json!({"datastore_type": "etcdv3", "etcd_endpoints": server.endpoint()}),
-        env: vec![
-            ("DATASTORE_TYPE".into(), "etcdv3".into()),
-            ("ETCD_ENDPOINTS".into(), server.endpoint()),
-        ],
-        dir: tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
-        _etcd: Some(server),
-    }
-}
-
-struct Out {
-    code: i32,
-    json: Value,
-    raw: String,
-}
-
-impl Ds {
-    fn conf(&self, version: &str, node: &str, ipam: Value) -> Value {
-        let mut c = json!({
-            "cniVersion": version,
-            "name": "k8s-pod-network",
-            "type": "calico",
-            "nodename": node,
-            "log_file_path": self.dir.path().join("cni.log").display().to_string(),
-            "ipam": ipam,
-        });
-        if let (Some(c), Some(f)) = (c.as_object_mut(), self.fields.as_object()) {
-            c.extend(f.clone());
-        }
-        c
-    }
-
+impl RunIpam for Ds {
     fn plugin(&self, command: &str, container: &str, args: &str, conf: &Value) -> Out {
         run_plugin(command, container, args, &conf.to_string())
-    }
-
-    fn calicoctl(&self, args: &[&str]) -> (i32, String) {
-        let bin = calico_testutil::workspace_bin("calicoctl");
-        assert!(
-            bin.exists(),
-            "{} is missing: run cargo test --workspace",
-            bin.display()
-        );
-        let mut cmd = Command::new(bin);
-        cmd.args(args)
-            .env_remove("DATASTORE_TYPE")
-            .env_remove("ETCD_ENDPOINTS")
-            .env_remove("DATASTORE_PATH");
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap_or_else(|e| panic!("{e}"));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.code().unwrap_or(-1), text)
-    }
-
-    fn apply(&self, yaml: &str) {
-        let f = self.dir.path().join("apply.yaml");
-        std::fs::write(&f, yaml).unwrap_or_else(|e| panic!("{e}"));
-        let (code, out) = self.calicoctl(&["apply", "-f", &f.display().to_string()]);
-        assert_eq!(code, 0, "{out}");
     }
 }
 
 fn run_plugin(command: &str, container: &str, args: &str, stdin: &str) -> Out {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_calico-ipam"))
-        .env("CNI_COMMAND", command)
-        .env("CNI_CONTAINERID", container)
-        .env("CNI_NETNS", format!("/var/run/netns/{container}"))
-        .env("CNI_IFNAME", "eth0")
-        .env("CNI_ARGS", args)
-        .env("CNI_PATH", "/opt/cni/bin")
-        .env_remove("DATASTORE_TYPE")
-        .env_remove("ETCD_ENDPOINTS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run calico-ipam: {e}"));
-    if let Some(mut s) = child.stdin.take() {
-        let _ = s.write_all(stdin.as_bytes());
+    Call {
+        bin: env!("CARGO_BIN_EXE_calico-ipam"),
+        host_netns: None,
+        command,
+        container,
+        netns: format!("/var/run/netns/{container}"),
+        ifname: "eth0",
+        args,
+        path: "/opt/cni/bin",
     }
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    let raw = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("panicked"),
-        "calico-ipam panicked: {stderr}"
-    );
-    let json = if raw.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&raw).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {raw}"))
-    };
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        json,
-        raw,
-    }
-}
-
-fn pool_yaml(name: &str, cidr: &str, block: u8) -> String {
-    format!(
-        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{name: {name}}}\nspec: {{cidr: '{cidr}', blockSize: {block}}}\n"
-    )
-}
-
-fn ipam_v4() -> Value {
-    json!({"type": "calico-ipam"})
-}
-
-fn addresses(out: &Out) -> Vec<String> {
-    out.json["ips"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|i| i["address"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+    .run(stdin)
 }
 
 const K8S: &str =

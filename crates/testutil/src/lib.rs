@@ -5,6 +5,8 @@
 //! - [`TcpProxy`]: a loopback TCP forwarder whose connections a test can cut,
 //!   to simulate a dropped datastore connection.
 //!
+//! - [`TestNetns`]: a uniquely named network namespace, deleted on drop.
+//!
 //! Everything listens on 127.0.0.1 only and cleans up on drop, even when a
 //! test fails.
 
@@ -47,6 +49,8 @@ pub struct EtcdServer {
     name: String,
     tls: Option<TlsFiles>,
     client_tls: Option<TlsFiles>,
+    /// The network namespace etcd (and etcdctl) run in, if not this one.
+    netns: Option<String>,
 }
 
 /// PEM files of a test PKI: a CA, and a certificate and key signed by it.
@@ -154,6 +158,16 @@ pub fn make_pki(dir: &Path) -> (TlsFiles, TlsFiles) {
 impl EtcdServer {
     /// Starts etcd; panics with a clear message if it is not installed or does not come up.
     pub fn start() -> EtcdServer {
+        EtcdServer::launch(None)
+    }
+
+    /// Starts etcd inside the network namespace `netns` (on its loopback),
+    /// for tests whose processes run in that namespace.
+    pub fn start_in(netns: &str) -> EtcdServer {
+        EtcdServer::launch(Some(netns.to_string()))
+    }
+
+    fn launch(netns: Option<String>) -> EtcdServer {
         let dir =
             tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir for etcd: {e}"));
         let mut s = EtcdServer {
@@ -164,9 +178,22 @@ impl EtcdServer {
             dir,
             tls: None,
             client_tls: None,
+            netns,
         };
         s.spawn();
         s
+    }
+
+    /// A command that runs in this server's namespace (if it has one).
+    fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, program]);
+                c
+            }
+            None => Command::new(program),
+        }
     }
 
     /// Starts etcd serving TLS on its client port and requiring client
@@ -183,6 +210,7 @@ impl EtcdServer {
             dir,
             tls: Some(server),
             client_tls: None,
+            netns: None,
         };
         s.client_tls = Some(client.clone());
         s.spawn();
@@ -193,7 +221,7 @@ impl EtcdServer {
         let url = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.dir.path().join("etcd.log")).ok();
-        let mut cmd = Command::new("etcd");
+        let mut cmd = self.command("etcd");
         if let Some(t) = &self.tls {
             cmd.arg("--cert-file")
                 .arg(&t.cert)
@@ -256,7 +284,7 @@ impl EtcdServer {
     }
 
     fn etcdctl_cmd(&self) -> Command {
-        let mut cmd = Command::new("etcdctl");
+        let mut cmd = self.command("etcdctl");
         cmd.env("ETCDCTL_API", "3")
             .arg("--endpoints")
             .arg(self.endpoint());
@@ -407,4 +435,97 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     dir.join(name)
+}
+
+/// Whether this process may create namespaces and links (privileged tests
+/// skip with a printed reason otherwise).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Skips the calling test (returns early) with a printed reason unless root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::is_root() {
+            eprintln!("skipped: needs root (network namespaces)");
+            return;
+        }
+    };
+}
+
+/// A uniquely named network namespace (`ip netns add`), deleted on drop
+/// together with every link inside it.
+pub struct TestNetns {
+    name: String,
+}
+
+impl TestNetns {
+    /// Creates `ct<pid>-<tag>-<n>`.
+    pub fn new(tag: &str) -> TestNetns {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let name = format!("ct{}-{tag}-{n}", std::process::id());
+        let status = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("run ip netns add");
+        assert!(status.success(), "ip netns add {name} failed");
+        let ns = TestNetns { name };
+        // Loopback up, so tests can serve on 127.0.0.1 inside.
+        ns.exec(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `/run/netns/<name>`, the path a runtime passes as `CNI_NETNS`.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/run/netns/{}", self.name))
+    }
+
+    /// Runs a command inside the namespace; panics unless it succeeds.
+    pub fn exec(&self, args: &[&str]) -> String {
+        let out = self.try_exec(args);
+        match out {
+            Ok(s) => s,
+            Err(e) => panic!("in netns {}: {args:?}: {e}", self.name),
+        }
+    }
+
+    /// Runs a command inside the namespace; its stdout, or stderr as error.
+    pub fn try_exec(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "exit {}: {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            ))
+        }
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }

@@ -1,7 +1,5 @@
-//! The `calico` CNI plugin. Skeleton: the CNI issue fills it in. Until then
-//! it answers every command with a CNI error, so a runtime never mistakes it
-//! for a working plugin.
+//! The `calico` CNI plugin: thin wiring over [`calico_cni::plugin`].
 
 fn main() -> std::process::ExitCode {
-    calico_cni::not_yet("calico")
+    calico_cni::main_with("calico", calico_cni::plugin::run)
 }

@@ -1,0 +1,368 @@
+//! The `calico` CNI plugin: ADD, DEL, CHECK, GC, STATUS.
+//!
+//! ADD, in order (each step undoes the earlier ones when it fails):
+//! 1. identity and annotations are parsed and checked (nothing made yet);
+//! 2. addresses: `ipAddrsNoIpam` as given, else IPAM — in-process for
+//!    `calico-ipam` (with `ipAddrs`, pools and families from annotations),
+//!    else the configured IPAM plugin is executed from `CNI_PATH`;
+//! 3. the dataplane ([`netsetup`]);
+//! 4. the WorkloadEndpoint ([`endpoint`]);
+//! 5. the result, in the requested CNI version's format, with the host and
+//!    container interfaces so `portmap` and `bandwidth` can be chained.
+//!
+//! DEL releases the handle, deletes the endpoint (if it is this
+//! container's) and the veth; whatever is already gone is fine.
+
+pub mod annotations;
+pub mod delegate;
+pub mod endpoint;
+pub mod identity;
+pub mod netsetup;
+
+use std::net::IpAddr;
+
+use calico_dataplane::NetNs;
+use calico_datastore::Client;
+use calico_ipam::Ipam;
+use cni_spec::env::Command;
+use cni_spec::error::CniError;
+use cni_spec::result::{CniResult, Interface};
+use serde_json::Value;
+
+use crate::Invocation;
+use crate::ipam::{self as cipam, Overrides};
+use annotations::PodRequest;
+use identity::Workload;
+
+/// Where calico-node writes the MTU for the plugins.
+pub const MTU_FILE: &str = "/var/lib/calico/mtu";
+
+/// The MTU: the config's unless 0 or absent, else calico-node's file, else 1500.
+pub fn mtu(conf_mtu: Option<u32>) -> u32 {
+    if let Some(m) = conf_mtu.filter(|m| *m > 0) {
+        return m;
+    }
+    std::fs::read_to_string(MTU_FILE)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|m: &u32| *m >= 68)
+        .unwrap_or(1500)
+}
+
+fn uses_calico_ipam(inv: &Invocation) -> bool {
+    let t = inv.conf.ipam_or_default().ipam_type;
+    t.is_empty() || t == "calico-ipam"
+}
+
+/// Runs one `calico` command.
+pub fn run(inv: &Invocation) -> Result<Option<Value>, CniError> {
+    match inv.env.command {
+        Command::Add => add(inv),
+        Command::Del => del(inv),
+        Command::Check => check(inv),
+        Command::Gc => {
+            if uses_calico_ipam(inv) {
+                cipam::gc(inv, &Ipam::new(crate::datastore(&inv.conf)?))
+            } else {
+                delegate::exec(inv, Command::Gc).map(|_| None)
+            }
+        }
+        Command::Status => {
+            let ipam = Ipam::new(crate::datastore(&inv.conf)?);
+            cipam::status(&ipam)
+        }
+        Command::Version => Ok(Some(cni_spec::version::version_result(
+            inv.conf.cni_version.as_deref().unwrap_or("1.1.0"),
+        ))),
+    }
+}
+
+fn pod_request(inv: &Invocation) -> Result<PodRequest, CniError> {
+    let runtime = inv.conf.runtime_config.clone().unwrap_or_default();
+    let features = inv.conf.feature_control.clone().unwrap_or_default();
+    let mut req = annotations::parse(&runtime.pod_annotations, &features)?;
+    if req.mac.is_none()
+        && let Some(m) = runtime.mac.as_deref()
+    {
+        req.mac = Some(annotations::parse_mac(m).ok_or_else(|| {
+            CniError::invalid_network_config(format!(
+                "runtimeConfig.mac {m:?} is not a MAC address"
+            ))
+        })?);
+    }
+    Ok(req)
+}
+
+fn netns(inv: &Invocation) -> Result<NetNs, CniError> {
+    let path = inv
+        .env
+        .netns
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| CniError::invalid_env("CNI_NETNS is required"))?;
+    NetNs::open(path)
+        .map_err(|e| CniError::new(100, format!("open network namespace {path}: {e}"), ""))
+}
+
+/// What ADD and CHECK start from.
+struct Context {
+    req: PodRequest,
+    ns: NetNs,
+    store: std::sync::Arc<dyn calico_datastore::Store>,
+    client: Client,
+    w: Workload,
+    host_veth: String,
+}
+
+impl Context {
+    fn new(inv: &Invocation) -> Result<Context, CniError> {
+        let req = pod_request(inv)?;
+        let ns = netns(inv)?;
+        let store = crate::datastore(&inv.conf)?;
+        let client = Client::new(store.clone());
+        let w = Workload::from_env(&inv.env, &crate::nodename(&inv.conf));
+        let host_veth = w.host_veth();
+        Ok(Context {
+            req,
+            ns,
+            store,
+            client,
+            w,
+            host_veth,
+        })
+    }
+}
+
+/// How the addresses of an ADD were obtained, so a failure can undo it.
+enum Source {
+    None,
+    CalicoIpam(Ipam),
+    Delegated,
+}
+
+fn release(inv: &Invocation, source: &Source) {
+    match source {
+        Source::None => {}
+        Source::CalicoIpam(ipam) => {
+            let _ = ipam.release_by_handle(&cipam::handle(inv));
+        }
+        Source::Delegated => {
+            let _ = delegate::exec(inv, Command::Del);
+        }
+    }
+}
+
+fn add(inv: &Invocation) -> Result<Option<Value>, CniError> {
+    let version = inv.conf.version()?;
+    let Context {
+        req,
+        ns,
+        store,
+        client,
+        w,
+        host_veth,
+    } = Context::new(inv)?;
+    let network = inv.conf.network_name().to_string();
+
+    // Addresses.
+    let (ips, source) = if let Some(ips) = &req.ip_addrs_no_ipam {
+        (ips.clone(), Source::None)
+    } else if uses_calico_ipam(inv) {
+        let ipam = Ipam::new(store.clone());
+        if req.ip_addrs.is_some() {
+            // An address named by the pod replaces whatever the handle held.
+            ipam.release_by_handle(&cipam::handle(inv))
+                .map_err(cipam::cni_error)?;
+        }
+        let ov = Overrides {
+            specific: req.ip_addrs.clone(),
+            v4_pools: req.v4_pools.clone(),
+            v6_pools: req.v6_pools.clone(),
+            families: req.families,
+        };
+        (cipam::assign(inv, &ipam, &ov)?, Source::CalicoIpam(ipam))
+    } else {
+        if req.ip_addrs.is_some() {
+            return Err(CniError::new(
+                100,
+                format!(
+                    "annotation {} needs the calico-ipam IPAM plugin",
+                    annotations::IP_ADDRS
+                ),
+                "",
+            ));
+        }
+        let r = delegate::exec(inv, Command::Add)?
+            .ok_or_else(|| CniError::new(100, "the IPAM plugin returned no result", ""))?;
+        let ips: Vec<IpAddr> = r.ips.iter().map(|c| c.address).collect();
+        (ips, Source::Delegated)
+    };
+    if ips.is_empty() {
+        release(inv, &source);
+        return Err(CniError::new(100, "IPAM returned no addresses", ""));
+    }
+
+    let undo_all = |e: CniError| -> CniError {
+        let _ = netsetup::teardown(Some(&ns), &inv.env.ifname, &host_veth);
+        release(inv, &source);
+        e
+    };
+
+    let nats = annotations::ip_nats(&req.floating_ips, &ips).map_err(undo_all)?;
+    if !w.is_k8s() {
+        endpoint::ensure_network_profile(&client, &network).map_err(undo_all)?;
+    }
+
+    // Dataplane.
+    let pod = netsetup::PodNet {
+        host_veth: &host_veth,
+        ifname: &inv.env.ifname,
+        mtu: mtu(inv.conf.mtu),
+        ips: &ips,
+        container_mac: req.mac,
+        allow_ip_forwarding: inv
+            .conf
+            .container_settings
+            .as_ref()
+            .is_some_and(|c| c.allow_ip_forwarding),
+    };
+    let made = netsetup::setup(&ns, &pod).map_err(undo_all)?;
+
+    // Endpoint.
+    let ep = endpoint::build(
+        &w,
+        &endpoint::EndpointData {
+            host_veth: &host_veth,
+            mac: made.container.mac,
+            ips: &ips,
+            nats: &nats,
+            network: &network,
+        },
+    )
+    .map_err(undo_all)?;
+    if let Err(e) = endpoint::write(&client, ep) {
+        let _ = endpoint::delete(&client, &w);
+        return Err(undo_all(e));
+    }
+
+    let mac = |m: Option<[u8; 6]>| {
+        m.map(|m| {
+            m.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .unwrap_or_default()
+    };
+    let result = CniResult {
+        interfaces: vec![
+            Interface {
+                name: host_veth.clone(),
+                mac: mac(made.host.mac),
+                sandbox: None,
+                mtu: None,
+            },
+            Interface {
+                name: inv.env.ifname.clone(),
+                mac: mac(made.container.mac),
+                sandbox: inv.env.netns.clone(),
+                mtu: None,
+            },
+        ],
+        ips: cipam::host_addresses(&ips, Some(1)),
+        ..CniResult::default()
+    };
+    Ok(Some(result.to_json(version)))
+}
+
+fn del(inv: &Invocation) -> Result<Option<Value>, CniError> {
+    let store = crate::datastore(&inv.conf)?;
+    let client = Client::new(store.clone());
+    let node = crate::nodename(&inv.conf);
+    let w = Workload::from_env(&inv.env, &node);
+
+    // Addresses first: a leaked address is worse than a leaked interface.
+    if uses_calico_ipam(inv) {
+        Ipam::new(store)
+            .release_by_handle(&cipam::handle(inv))
+            .map_err(cipam::cni_error)?;
+    } else {
+        delegate::exec(inv, Command::Del)?;
+    }
+    endpoint::delete(&client, &w)?;
+    // A missing or already-deleted namespace is fine.
+    let ns = inv
+        .env
+        .netns
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .and_then(|p| NetNs::open(p).ok());
+    netsetup::teardown(ns.as_ref(), &inv.env.ifname, &w.host_veth())?;
+    Ok(None)
+}
+
+fn check(inv: &Invocation) -> Result<Option<Value>, CniError> {
+    let version = inv.conf.version()?;
+    if !version.supports_check() {
+        return Err(CniError::incompatible_version(format!(
+            "CHECK is not supported in CNI {}",
+            version.as_str()
+        )));
+    }
+    let prev = inv
+        .conf
+        .prev_result()?
+        .ok_or_else(|| CniError::invalid_network_config("CHECK needs prevResult"))?;
+    let ips: Vec<IpAddr> = prev.ips.iter().map(|c| c.address).collect();
+    let Context {
+        req,
+        ns,
+        store,
+        client,
+        w,
+        host_veth,
+    } = Context::new(inv)?;
+
+    let mut problems = netsetup::check(
+        &ns,
+        &netsetup::PodNet {
+            host_veth: &host_veth,
+            ifname: &inv.env.ifname,
+            mtu: 0,
+            ips: &ips,
+            container_mac: None,
+            allow_ip_forwarding: false,
+        },
+    )?;
+    match endpoint::get(&client, &w)? {
+        None => problems.push(format!(
+            "workload endpoint {} is missing",
+            w.endpoint_name()
+        )),
+        Some(r) => problems.extend(endpoint::check(&r, &w, &host_veth, &ips)),
+    }
+    if req.ip_addrs_no_ipam.is_none() && uses_calico_ipam(inv) {
+        let held = Ipam::new(store)
+            .ips_by_handle(&cipam::handle(inv))
+            .map_err(cipam::cni_error)?;
+        for ip in &ips {
+            if !held.contains(ip) {
+                problems.push(format!(
+                    "address {ip} is not allocated to handle {}",
+                    cipam::handle(inv)
+                ));
+            }
+        }
+    } else if req.ip_addrs_no_ipam.is_none() {
+        delegate::exec(inv, Command::Check)?;
+    }
+    if problems.is_empty() {
+        Ok(None)
+    } else {
+        Err(CniError::new(
+            100,
+            format!("check failed: {}", problems.join("; ")),
+            "",
+        ))
+    }
+}

@@ -1,0 +1,380 @@
+//! The pod's dataplane, as Calico's CNI plugin builds it.
+//!
+//! - A veth pair: the container end (`CNI_IFNAME`) is created directly in
+//!   the pod's namespace (never moved there afterwards); the host end
+//!   `cali…` has MAC ee:ee:ee:ee:ee:ee.
+//! - Container: /32 and /128 addresses (IPv6 without DAD), a link-scope
+//!   route to 169.254.1.1 and the default route through it; for IPv6 the
+//!   default route goes through the host end's link-local address.
+//! - Host end: proxy ARP (it answers for 169.254.1.1 and everything else),
+//!   no proxy delay, forwarding, route_localnet; IPv6 proxy NDP, forwarding,
+//!   no router advertisements.
+//! - Host: a `scope link` route per pod address through the host end.
+//!
+//! Everything hangs off the host end: deleting it removes the container end
+//! and the host routes with it, which is how failures are undone.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use calico_dataplane::netlink::{Error as NlError, Link};
+use calico_dataplane::{NetNs, Netlink, Route, Scope, VethSpec, sysctl};
+use cni_spec::error::CniError;
+use ipnet::IpNet;
+
+/// The host end's MAC address.
+pub const HOST_MAC: [u8; 6] = [0xee; 6];
+/// The IPv4 gateway every pod uses; the host end answers ARP for it.
+pub const GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+/// The host end's IPv6 link-local address (EUI-64 of [`HOST_MAC`]).
+pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0xecee, 0xeeff, 0xfeee, 0xeeee);
+
+/// What to build for one pod interface.
+#[derive(Debug, Clone)]
+pub struct PodNet<'a> {
+    pub host_veth: &'a str,
+    pub ifname: &'a str,
+    pub mtu: u32,
+    pub ips: &'a [IpAddr],
+    /// The container end's MAC (`hwAddr`, runtimeConfig `mac`); else random.
+    pub container_mac: Option<[u8; 6]>,
+    pub allow_ip_forwarding: bool,
+}
+
+/// What [`setup`] made.
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub host: Link,
+    pub container: Link,
+}
+
+fn nl_err(e: NlError) -> CniError {
+    CniError::new(100, e.to_string(), "")
+}
+
+fn io_err(e: std::io::Error) -> CniError {
+    CniError::new(100, e.to_string(), "")
+}
+
+/// The host route for one pod address.
+pub fn host_route(ip: IpAddr, host_index: u32) -> Route {
+    let len = if ip.is_ipv4() { 32 } else { 128 };
+    Route::new(IpNet::new(ip, len).unwrap_or_else(|_| IpNet::from(ip)))
+        .dev(host_index)
+        .scope(Scope::Link)
+}
+
+/// The container's routes through `index` for the families in `ips`.
+pub fn container_routes(ips: &[IpAddr], index: u32) -> Vec<Route> {
+    let mut out = Vec::new();
+    if ips.iter().any(IpAddr::is_ipv4) {
+        out.push(
+            Route::new(IpNet::from(IpAddr::V4(GATEWAY_V4)))
+                .dev(index)
+                .scope(Scope::Link),
+        );
+        out.push(
+            Route::new(IpNet::new(Ipv4Addr::UNSPECIFIED.into(), 0).unwrap_or_default())
+                .via(GATEWAY_V4.into())
+                .dev(index),
+        );
+    }
+    if ips.iter().any(IpAddr::is_ipv6) {
+        out.push(
+            Route::new(IpNet::new(Ipv6Addr::UNSPECIFIED.into(), 0).unwrap_or_default())
+                .via(GATEWAY_V6.into())
+                .dev(index),
+        );
+    }
+    out
+}
+
+fn pod_nets(ips: &[IpAddr]) -> Vec<IpNet> {
+    ips.iter()
+        .map(|ip| {
+            IpNet::new(*ip, if ip.is_ipv4() { 32 } else { 128 })
+                .unwrap_or_else(|_| IpNet::from(*ip))
+        })
+        .collect()
+}
+
+/// Builds the pod's dataplane. On error, everything it made is removed.
+pub fn setup(netns: &NetNs, p: &PodNet<'_>) -> Result<Made, CniError> {
+    let mut host = Netlink::open().map_err(nl_err)?;
+    // A host end left by an earlier attempt (or a dead pod of the same
+    // name) is replaced, as Calico does.
+    if let Some(old) = host.link(p.host_veth).map_err(nl_err)? {
+        host.delete_link(old.index).map_err(nl_err)?;
+    }
+    host.create_veth(&VethSpec {
+        name: p.host_veth,
+        mac: Some(HOST_MAC),
+        mtu: p.mtu,
+        peer_name: p.ifname,
+        peer_mac: p.container_mac,
+        peer_netns: Some(netns.fd()),
+    })
+    .map_err(|e| {
+        if e.is_exists() {
+            CniError::new(
+                100,
+                format!(
+                    "cannot create {} in {}: an interface of that name already exists there",
+                    p.ifname,
+                    netns.path().display()
+                ),
+                e.to_string(),
+            )
+        } else {
+            nl_err(e)
+        }
+    })?;
+    match finish(&mut host, netns, p) {
+        Ok(made) => Ok(made),
+        Err(e) => {
+            if let Ok(Some(l)) = host.link(p.host_veth) {
+                let _ = host.delete_link(l.index);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn finish(host: &mut Netlink, netns: &NetNs, p: &PodNet<'_>) -> Result<Made, CniError> {
+    let host_link = host.link(p.host_veth).map_err(nl_err)?.ok_or_else(|| {
+        CniError::new(100, format!("{} vanished after creation", p.host_veth), "")
+    })?;
+    let has_v6 = p.ips.iter().any(IpAddr::is_ipv6);
+
+    // Container side, on a thread inside the pod's namespace.
+    let container = netns
+        .run(|| container_side(p, has_v6))
+        .map_err(|e| CniError::new(100, format!("enter {}: {e}", netns.path().display()), ""))??;
+
+    // Host side: parameters first, so the link comes up configured.
+    let v = p.host_veth;
+    for (table, name, value) in [
+        ("conf", "route_localnet", "1"),
+        ("neigh", "proxy_delay", "0"),
+        ("conf", "proxy_arp", "1"),
+        ("conf", "forwarding", "1"),
+    ] {
+        sysctl::set_iface("ipv4", table, v, name, value).map_err(io_err)?;
+    }
+    if has_v6 {
+        // No DAD: every host end has the same link-local address (one per
+        // link, so no conflict), and it must answer the pod's first
+        // neighbour solicitation instead of staying tentative for a second.
+        for (name, value) in [
+            ("accept_dad", "0"),
+            ("accept_ra", "0"),
+            ("proxy_ndp", "1"),
+            ("forwarding", "1"),
+        ] {
+            sysctl::set_iface("ipv6", "conf", v, name, value).map_err(io_err)?;
+        }
+    }
+    host.set_up(host_link.index).map_err(nl_err)?;
+    for ip in p.ips {
+        let route = host_route(*ip, host_link.index);
+        if let Err(e) = host.add_route(&route) {
+            if !e.is_exists() {
+                return Err(nl_err(e));
+            }
+            let existing = host.routes(ip.is_ipv6()).map_err(nl_err)?;
+            let other = existing.iter().find(|r| {
+                r.dst == route.dst && r.table == route.table && r.oif != Some(host_link.index)
+            });
+            if other.is_some() {
+                return Err(CniError::new(
+                    100,
+                    format!(
+                        "route to {} already exists for an interface other than {v}",
+                        route.dst
+                    ),
+                    "",
+                ));
+            }
+        }
+    }
+    Ok(Made {
+        host: host_link,
+        container,
+    })
+}
+
+fn container_side(p: &PodNet<'_>, has_v6: bool) -> Result<Link, CniError> {
+    let mut nl = Netlink::open().map_err(nl_err)?;
+    let link = nl.link(p.ifname).map_err(nl_err)?.ok_or_else(|| {
+        CniError::new(
+            100,
+            format!("{} is missing in the pod namespace", p.ifname),
+            "",
+        )
+    })?;
+    if has_v6 {
+        for iface in ["all", "default", "lo"] {
+            sysctl::set_iface("ipv6", "conf", iface, "disable_ipv6", "0").map_err(io_err)?;
+        }
+        sysctl::set_iface("ipv6", "conf", p.ifname, "disable_ipv6", "0").map_err(io_err)?;
+        sysctl::set_iface("ipv6", "conf", p.ifname, "accept_dad", "0").map_err(io_err)?;
+    }
+    nl.set_up(link.index).map_err(nl_err)?;
+    for net in pod_nets(p.ips) {
+        nl.add_address(link.index, net, net.addr().is_ipv6())
+            .map_err(nl_err)?;
+    }
+    for route in container_routes(p.ips, link.index) {
+        nl.add_route(&route).map_err(nl_err)?;
+    }
+    if p.allow_ip_forwarding {
+        sysctl::set("net.ipv4.ip_forward", "1").map_err(io_err)?;
+        if has_v6 {
+            sysctl::set("net.ipv6.conf.all.forwarding", "1").map_err(io_err)?;
+        }
+    }
+    // Report the MAC the kernel actually gave the container end.
+    Ok(nl.link(p.ifname).map_err(nl_err)?.unwrap_or(link))
+}
+
+/// Removes the pod's interfaces; what is already gone is fine. Deleting
+/// the veth removes the host routes through it.
+pub fn teardown(netns: Option<&NetNs>, ifname: &str, host_veth: &str) -> Result<(), CniError> {
+    if let Some(ns) = netns {
+        let r = ns.run(|| -> Result<(), NlError> {
+            let mut nl = Netlink::open()?;
+            if let Some(l) = nl.link(ifname)?
+                && l.kind.as_deref() == Some("veth")
+            {
+                match nl.delete_link(l.index) {
+                    Err(e) if !e.is_not_found() => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok(())
+        });
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(nl_err(e)),
+            // The namespace went away under us: nothing left inside it.
+            Err(_) => {}
+        }
+    }
+    let mut host = Netlink::open().map_err(nl_err)?;
+    if let Some(l) = host.link(host_veth).map_err(nl_err)? {
+        match host.delete_link(l.index) {
+            Err(e) if !e.is_not_found() => return Err(nl_err(e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks the pod's dataplane against `p`; returns what is wrong.
+pub fn check(netns: &NetNs, p: &PodNet<'_>) -> Result<Vec<String>, CniError> {
+    let mut problems = Vec::new();
+    let mut host = Netlink::open().map_err(nl_err)?;
+    let host_link = host.link(p.host_veth).map_err(nl_err)?;
+    match &host_link {
+        None => problems.push(format!("host interface {} is missing", p.host_veth)),
+        Some(l) => {
+            if l.mac != Some(HOST_MAC) {
+                problems.push(format!(
+                    "host interface {} does not have MAC ee:ee:ee:ee:ee:ee",
+                    p.host_veth
+                ));
+            }
+            if !l.up {
+                problems.push(format!("host interface {} is down", p.host_veth));
+            }
+            let v4 = host.routes(false).map_err(nl_err)?;
+            let v6 = host.routes(true).map_err(nl_err)?;
+            for ip in p.ips {
+                let want = host_route(*ip, l.index);
+                let have = if ip.is_ipv4() { &v4 } else { &v6 };
+                if !have.iter().any(|r| r.dst == want.dst && r.oif == want.oif) {
+                    problems.push(format!(
+                        "host route {} dev {} is missing",
+                        want.dst, p.host_veth
+                    ));
+                }
+            }
+            match sysctl::get_iface("ipv4", "conf", p.host_veth, "proxy_arp") {
+                Ok(v) if v == "1" => {}
+                _ => problems.push(format!("proxy ARP is off on {}", p.host_veth)),
+            }
+        }
+    }
+    let inside = netns
+        .run(|| -> Result<Vec<String>, NlError> {
+            let mut problems = Vec::new();
+            let mut nl = Netlink::open()?;
+            let Some(link) = nl.link(p.ifname)? else {
+                problems.push(format!("{} is missing in the pod namespace", p.ifname));
+                return Ok(problems);
+            };
+            if !link.up {
+                problems.push(format!("{} is down", p.ifname));
+            }
+            let addrs = nl.addresses(link.index)?;
+            for net in pod_nets(p.ips) {
+                if !addrs.contains(&net) {
+                    problems.push(format!("address {net} is missing on {}", p.ifname));
+                }
+            }
+            let mut routes = nl.routes(false)?;
+            routes.extend(nl.routes(true)?);
+            for want in container_routes(p.ips, link.index) {
+                if !routes
+                    .iter()
+                    .any(|r| r.dst == want.dst && r.gateway == want.gateway && r.oif == want.oif)
+                {
+                    let via = want
+                        .gateway
+                        .map(|g| format!(" via {g}"))
+                        .unwrap_or_default();
+                    problems.push(format!(
+                        "route {}{via} dev {} is missing in the pod",
+                        want.dst, p.ifname
+                    ));
+                }
+            }
+            Ok(problems)
+        })
+        .map_err(|e| CniError::new(100, format!("enter {}: {e}", netns.path().display()), ""))?
+        .map_err(nl_err)?;
+    problems.extend(inside);
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_v6_is_the_eui64_of_the_host_mac() {
+        // EUI-64: flip the universal/local bit of the first octet, insert ff:fe.
+        let m = HOST_MAC;
+        let eui = [m[0] ^ 2, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]];
+        let mut octets = [0u8; 16];
+        octets[0] = 0xfe;
+        octets[1] = 0x80;
+        octets[8..].copy_from_slice(&eui);
+        assert_eq!(Ipv6Addr::from(octets), GATEWAY_V6);
+        assert_eq!(GATEWAY_V6.to_string(), "fe80::ecee:eeff:feee:eeee");
+    }
+
+    #[test]
+    fn routes_per_family() {
+        let v4: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap()];
+        let r = container_routes(&v4, 3);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].dst.to_string(), "169.254.1.1/32");
+        assert_eq!(r[0].scope, Scope::Link);
+        assert_eq!(r[1].gateway, Some(IpAddr::V4(GATEWAY_V4)));
+        let dual: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()];
+        let r = container_routes(&dual, 3);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[2].dst.to_string(), "::/0");
+        assert_eq!(host_route(dual[1], 9).dst.to_string(), "fd00::1/128");
+    }
+}

@@ -1,0 +1,16 @@
+//! The Linux adapter: what calico-rs asks of the kernel's networking.
+//!
+//! - [`netlink`]: a synchronous rtnetlink client (links, veth pairs with one
+//!   end created directly in another namespace, addresses, routes);
+//! - [`netns`]: network namespaces, entered only by short-lived threads;
+//! - [`sysctl`]: `/proc/sys` parameters.
+//!
+//! No policy lives here: callers decide what to create, this crate only
+//! does it and reports the kernel's answer.
+
+pub mod netlink;
+pub mod netns;
+pub mod sysctl;
+
+pub use netlink::{Kind, Link, Netlink, Route, Scope, VethSpec};
+pub use netns::NetNs;

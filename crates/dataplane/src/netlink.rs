@@ -1,0 +1,661 @@
+//! A small synchronous rtnetlink client: links, addresses and routes.
+//!
+//! One [`Netlink`] is one `NETLINK_ROUTE` socket. A socket belongs to the
+//! network namespace of the thread that created it, so
+//! [`Netlink::open_in`] creates it on a short-lived thread that entered the
+//! target namespace; the socket then works in that namespace from any
+//! thread. Everything is blocking: the CNI plugin is a one-shot process and
+//! agents call this from their own threads, never from async workers.
+//!
+//! Each method names its `ip` equivalent. Requests wait for the kernel's
+//! acknowledgement, so an `Ok` means the kernel applied the change.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use ipnet::IpNet;
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+use crate::netns::NetNs;
+
+/// A netlink request that the kernel refused, or a socket failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{op}: {source}")]
+pub struct Error {
+    /// What was asked, e.g. `add route 10.0.0.1/32`.
+    pub op: String,
+    /// The kernel's answer.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl Error {
+    fn new(op: impl Into<String>, source: std::io::Error) -> Self {
+        Error {
+            op: op.into(),
+            source,
+        }
+    }
+
+    /// The errno the kernel returned, if any.
+    pub fn errno(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+
+    /// The object already exists (`EEXIST`).
+    pub fn is_exists(&self) -> bool {
+        self.errno() == Some(libc_errno::EEXIST)
+    }
+
+    /// The object does not exist (`ENODEV`, `ENOENT`, `ESRCH`, `EADDRNOTAVAIL`).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self.errno(),
+            Some(libc_errno::ENODEV | libc_errno::ENOENT | libc_errno::ESRCH)
+                | Some(libc_errno::EADDRNOTAVAIL)
+        )
+    }
+}
+
+/// The errno values this module looks at (Linux, all architectures we build for).
+mod libc_errno {
+    pub const ENOENT: i32 = 2;
+    pub const ESRCH: i32 = 3;
+    pub const EEXIST: i32 = 17;
+    pub const ENODEV: i32 = 19;
+    pub const EADDRNOTAVAIL: i32 = 99;
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What a link looks like, as far as this project cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub mac: Option<[u8; 6]>,
+    pub mtu: u32,
+    pub up: bool,
+    /// `veth`, `vxlan`, ... when the kernel reports a kind.
+    pub kind: Option<String>,
+}
+
+/// A route in the main table (or the table given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub dst: IpNet,
+    pub gateway: Option<IpAddr>,
+    pub oif: Option<u32>,
+    pub scope: Scope,
+    pub kind: Kind,
+    /// The `proto` field: who owns the route.
+    pub protocol: u8,
+    pub table: u32,
+    /// `onlink`: the gateway is reachable on the device without a covering route.
+    pub onlink: bool,
+}
+
+/// Route scope (`scope link` or `scope global`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Universe,
+    Link,
+    Host,
+}
+
+/// Route type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Unicast,
+    Blackhole,
+}
+
+/// `proto boot`: what `ip route add` uses, and what Calico's CNI plugin uses.
+pub const PROTO_BOOT: u8 = 3;
+/// The main routing table.
+pub const TABLE_MAIN: u32 = 254;
+
+impl Route {
+    /// A unicast route in the main table with `proto boot`.
+    pub fn new(dst: IpNet) -> Route {
+        Route {
+            dst,
+            gateway: None,
+            oif: None,
+            scope: Scope::Universe,
+            kind: Kind::Unicast,
+            protocol: PROTO_BOOT,
+            table: TABLE_MAIN,
+            onlink: false,
+        }
+    }
+
+    pub fn via(mut self, gateway: IpAddr) -> Route {
+        self.gateway = Some(gateway);
+        self
+    }
+
+    pub fn dev(mut self, index: u32) -> Route {
+        self.oif = Some(index);
+        self
+    }
+
+    pub fn scope(mut self, scope: Scope) -> Route {
+        self.scope = scope;
+        self
+    }
+
+    pub fn kind(mut self, kind: Kind) -> Route {
+        self.kind = kind;
+        self
+    }
+
+    pub fn protocol(mut self, protocol: u8) -> Route {
+        self.protocol = protocol;
+        self
+    }
+
+    pub fn onlink(mut self) -> Route {
+        self.onlink = true;
+        self
+    }
+
+    fn to_message(&self) -> RouteMessage {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = family(self.dst.addr());
+        msg.header.destination_prefix_length = self.dst.prefix_len();
+        msg.header.table = if self.table < 256 {
+            self.table as u8
+        } else {
+            RouteHeader::RT_TABLE_UNSPEC
+        };
+        msg.header.protocol = RouteProtocol::from(self.protocol);
+        msg.header.scope = match self.scope {
+            Scope::Universe => RouteScope::Universe,
+            Scope::Link => RouteScope::Link,
+            Scope::Host => RouteScope::Host,
+        };
+        msg.header.kind = match self.kind {
+            Kind::Unicast => RouteType::Unicast,
+            Kind::Blackhole => RouteType::BlackHole,
+        };
+        if self.onlink {
+            msg.header.flags |= netlink_packet_route::route::RouteFlags::Onlink;
+        }
+        msg.attributes
+            .push(RouteAttribute::Destination(self.dst.network().into()));
+        if self.table >= 256 {
+            msg.attributes.push(RouteAttribute::Table(self.table));
+        }
+        if let Some(gw) = self.gateway {
+            msg.attributes.push(RouteAttribute::Gateway(gw.into()));
+        }
+        if let Some(oif) = self.oif {
+            msg.attributes.push(RouteAttribute::Oif(oif));
+        }
+        msg
+    }
+
+    fn from_message(msg: &RouteMessage) -> Option<Route> {
+        let mut dst = None;
+        let mut gateway = None;
+        let mut oif = None;
+        let mut table = u32::from(msg.header.table);
+        for attr in &msg.attributes {
+            match attr {
+                RouteAttribute::Destination(a) => dst = route_addr(a),
+                RouteAttribute::Gateway(a) => gateway = route_addr(a),
+                RouteAttribute::Oif(i) => oif = Some(*i),
+                RouteAttribute::Table(t) => table = *t,
+                _ => {}
+            }
+        }
+        let len = msg.header.destination_prefix_length;
+        let dst = match (dst, msg.header.address_family) {
+            (Some(a), _) => IpNet::new(a, len).ok()?,
+            (None, AddressFamily::Inet) => IpNet::new(Ipv4Addr::UNSPECIFIED.into(), len).ok()?,
+            (None, AddressFamily::Inet6) => IpNet::new(Ipv6Addr::UNSPECIFIED.into(), len).ok()?,
+            _ => return None,
+        };
+        let kind = match msg.header.kind {
+            RouteType::Unicast => Kind::Unicast,
+            RouteType::BlackHole => Kind::Blackhole,
+            _ => return None,
+        };
+        let scope = match msg.header.scope {
+            RouteScope::Link => Scope::Link,
+            RouteScope::Host => Scope::Host,
+            _ => Scope::Universe,
+        };
+        Some(Route {
+            dst,
+            gateway,
+            oif,
+            scope,
+            kind,
+            protocol: u8::from(msg.header.protocol),
+            table,
+            onlink: msg
+                .header
+                .flags
+                .contains(netlink_packet_route::route::RouteFlags::Onlink),
+        })
+    }
+}
+
+fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+fn family(addr: IpAddr) -> AddressFamily {
+    match addr {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+/// The veth pair [`Netlink::create_veth`] makes.
+#[derive(Debug, Clone)]
+pub struct VethSpec<'a> {
+    /// Name of the end that stays in this socket's namespace.
+    pub name: &'a str,
+    pub mac: Option<[u8; 6]>,
+    pub mtu: u32,
+    /// Name of the other end.
+    pub peer_name: &'a str,
+    pub peer_mac: Option<[u8; 6]>,
+    /// The namespace the other end is created in (`None`: this one).
+    pub peer_netns: Option<BorrowedFd<'a>>,
+}
+
+/// A synchronous `NETLINK_ROUTE` socket.
+pub struct Netlink {
+    socket: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl Netlink {
+    /// A socket in the calling thread's network namespace.
+    pub fn open() -> Result<Netlink> {
+        let mut socket =
+            Socket::new(NETLINK_ROUTE).map_err(|e| Error::new("open netlink socket", e))?;
+        socket
+            .bind_auto()
+            .map_err(|e| Error::new("bind netlink socket", e))?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .map_err(|e| Error::new("connect netlink socket", e))?;
+        // Extended acks make the kernel's error messages precise; not fatal.
+        let _ = socket.set_ext_ack(true);
+        Ok(Netlink {
+            socket,
+            seq: 0,
+            buf: Vec::with_capacity(1 << 16),
+        })
+    }
+
+    /// A socket in `ns`: created on a thread that entered `ns`.
+    pub fn open_in(ns: &NetNs) -> Result<Netlink> {
+        ns.run(Netlink::open)
+            .map_err(|e| Error::new(format!("enter {}", ns.path().display()), e))?
+    }
+
+    fn request(
+        &mut self,
+        op: &dyn Fn() -> String,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        header.sequence_number = self.seq;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+        packet.finalize();
+        let mut out = vec![0u8; packet.buffer_len()];
+        packet.serialize(&mut out);
+        self.socket.send(&out, 0).map_err(|e| Error::new(op(), e))?;
+
+        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
+        let mut replies = Vec::new();
+        loop {
+            self.buf.clear();
+            let n = self
+                .socket
+                .recv(&mut self.buf, 0)
+                .map_err(|e| Error::new(op(), e))?;
+            let mut offset = 0;
+            while offset < n.min(self.buf.len()) {
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..])
+                    .map_err(|e| {
+                        Error::new(
+                            op(),
+                            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+                        )
+                    })?;
+                let len = reply.header.length as usize;
+                if len == 0 {
+                    break;
+                }
+                offset += (len + 3) & !3;
+                if reply.header.sequence_number != self.seq {
+                    continue;
+                }
+                match reply.payload {
+                    NetlinkPayload::Error(err) => {
+                        if err.code.is_some() {
+                            return Err(Error::new(op(), err.to_io()));
+                        }
+                        if !dump {
+                            return Ok(replies);
+                        }
+                    }
+                    NetlinkPayload::Done(_) => return Ok(replies),
+                    NetlinkPayload::InnerMessage(inner) => {
+                        replies.push(inner);
+                        if !dump && flags & NLM_F_ACK == 0 {
+                            return Ok(replies);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    // ---- links ----
+
+    /// `ip link show`
+    pub fn links(&mut self) -> Result<Vec<Link>> {
+        let replies = self.request(
+            &|| "list links".into(),
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        Ok(replies
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_from(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// `ip link show NAME`; `None` when there is no such link.
+    pub fn link(&mut self, name: &str) -> Result<Option<Link>> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        match self.request(
+            &|| format!("get link {name}"),
+            RouteNetlinkMessage::GetLink(msg),
+            0,
+        ) {
+            Ok(replies) => Ok(replies.iter().find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_from(l)),
+                _ => None,
+            })),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `ip link add NAME [address MAC] mtu MTU type veth peer name PEER [address MAC] [netns NS]`
+    pub fn create_veth(&mut self, spec: &VethSpec<'_>) -> Result<()> {
+        let mut peer = LinkMessage::default();
+        peer.attributes
+            .push(LinkAttribute::IfName(spec.peer_name.to_string()));
+        peer.attributes.push(LinkAttribute::Mtu(spec.mtu));
+        if let Some(mac) = spec.peer_mac {
+            peer.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        if let Some(fd) = spec.peer_netns {
+            peer.attributes.push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
+        }
+        let mut msg = LinkMessage::default();
+        msg.attributes
+            .push(LinkAttribute::IfName(spec.name.to_string()));
+        msg.attributes.push(LinkAttribute::Mtu(spec.mtu));
+        if let Some(mac) = spec.mac {
+            msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+        ]));
+        self.request(
+            &|| format!("create veth {} (peer {})", spec.name, spec.peer_name),
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// `ip link set dev INDEX up`
+    pub fn set_up(&mut self, index: u32) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        self.request(
+            &|| format!("set link {index} up"),
+            RouteNetlinkMessage::SetLink(msg),
+            NLM_F_ACK,
+        )?;
+        Ok(())
+    }
+
+    /// `ip link set dev INDEX address MAC`
+    pub fn set_mac(&mut self, index: u32, mac: [u8; 6]) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        self.request(
+            &|| format!("set link {index} address"),
+            RouteNetlinkMessage::SetLink(msg),
+            NLM_F_ACK,
+        )?;
+        Ok(())
+    }
+
+    /// `ip link del dev INDEX`
+    pub fn delete_link(&mut self, index: u32) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        self.request(
+            &|| format!("delete link {index}"),
+            RouteNetlinkMessage::DelLink(msg),
+            NLM_F_ACK,
+        )?;
+        Ok(())
+    }
+
+    // ---- addresses ----
+
+    /// `ip addr add ADDR/LEN dev INDEX [nodad]`
+    pub fn add_address(&mut self, index: u32, addr: IpNet, nodad: bool) -> Result<()> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = family(addr.addr());
+        msg.header.prefix_len = addr.prefix_len();
+        msg.header.index = index;
+        msg.attributes.push(AddressAttribute::Local(addr.addr()));
+        msg.attributes.push(AddressAttribute::Address(addr.addr()));
+        if nodad {
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        self.request(
+            &|| format!("add address {addr} to link {index}"),
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )?;
+        Ok(())
+    }
+
+    /// `ip addr show dev INDEX` (all families).
+    pub fn addresses(&mut self, index: u32) -> Result<Vec<IpNet>> {
+        let replies = self.request(
+            &|| "list addresses".into(),
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        let mut out = Vec::new();
+        for m in &replies {
+            let RouteNetlinkMessage::NewAddress(a) = m else {
+                continue;
+            };
+            if a.header.index != index {
+                continue;
+            }
+            let addr = a.attributes.iter().find_map(|attr| match attr {
+                AddressAttribute::Local(ip) => Some(*ip),
+                _ => None,
+            });
+            let addr = addr.or_else(|| {
+                a.attributes.iter().find_map(|attr| match attr {
+                    AddressAttribute::Address(ip) => Some(*ip),
+                    _ => None,
+                })
+            });
+            if let Some(ip) = addr
+                && let Ok(net) = IpNet::new(ip, a.header.prefix_len)
+            {
+                out.push(net);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- routes ----
+
+    /// `ip route add ...`; fails with `EEXIST` when the destination is taken.
+    pub fn add_route(&mut self, route: &Route) -> Result<()> {
+        self.request(
+            &|| format!("add route {}", route.dst),
+            RouteNetlinkMessage::NewRoute(route.to_message()),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// `ip route replace ...`
+    pub fn replace_route(&mut self, route: &Route) -> Result<()> {
+        self.request(
+            &|| format!("replace route {}", route.dst),
+            RouteNetlinkMessage::NewRoute(route.to_message()),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )?;
+        Ok(())
+    }
+
+    /// `ip route del ...`
+    pub fn delete_route(&mut self, route: &Route) -> Result<()> {
+        let mut msg = route.to_message();
+        // Match any protocol and scope: the destination (and device) pick the route.
+        msg.header.protocol = RouteProtocol::Unspec;
+        msg.header.scope = RouteScope::NoWhere;
+        self.request(
+            &|| format!("delete route {}", route.dst),
+            RouteNetlinkMessage::DelRoute(msg),
+            NLM_F_ACK,
+        )?;
+        Ok(())
+    }
+
+    /// `ip [-6] route show table all` for one family (unicast and blackhole routes).
+    pub fn routes(&mut self, v6: bool) -> Result<Vec<Route>> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = if v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        let replies = self.request(
+            &|| "list routes".into(),
+            RouteNetlinkMessage::GetRoute(msg),
+            NLM_F_DUMP,
+        )?;
+        Ok(replies
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Route::from_message(r),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+fn link_from(l: &LinkMessage) -> Link {
+    let mut link = Link {
+        index: l.header.index,
+        name: String::new(),
+        mac: None,
+        mtu: 0,
+        up: l.header.flags.contains(LinkFlags::Up),
+        kind: None,
+    };
+    for attr in &l.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => link.name = n.clone(),
+            LinkAttribute::Address(a) if a.len() == 6 => {
+                let mut mac = [0u8; 6];
+                mac.copy_from_slice(a);
+                link.mac = Some(mac);
+            }
+            LinkAttribute::Mtu(m) => link.mtu = *m,
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    if let LinkInfo::Kind(k) = info {
+                        link.kind = Some(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    link
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_messages_round_trip() {
+        let routes = [
+            Route::new("10.1.2.3/32".parse().unwrap())
+                .dev(7)
+                .scope(Scope::Link),
+            Route::new("0.0.0.0/0".parse().unwrap())
+                .via("169.254.1.1".parse().unwrap())
+                .dev(2),
+            Route::new("10.1.2.0/26".parse().unwrap())
+                .kind(Kind::Blackhole)
+                .protocol(80),
+            Route::new("fd00::/122".parse().unwrap())
+                .via("fe80::1".parse().unwrap())
+                .dev(3)
+                .onlink(),
+        ];
+        for r in routes {
+            let back = Route::from_message(&r.to_message()).unwrap();
+            assert_eq!(back, r);
+        }
+    }
+}
