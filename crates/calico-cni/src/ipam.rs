@@ -150,28 +150,8 @@ pub fn status(ipam: &Ipam) -> Result<Option<Value>, CniError> {
 }
 
 fn add(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {
-    // Specific addresses: IP= in CNI_ARGS, or runtimeConfig.ips.
     let runtime = inv.conf.runtime_config.clone().unwrap_or_default();
-    let mut specific: Vec<String> = inv
-        .env
-        .arg("IP")
-        .map(|v| v.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
-    specific.extend(runtime.ips.iter().cloned());
-    let specific = if specific.is_empty() {
-        None
-    } else {
-        let mut ips = Vec::new();
-        for s in specific {
-            let addr = s.split('/').next().unwrap_or("").trim();
-            ips.push(addr.parse().map_err(|_| {
-                CniError::invalid_network_config(format!(
-                    "requested address {s:?} is not an IP address"
-                ))
-            })?);
-        }
-        Some(ips)
-    };
+    let specific = requested_ips(inv)?;
     let annotations = &runtime.pod_annotations;
     let ov = Overrides {
         specific,
@@ -181,6 +161,31 @@ fn add(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {
     };
     let all = assign(inv, ipam, &ov)?;
     result(inv, &all)
+}
+
+/// Specific addresses the runtime asked for: `IP=a[,b]` in `CNI_ARGS`, or
+/// `runtimeConfig.ips` (the CNI `ips` capability); `None` when neither.
+pub fn requested_ips(inv: &Invocation) -> Result<Option<Vec<IpAddr>>, CniError> {
+    let runtime = inv.conf.runtime_config.clone().unwrap_or_default();
+    let mut specific: Vec<String> = inv
+        .env
+        .arg("IP")
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    specific.extend(runtime.ips.iter().cloned());
+    if specific.is_empty() {
+        return Ok(None);
+    }
+    let mut ips = Vec::new();
+    for s in specific {
+        let addr = s.split('/').next().unwrap_or("").trim();
+        ips.push(addr.parse().map_err(|_| {
+            CniError::invalid_network_config(format!(
+                "requested address {s:?} is not an IP address"
+            ))
+        })?);
+    }
+    Ok(Some(ips))
 }
 
 /// What the caller decided beyond the network config: specific addresses

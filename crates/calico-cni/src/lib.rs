@@ -4,6 +4,7 @@
 //! and printing a result or a CNI error.
 
 pub mod ipam;
+pub mod k8s;
 pub mod log;
 pub mod plugin;
 

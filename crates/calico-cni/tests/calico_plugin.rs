@@ -117,11 +117,18 @@ impl Host {
 
     /// Nothing left behind: no veth, no endpoint, no allocation.
     fn assert_clean(&self) {
-        let links = self.links();
-        assert!(!links.contains("cali"), "leaked veth:\n{links}");
-        assert!(links.contains("up0"), "the uplink went missing:\n{links}");
+        // Routes go synchronously; DEL leaves the veth's deletion (tens of
+        // milliseconds of kernel time) to a detached process: allow it 5 s.
         let routes = self.sh("ip route show; ip -6 route show");
         assert!(!routes.contains("cali"), "leaked route:\n{routes}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut links = self.links();
+        while links.contains("cali") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            links = self.links();
+        }
+        assert!(!links.contains("cali"), "leaked veth:\n{links}");
+        assert!(links.contains("up0"), "the uplink went missing:\n{links}");
         assert!(
             self.endpoints().is_empty(),
             "leaked endpoint: {:?}",
@@ -526,6 +533,22 @@ fn annotations(h: Host) {
     assert!(addresses(&out)[0].starts_with("fd00:70::"), "{}", out.raw);
     assert_eq!(h.call("DEL", &p, &c).code, 0);
 
+    // runtimeConfig.ips (the CNI "ips" capability), and
+    // container_settings.allow_ip_forwarding.
+    let mut m = h.conf(
+        "1.0.0",
+        json!({"container_settings": {"allow_ip_forwarding": true}}),
+    );
+    m["runtimeConfig"] = json!({"ips": ["10.70.9.9/32"]});
+    let out = h.call("ADD", &p, &m);
+    assert_eq!(addresses(&out), vec!["10.70.9.9/32"], "{}", out.raw);
+    assert_eq!(
+        p.ns.exec(&["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
+        "1"
+    );
+    assert_eq!(h.call("DEL", &p, &m).code, 0);
+    h.assert_clean();
+
     // runtimeConfig.mac (the CNI "mac" capability).
     let mut m = h.conf("1.0.0", json!({}));
     m["runtimeConfig"] = json!({"mac": "02:00:00:00:aa:01"});
@@ -658,6 +681,20 @@ fn without_kubernetes(h: Host) {
     assert_eq!(out.code, 0, "{}", out.raw);
     let veth = calico_cni::plugin::identity::veth_name("0123456789abcdef");
     assert_eq!(out.json["interfaces"][0]["name"], veth.as_str());
+    // No mtu in the config: calico-node's file, else 1500.
+    let want_mtu = std::fs::read_to_string(calico_cni::plugin::MTU_FILE)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(1500);
+    let link = h.sh(&format!("ip link show {veth}"));
+    assert!(link.contains(&format!("mtu {want_mtu} ")), "{link}");
+    let inside = p.ns.exec(&["ip", "link", "show", "eth0"]);
+    assert!(inside.contains(&format!("mtu {want_mtu} ")), "{inside}");
+    // IP forwarding in the pod stays off unless allowed.
+    assert_eq!(
+        p.ns.exec(&["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
+        "0"
+    );
     let ep = &h.endpoints()[0];
     assert_eq!(ep["metadata"]["name"], "node--a-cni-0123456789abcdef-eth0");
     assert_eq!(ep["spec"]["orchestrator"], "cni");
@@ -687,6 +724,149 @@ fn gc_and_status(h: Host) {
     assert!(check.contains("Found 1 IPs allocated in IPAM."), "{check}");
     assert_eq!(h.call("DEL", &keep, &conf).code, 0);
     assert_eq!(h.call("DEL", &lose, &conf).code, 0);
+    h.assert_clean();
+}
+
+/// DEL leaves the veth's deletion to a detached process: a pod of the same
+/// name added at once gets a fresh veth, which that process never touches,
+/// and the released address is usable at once (its route is gone already).
+fn readd_right_after_del(h: Host) {
+    pools(&h);
+    let conf = h.conf("1.0.0", json!({}));
+    let first = pod("web", "again");
+    let out = h.call("ADD", &first, &conf);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    let ip = addresses(&out)[0].clone();
+    assert_eq!(h.call("DEL", &first, &conf).code, 0);
+    // Same pod name (same veth name), new sandbox, the same address.
+    let mut second = pod("web", "again");
+    second.id = format!("{}-2", first.id);
+    second.args = second.args.replace(&first.id, &second.id);
+    let mut fixed = conf.clone();
+    fixed["runtimeConfig"] = json!({"ips": [ip]});
+    let out = h.call("ADD", &second, &fixed);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut chk = fixed.clone();
+    chk["prevResult"] = out.json.clone();
+    let c = h.call("CHECK", &second, &chk);
+    assert_eq!(c.code, 0, "the new pod lost its dataplane: {}", c.raw);
+    assert_eq!(h.call("DEL", &second, &fixed).code, 0);
+    h.assert_clean();
+}
+
+/// A Kubernetes API server stand-in on the host namespace's loopback: it
+/// serves one pod and its namespace as the real API shapes them.
+fn fake_api(h: &Host, pod_json: Value, ns_json: Value) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let host_ns = calico_dataplane::NetNs::open(h.ns.path()).unwrap();
+    // A socket belongs to the namespace it was made in: bind it there.
+    let listener = host_ns
+        .run(|| std::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap()
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, body) = if path.ends_with("/pods/kpod") {
+                ("200 OK", pod_json.to_string())
+            } else if path == "/api/v1/namespaces/team" {
+                ("200 OK", ns_json.to_string())
+            } else {
+                (
+                    "404 Not Found",
+                    json!({"kind": "Status", "code": 404}).to_string(),
+                )
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// With `kubernetes.kubeconfig`, the pod and its namespace come from the
+/// Kubernetes API: labels, service account, named ports on the endpoint;
+/// the namespace's `ipv4pools` annotation picks the pool.
+fn kubernetes_api(h: Host) {
+    pools(&h);
+    let pod_json = json!({"kind": "Pod", "metadata": {"name": "kpod", "namespace": "team",
+        "labels": {"app": "shop", "tier": "web"}, "annotations": {"unrelated": "x"}},
+        "spec": {"serviceAccountName": "shop-sa", "containers": [{"name": "c",
+            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}, {"containerPort": 9}]}]}});
+    let ns_json = json!({"kind": "Namespace", "metadata": {"name": "team",
+        "annotations": {"cni.projectcalico.org/ipv4pools": "[\"other\"]"}}});
+    let port = fake_api(&h, pod_json, ns_json);
+    let kubeconfig = h.ds.dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster:\n    server: http://127.0.0.1:{port}\n\
+             contexts:\n- name: c\n  context: {{cluster: k, user: u}}\nusers:\n- name: u\n  user: {{token: abc}}\n"
+        ),
+    )
+    .unwrap();
+    let conf = h.conf(
+        "1.0.0",
+        json!({"kubernetes": {"kubeconfig": kubeconfig.display().to_string()}, "policy": {"type": "k8s"}}),
+    );
+    let p = pod("team", "kpod");
+    let out = h.call("ADD", &p, &conf);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    assert!(
+        addresses(&out)[0].starts_with("10.71.0."),
+        "namespace pool not used: {}",
+        out.raw
+    );
+    let ep = &h.endpoints()[0];
+    assert_eq!(ep["metadata"]["labels"]["app"], "shop");
+    assert_eq!(
+        ep["metadata"]["labels"]["projectcalico.org/serviceaccount"],
+        "shop-sa"
+    );
+    assert_eq!(ep["spec"]["serviceAccountName"], "shop-sa");
+    assert_eq!(
+        ep["spec"]["profiles"],
+        json!(["kns.team", "ksa.team.shop-sa"])
+    );
+    assert_eq!(
+        ep["spec"]["ports"],
+        json!([{"name": "http", "protocol": "TCP", "port": 8080}])
+    );
+    assert_eq!(h.call("DEL", &p, &conf).code, 0);
+
+    // A pod the API does not know: an error naming it, nothing made.
+    let q = pod("team", "ghost");
+    let out = h.call("ADD", &q, &conf);
+    assert_ne!(out.code, 0);
+    assert!(msg(&out).contains("team/ghost"), "{}", out.raw);
+    // An API server that is down: try again later (11).
+    let mut down = conf.clone();
+    let dead = h.ds.dir.path().join("dead-kubeconfig");
+    std::fs::write(
+        &dead,
+        std::fs::read_to_string(&kubeconfig)
+            .unwrap()
+            .replace(&port.to_string(), "1"),
+    )
+    .unwrap();
+    down["kubernetes"]["kubeconfig"] = json!(dead.display().to_string());
+    let out = h.call("ADD", &p, &down);
+    assert_eq!(out.json["code"], 11, "{}", out.raw);
     h.assert_clean();
 }
 
@@ -773,6 +953,16 @@ macro_rules! suite {
             fn gc_and_status() {
                 require_root!();
                 super::gc_and_status(super::Host::new(super::$backend));
+            }
+            #[test]
+            fn readd_right_after_del() {
+                require_root!();
+                super::readd_right_after_del(super::Host::new(super::$backend));
+            }
+            #[test]
+            fn kubernetes_api() {
+                require_root!();
+                super::kubernetes_api(super::Host::new(super::$backend));
             }
             #[test]
             fn concurrent_adds() {

@@ -42,6 +42,8 @@ pub struct EndpointData<'a> {
     pub nats: &'a [(IpAddr, IpAddr)],
     /// The network name (the profile of non-Kubernetes workloads).
     pub network: &'a str,
+    /// The pod as the Kubernetes API knows it, when read.
+    pub pod: Option<&'a crate::k8s::PodInfo>,
 }
 
 /// Builds the WorkloadEndpoint resource.
@@ -56,11 +58,25 @@ pub fn build(w: &Workload, d: &EndpointData<'_>) -> Result<Resource, CniError> {
         .iter()
         .map(|(i, e)| json!({"internalIP": i.to_string(), "externalIP": e.to_string()}))
         .collect();
+    let sa = d.pod.and_then(|p| p.service_account.clone());
     let profiles = if w.is_k8s() {
-        vec![format!("kns.{}", w.namespace)]
+        let mut p = vec![format!("kns.{}", w.namespace)];
+        if let Some(sa) = &sa {
+            p.push(format!("ksa.{}.{sa}", w.namespace));
+        }
+        p
     } else {
         vec![d.network.to_string()]
     };
+    let mut labels = d.pod.map(|p| p.labels.clone()).unwrap_or_default();
+    labels.insert("projectcalico.org/namespace".into(), w.namespace.clone());
+    labels.insert(
+        "projectcalico.org/orchestrator".into(),
+        w.orchestrator.into(),
+    );
+    if let Some(sa) = &sa {
+        labels.insert("projectcalico.org/serviceaccount".into(), sa.clone());
+    }
     let mut spec = json!({
         "orchestrator": w.orchestrator,
         "node": w.node,
@@ -78,6 +94,21 @@ pub fn build(w: &Workload, d: &EndpointData<'_>) -> Result<Resource, CniError> {
     if let Some(mac) = d.mac {
         spec["mac"] = json!(mac_string(mac));
     }
+    if let Some(sa) = &sa {
+        spec["serviceAccountName"] = json!(sa);
+    }
+    if let Some(p) = d.pod
+        && !p.ports.is_empty()
+    {
+        spec["ports"] = json!(
+            p.ports
+                .iter()
+                .map(
+                    |port| json!({"name": port.name, "protocol": port.protocol, "port": port.port})
+                )
+                .collect::<Vec<_>>()
+        );
+    }
     if !nats.is_empty() {
         spec["ipNATs"] = json!(nats);
     }
@@ -87,10 +118,7 @@ pub fn build(w: &Workload, d: &EndpointData<'_>) -> Result<Resource, CniError> {
         "metadata": {
             "name": w.endpoint_name(),
             "namespace": w.namespace,
-            "labels": {
-                "projectcalico.org/namespace": w.namespace,
-                "projectcalico.org/orchestrator": w.orchestrator,
-            },
+            "labels": labels,
         },
         "spec": spec,
     });

@@ -2,6 +2,9 @@
 //!
 //! ADD, in order (each step undoes the earlier ones when it fails):
 //! 1. identity and annotations are parsed and checked (nothing made yet);
+//!    with `kubernetes.kubeconfig`, the pod (annotations, labels, service
+//!    account, named ports) and its namespace (pool annotations) are read
+//!    from the Kubernetes API first;
 //! 2. addresses: `ipAddrsNoIpam` as given, else IPAM — in-process for
 //!    `calico-ipam` (with `ipAddrs`, pools and families from annotations),
 //!    else the configured IPAM plugin is executed from `CNI_PATH`;
@@ -29,8 +32,11 @@ use cni_spec::error::CniError;
 use cni_spec::result::{CniResult, Interface};
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
 use crate::Invocation;
 use crate::ipam::{self as cipam, Overrides};
+use crate::k8s::{self, K8sError, PodInfo};
 use annotations::PodRequest;
 use identity::Workload;
 
@@ -77,10 +83,51 @@ pub fn run(inv: &Invocation) -> Result<Option<Value>, CniError> {
     }
 }
 
-fn pod_request(inv: &Invocation) -> Result<PodRequest, CniError> {
+/// The pod from the Kubernetes API, when `kubernetes.kubeconfig` is set
+/// and the workload is a Kubernetes pod.
+fn kube_pod(inv: &Invocation, w: &Workload) -> Result<Option<PodInfo>, CniError> {
+    let Some(path) = inv
+        .conf
+        .kubernetes
+        .as_ref()
+        .and_then(|k| k.kubeconfig.as_deref())
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(None);
+    };
+    if !w.is_k8s() {
+        return Ok(None);
+    }
+    match k8s::read_pod(std::path::Path::new(path), &w.namespace, &w.pod) {
+        Ok(p) => Ok(Some(p)),
+        Err(e @ K8sError::Unreachable { .. }) => Err(CniError::try_again_later(e.to_string())),
+        Err(e) => Err(CniError::new(100, e.to_string(), "")),
+    }
+}
+
+/// The annotations that apply: the pod's from the API (if read), overlaid
+/// with those the runtime passed; pools from the namespace's annotations
+/// when the pod names none (as Calico).
+fn pod_annotations(inv: &Invocation, api: Option<&PodInfo>) -> BTreeMap<String, String> {
+    let runtime = inv.conf.runtime_config.clone().unwrap_or_default();
+    let mut all = api.map(|p| p.annotations.clone()).unwrap_or_default();
+    all.extend(runtime.pod_annotations);
+    if let Some(p) = api {
+        for key in [cipam::ANNOTATION_V4_POOLS, cipam::ANNOTATION_V6_POOLS] {
+            if !all.contains_key(key)
+                && let Some(v) = p.namespace_annotations.get(key)
+            {
+                all.insert(key.to_string(), v.clone());
+            }
+        }
+    }
+    all
+}
+
+fn pod_request(inv: &Invocation, api: Option<&PodInfo>) -> Result<PodRequest, CniError> {
     let runtime = inv.conf.runtime_config.clone().unwrap_or_default();
     let features = inv.conf.feature_control.clone().unwrap_or_default();
-    let mut req = annotations::parse(&runtime.pod_annotations, &features)?;
+    let mut req = annotations::parse(&pod_annotations(inv, api), &features)?;
     if req.mac.is_none()
         && let Some(m) = runtime.mac.as_deref()
     {
@@ -107,6 +154,7 @@ fn netns(inv: &Invocation) -> Result<NetNs, CniError> {
 /// What ADD and CHECK start from.
 struct Context {
     req: PodRequest,
+    api: Option<PodInfo>,
     ns: NetNs,
     store: std::sync::Arc<dyn calico_datastore::Store>,
     client: Client,
@@ -116,14 +164,16 @@ struct Context {
 
 impl Context {
     fn new(inv: &Invocation) -> Result<Context, CniError> {
-        let req = pod_request(inv)?;
+        let w = Workload::from_env(&inv.env, &crate::nodename(&inv.conf));
+        let api = kube_pod(inv, &w)?;
+        let req = pod_request(inv, api.as_ref())?;
         let ns = netns(inv)?;
         let store = crate::datastore(&inv.conf)?;
         let client = Client::new(store.clone());
-        let w = Workload::from_env(&inv.env, &crate::nodename(&inv.conf));
         let host_veth = w.host_veth();
         Ok(Context {
             req,
+            api,
             ns,
             store,
             client,
@@ -156,6 +206,7 @@ fn add(inv: &Invocation) -> Result<Option<Value>, CniError> {
     let version = inv.conf.version()?;
     let Context {
         req,
+        api,
         ns,
         store,
         client,
@@ -174,8 +225,13 @@ fn add(inv: &Invocation) -> Result<Option<Value>, CniError> {
             ipam.release_by_handle(&cipam::handle(inv))
                 .map_err(cipam::cni_error)?;
         }
+        // The pod's ipAddrs, else what the runtime asked for (`ips`, IP=).
+        let specific = match &req.ip_addrs {
+            Some(ips) => Some(ips.clone()),
+            None => cipam::requested_ips(inv)?,
+        };
         let ov = Overrides {
-            specific: req.ip_addrs.clone(),
+            specific,
             v4_pools: req.v4_pools.clone(),
             v6_pools: req.v6_pools.clone(),
             families: req.families,
@@ -203,7 +259,12 @@ fn add(inv: &Invocation) -> Result<Option<Value>, CniError> {
     }
 
     let undo_all = |e: CniError| -> CniError {
-        let _ = netsetup::teardown(Some(&ns), &inv.env.ifname, &host_veth);
+        let _ = netsetup::teardown(
+            Some(&ns),
+            &inv.env.ifname,
+            &host_veth,
+            netsetup::Deletion::Now,
+        );
         release(inv, &source);
         e
     };
@@ -237,6 +298,7 @@ fn add(inv: &Invocation) -> Result<Option<Value>, CniError> {
             ips: &ips,
             nats: &nats,
             network: &network,
+            pod: api.as_ref(),
         },
     )
     .map_err(undo_all)?;
@@ -297,7 +359,12 @@ fn del(inv: &Invocation) -> Result<Option<Value>, CniError> {
         .as_deref()
         .filter(|p| !p.is_empty())
         .and_then(|p| NetNs::open(p).ok());
-    netsetup::teardown(ns.as_ref(), &inv.env.ifname, &w.host_veth())?;
+    netsetup::teardown(
+        ns.as_ref(),
+        &inv.env.ifname,
+        &w.host_veth(),
+        netsetup::Deletion::Background,
+    )?;
     Ok(None)
 }
 
@@ -316,6 +383,7 @@ fn check(inv: &Invocation) -> Result<Option<Value>, CniError> {
     let ips: Vec<IpAddr> = prev.ips.iter().map(|c| c.address).collect();
     let Context {
         req,
+        api: _,
         ns,
         store,
         client,

@@ -102,8 +102,12 @@ pub fn setup(netns: &NetNs, p: &PodNet<'_>) -> Result<Made, CniError> {
     let mut host = Netlink::open().map_err(nl_err)?;
     // A host end left by an earlier attempt (or a dead pod of the same
     // name) is replaced, as Calico does.
+    // (A DEL's detached deleter may be removing it right now: gone is fine.)
     if let Some(old) = host.link(p.host_veth).map_err(nl_err)? {
-        host.delete_link(old.index).map_err(nl_err)?;
+        match host.delete_link(old.index) {
+            Err(e) if !e.is_not_found() => return Err(nl_err(e)),
+            _ => {}
+        }
     }
     host.create_veth(&VethSpec {
         name: p.host_veth,
@@ -236,9 +240,62 @@ fn container_side(p: &PodNet<'_>, has_v6: bool) -> Result<Link, CniError> {
     Ok(nl.link(p.ifname).map_err(nl_err)?.unwrap_or(link))
 }
 
+/// The environment variable that turns a `calico` process into the
+/// deleter of one link (see [`Deletion::Background`]): `<ifindex>:<name>`.
+pub const REAP_LINK_ENV: &str = "CALICO_RS_REAP_LINK";
+
+/// How [`teardown`] deletes the host end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Wait for the kernel (undoing a failed ADD).
+    Now,
+    /// DEL: remove the host routes now, so the addresses can be reused at
+    /// once, and leave deleting the veth pair to a detached process. The
+    /// kernel takes tens of milliseconds (RCU grace periods) to delete a
+    /// veth; the runtime need not wait for that. The link is deleted by
+    /// index, so a new pod reusing the name is never touched, and an ADD
+    /// that finds the old host end still there deletes it itself.
+    Background,
+}
+
 /// Removes the pod's interfaces; what is already gone is fine. Deleting
 /// the veth removes the host routes through it.
-pub fn teardown(netns: Option<&NetNs>, ifname: &str, host_veth: &str) -> Result<(), CniError> {
+pub fn teardown(
+    netns: Option<&NetNs>,
+    ifname: &str,
+    host_veth: &str,
+    how: Deletion,
+) -> Result<(), CniError> {
+    let mut host = Netlink::open().map_err(nl_err)?;
+    if let Some(l) = host.link(host_veth).map_err(nl_err)? {
+        match how {
+            Deletion::Now => match host.delete_link(l.index) {
+                Err(e) if !e.is_not_found() => return Err(nl_err(e)),
+                _ => {}
+            },
+            Deletion::Background => {
+                for v6 in [false, true] {
+                    for r in host.routes(v6).map_err(nl_err)? {
+                        if r.oif == Some(l.index) {
+                            match host.delete_route(&r) {
+                                Err(e) if !e.is_not_found() => return Err(nl_err(e)),
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                if spawn_reaper(&l).is_err() {
+                    // Could not start the deleter: delete it here.
+                    match host.delete_link(l.index) {
+                        Err(e) if !e.is_not_found() => return Err(nl_err(e)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
+    // No host end: a pod interface of ours may still be in the namespace.
     if let Some(ns) = netns {
         let r = ns.run(|| -> Result<(), NlError> {
             let mut nl = Netlink::open()?;
@@ -259,14 +316,37 @@ pub fn teardown(netns: Option<&NetNs>, ifname: &str, host_veth: &str) -> Result<
             Err(_) => {}
         }
     }
-    let mut host = Netlink::open().map_err(nl_err)?;
-    if let Some(l) = host.link(host_veth).map_err(nl_err)? {
-        match host.delete_link(l.index) {
-            Err(e) if !e.is_not_found() => return Err(nl_err(e)),
-            _ => {}
-        }
-    }
     Ok(())
+}
+
+fn spawn_reaper(l: &Link) -> std::io::Result<()> {
+    use std::process::{Command, Stdio};
+    // Detached: no stdio (the runtime reads our stdout to EOF), not waited for.
+    Command::new("/proc/self/exe")
+        .env(REAP_LINK_ENV, format!("{}:{}", l.index, l.name))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(|_| ())
+}
+
+/// The detached deleter: deletes link `<ifindex>` if it still has `<name>`.
+pub fn reap(spec: &str) -> Result<(), String> {
+    let (index, name) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("{REAP_LINK_ENV} must be <ifindex>:<name>"))?;
+    let index: u32 = index
+        .parse()
+        .map_err(|_| format!("{REAP_LINK_ENV}: bad index {index:?}"))?;
+    let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+    match nl.link(name).map_err(|e| e.to_string())? {
+        Some(l) if l.index == index => match nl.delete_link(index) {
+            Err(e) if !e.is_not_found() => Err(e.to_string()),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }
 
 /// Checks the pod's dataplane against `p`; returns what is wrong.
