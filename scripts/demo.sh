@@ -33,7 +33,7 @@ $calicoctl version
 
 # Two pods' addresses from calico-ipam, run as a container runtime runs it.
 conf='{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"calico","nodename":"node-1",
-       "log_file_path":"'"$PWD"'/target/demo/cni.log","datastore_path":"'"$DATASTORE_PATH"'",
+       "log_file_path":"'"$PWD"'/target/demo/cni.log","ipam_lock_file":"'"$PWD"'/target/demo/ipam.lock","datastore_path":"'"$DATASTORE_PATH"'",
        "ipam":{"type":"calico-ipam"}}'
 for pod in web-1 web-2; do
   echo "$conf" | CNI_COMMAND=ADD CNI_CONTAINERID="demo-$pod" CNI_NETNS=/var/run/netns/demo CNI_IFNAME=eth0 \
@@ -67,7 +67,7 @@ inhost ip addr add 192.0.2.1/24 dev up0
 inhost ip link set up0 up
 inhost ip route add default dev up0
 conf='{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"calico","nodename":"node-1",
-       "log_file_path":"'"$PWD"'/target/demo/cni.log","datastore_path":"'"$DATASTORE_PATH"'",
+       "log_file_path":"'"$PWD"'/target/demo/cni.log","ipam_lock_file":"'"$PWD"'/target/demo/ipam.lock","datastore_path":"'"$DATASTORE_PATH"'",
        "ipam":{"type":"calico-ipam"}}'
 cni() { # COMMAND POD
   echo "$conf" | inhost env CNI_COMMAND="$1" CNI_CONTAINERID="demo-$2" CNI_NETNS="/run/netns/$tag-$2" \

@@ -118,7 +118,8 @@ fn calicoctl_apply(env: &[(&str, String)], yaml: &str, dir: &Path) {
 
 fn calico_conf(store: &Value, dir: &Path) -> String {
     let mut c = json!({"cniVersion": "1.0.0", "name": "bench", "type": "calico", "nodename": "bench-node",
-        "log_level": "none", "log_file_path": dir.join("cni.log"), "ipam": {"type": "calico-ipam"}});
+        "log_level": "none", "log_file_path": dir.join("cni.log"),
+        "ipam_lock_file": dir.join("ipam.lock"), "ipam": {"type": "calico-ipam"}});
     if let (Some(c), Some(s)) = (c.as_object_mut(), store.as_object()) {
         c.extend(s.clone());
     }

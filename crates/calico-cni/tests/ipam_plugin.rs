@@ -532,11 +532,50 @@ macro_rules! suite {
 suite!(local);
 suite!(etcd);
 
+/// Allocation waits for the host-wide IPAM lock (`ipam_lock_file`), as
+/// Calico's plugins do.
+#[test]
+fn allocation_waits_for_the_ipam_lock() {
+    let ds = local();
+    ds.apply(&pool_yaml("p", "10.61.0.0/24", 28));
+    let conf = ds.conf("1.0.0", "node-a", ipam_v4());
+    let lock_path = conf["ipam_lock_file"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|e| panic!("{e}"));
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let c2 = conf.to_string();
+    std::thread::spawn(move || {
+        let _ = tx.send(run_plugin("ADD", "locked", K8S, &c2));
+    });
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(700))
+            .is_err(),
+        "ADD finished while another process held the IPAM lock"
+    );
+    drop(held);
+    let out = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("ADD did not finish after the lock was released: {e}"));
+    assert_eq!(out.code, 0, "{}", out.raw);
+    assert_eq!(ds.plugin("DEL", "locked", K8S, &conf).code, 0);
+}
+
 #[test]
 fn unreachable_etcd_is_try_again_later() {
     let port = calico_testutil::free_port();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let conf = json!({"cniVersion": "1.0.0", "name": "n", "type": "calico", "nodename": "a",
-        "datastore_type": "etcdv3", "etcd_endpoints": format!("http://127.0.0.1:{port}"), "ipam": {"type": "calico-ipam"}});
+        "datastore_type": "etcdv3", "etcd_endpoints": format!("http://127.0.0.1:{port}"),
+        "ipam_lock_file": dir.path().join("ipam.lock"), "ipam": {"type": "calico-ipam"}});
     let out = run_plugin("ADD", "c", "", &conf.to_string());
     assert_eq!(out.json["code"], 11, "{}", out.raw);
     assert!(

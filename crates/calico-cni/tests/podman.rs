@@ -206,6 +206,7 @@ fn podman_containers_on_calico() {
             {"type": "calico", "datastore_type": "local",
              "datastore_path": g.path("ds.db").display().to_string(),
              "nodename": NODE, "log_level": "info",
+             "ipam_lock_file": g.path("ipam.lock").display().to_string(),
              "log_file_path": g.path("cni.log").display().to_string(),
              "ipam": {"type": "calico-ipam"}},
             {"type": "portmap", "snat": true, "capabilities": {"portMappings": true}},

@@ -48,6 +48,10 @@ pub struct NetConf {
     /// `nodename_file` (Calico): a file holding the node name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodename_file: Option<String>,
+    /// `ipam_lock_file` (Calico): the file whose lock serialises IPAM on
+    /// this host (default `/var/run/calico/ipam.lock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_lock_file: Option<String>,
     /// `nodename_file_optional` (Calico): do not fail if `nodename_file` is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodename_file_optional: Option<bool>,

@@ -194,7 +194,7 @@ fn release(inv: &Invocation, source: &Source) {
     match source {
         Source::None => {}
         Source::CalicoIpam(ipam) => {
-            let _ = ipam.release_by_handle(&cipam::handle(inv));
+            let _ = cipam::release(inv, ipam);
         }
         Source::Delegated => {
             let _ = delegate::exec(inv, Command::Del);
@@ -222,8 +222,7 @@ fn add(inv: &Invocation) -> Result<Option<Value>, CniError> {
         let ipam = Ipam::new(store.clone());
         if req.ip_addrs.is_some() {
             // An address named by the pod replaces whatever the handle held.
-            ipam.release_by_handle(&cipam::handle(inv))
-                .map_err(cipam::cni_error)?;
+            cipam::release(inv, &ipam)?;
         }
         // The pod's ipAddrs, else what the runtime asked for (`ips`, IP=).
         let specific = match &req.ip_addrs {
@@ -345,9 +344,7 @@ fn del(inv: &Invocation) -> Result<Option<Value>, CniError> {
 
     // Addresses first: a leaked address is worse than a leaked interface.
     if uses_calico_ipam(inv) {
-        Ipam::new(store)
-            .release_by_handle(&cipam::handle(inv))
-            .map_err(cipam::cni_error)?;
+        cipam::release(inv, &Ipam::new(store))?;
     } else {
         delegate::exec(inv, Command::Del)?;
     }

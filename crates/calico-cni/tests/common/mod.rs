@@ -66,6 +66,8 @@ impl Ds {
             "type": "calico",
             "nodename": node,
             "log_file_path": self.dir.path().join("cni.log").display().to_string(),
+            // One IPAM lock per simulated node, inside the test's directory.
+            "ipam_lock_file": self.dir.path().join(format!("ipam-{node}.lock")).display().to_string(),
             "ipam": ipam,
         });
         if let (Some(c), Some(f)) = (c.as_object_mut(), self.fields.as_object()) {
