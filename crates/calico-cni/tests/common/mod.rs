@@ -6,6 +6,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use calico_testutil::EtcdServer;
+
+pub mod host;
 use serde_json::{Value, json};
 
 /// A datastore for the plugin: config fields to put in the network config.
