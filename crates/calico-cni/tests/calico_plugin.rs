@@ -318,6 +318,22 @@ fn failures_undo_everything(h: Host) {
     }
     h.assert_clean();
 
+    // The host already routes the address through another interface: refused
+    // (as Calico), and the pod's veth and address are undone.
+    h.sh("ip route add 10.70.5.5/32 dev up0");
+    let mut taken = conf.clone();
+    taken["runtimeConfig"] = json!({"ips": ["10.70.5.5"]});
+    let r = pod("web", "routed");
+    let out = h.call("ADD", &r, &taken);
+    assert_ne!(out.code, 0);
+    assert!(
+        msg(&out).contains("already exists for an interface other than"),
+        "{}",
+        out.raw
+    );
+    h.sh("ip route del 10.70.5.5/32 dev up0");
+    h.assert_clean();
+
     // A config that does not decode: code 6.
     let mut broken = conf.clone();
     broken["ipam"] = json!({"type": "calico-ipam", "assign_ipv4": "maybe"});

@@ -1,9 +1,176 @@
-//! `calico-node`, the per-host agent. Skeleton: the calico-node issue fills
-//! it in (registration, routes, BGP). Until then it says so and exits 1.
+//! `calico-node`: thin wiring over the `calico_node` library.
+//!
+//! - no flag: the agent (start-up, then health; the dataplane and BGP come
+//!   with their issues);
+//! - `-startup`: start-up only, then exit (as Calico's `calico-node -startup`);
+//! - `-felix-live`, `-felix-ready`, `-bird-live`, `-bird-ready`: the probes
+//!   Calico's manifests run; they ask the running agent and exit 0 or 1;
+//! - `install-cni` (or `-install-cni`): install the CNI plugins and conflist.
 
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "calico-node (calico-rs) is not implemented yet: this build provides calicoctl and the datastore"
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use calico_datastore::{Client, ClientError, StoreError};
+use calico_node::config::NodeConfig;
+use calico_node::{health, install, startup};
+
+fn log(level: &str, msg: &str) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    eprintln!("{secs} [{level}] calico-node: {msg}");
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+fn health_addr() -> (String, u16) {
+    let host = env("FELIX_HEALTHHOST")
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = env("FELIX_HEALTHPORT")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(health::DEFAULT_PORT);
+    (host, port)
+}
+
+fn main() -> ExitCode {
+    let arg = std::env::args().nth(1).unwrap_or_default();
+    match arg.as_str() {
+        "-felix-live" | "-felix-ready" => {
+            let (host, port) = health_addr();
+            let path = if arg == "-felix-live" {
+                "/liveness"
+            } else {
+                "/readiness"
+            };
+            match health::probe(&host, port, path) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("calico-node {arg}: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        "-bird-live" | "-bird-ready" => {
+            eprintln!("calico-node {arg}: the BGP speaker is not part of this build yet");
+            ExitCode::FAILURE
+        }
+        "install-cni" | "-install-cni" => {
+            let cfg = match NodeConfig::from_lookup(env) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("calico-node: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let from = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+                .unwrap_or_default();
+            match install::install(&from, env, &cfg.nodename) {
+                Ok(i) => {
+                    for b in &i.binaries {
+                        println!("installed {}", b.display());
+                    }
+                    println!("wrote {}", i.conflist.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("calico-node install-cni: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        "" | "-startup" => agent(arg == "-startup"),
+        other => {
+            eprintln!(
+                "calico-node: unknown argument {other:?} (use -startup, -felix-live, -felix-ready, -bird-live, -bird-ready or install-cni)"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn agent(startup_only: bool) -> ExitCode {
+    let cfg = match NodeConfig::from_lookup(env) {
+        Ok(c) => c,
+        Err(e) => {
+            log("ERROR", &e.to_string());
+            return ExitCode::FAILURE;
+        }
+    };
+    let health = health::Health::new();
+    let health_on = cfg
+        .felix_env
+        .get("healthEnabled")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    if health_on && !startup_only {
+        let (host, port) = health_addr();
+        match health::serve(health.clone(), &host, port) {
+            Ok(p) => log("INFO", &format!("health on {host}:{p}")),
+            Err(e) => {
+                log(
+                    "ERROR",
+                    &format!("cannot serve health on {host}:{port}: {e}"),
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let ds = match cfg.datastore.clone().resolve() {
+        Ok(d) => d,
+        Err(e) => {
+            log("ERROR", &e.to_string());
+            return ExitCode::FAILURE;
+        }
+    };
+    // Start-up, retried with back-off while the datastore is unreachable:
+    // live all along, ready only once registered.
+    let mut delay = Duration::from_millis(500);
+    let registered = loop {
+        let attempt = ds
+            .connect()
+            .map_err(|e| startup::StartupError::Datastore(ClientError::Store(e)))
+            .and_then(|store| startup::run(&cfg, &Client::new(Arc::clone(&store))));
+        match attempt {
+            Ok(r) => break r,
+            Err(startup::StartupError::Datastore(ClientError::Store(
+                StoreError::Unavailable { .. },
+            ))) if !startup_only => {
+                let msg = "datastore unreachable; retrying";
+                log("WARNING", msg);
+                health.set_ready(false, msg);
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => {
+                log("ERROR", &format!("start-up failed: {e}"));
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    log(
+        "INFO",
+        &format!(
+            "registered node {}: IPv4 {:?}, IPv6 {:?}, VXLAN tunnel {:?}, MTU {}, created pools {:?}",
+            cfg.nodename,
+            registered.ipv4,
+            registered.ipv6,
+            registered.vxlan_tunnel,
+            registered.mtu,
+            registered.created_pools
+        ),
     );
-    std::process::ExitCode::FAILURE
+    if startup_only {
+        return ExitCode::SUCCESS;
+    }
+    health.set_ready(true, format!("node {} registered", cfg.nodename));
+    loop {
+        std::thread::park();
+    }
 }

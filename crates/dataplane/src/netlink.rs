@@ -510,6 +510,16 @@ impl Netlink {
 
     /// `ip addr show dev INDEX` (all families).
     pub fn addresses(&mut self, index: u32) -> Result<Vec<IpNet>> {
+        Ok(self
+            .all_addresses()?
+            .into_iter()
+            .filter(|(i, _)| *i == index)
+            .map(|(_, a)| a)
+            .collect())
+    }
+
+    /// `ip addr show`: every address with its link index.
+    pub fn all_addresses(&mut self) -> Result<Vec<(u32, IpNet)>> {
         let replies = self.request(
             &|| "list addresses".into(),
             RouteNetlinkMessage::GetAddress(AddressMessage::default()),
@@ -520,9 +530,6 @@ impl Netlink {
             let RouteNetlinkMessage::NewAddress(a) = m else {
                 continue;
             };
-            if a.header.index != index {
-                continue;
-            }
             let addr = a.attributes.iter().find_map(|attr| match attr {
                 AddressAttribute::Local(ip) => Some(*ip),
                 _ => None,
@@ -536,7 +543,7 @@ impl Netlink {
             if let Some(ip) = addr
                 && let Ok(net) = IpNet::new(ip, a.header.prefix_len)
             {
-                out.push(net);
+                out.push((a.header.index, net));
             }
         }
         Ok(out)

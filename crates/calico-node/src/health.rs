@@ -1,0 +1,132 @@
+//! Health, as Felix serves it: `GET /liveness` and `GET /readiness` on
+//! 127.0.0.1:`FELIX_HEALTHPORT` (9099), 200 when good, 503 otherwise with
+//! the reason in the body; and the probe side (`calico-node -felix-ready`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Felix's default health port.
+pub const DEFAULT_PORT: u16 = 9099;
+
+/// The agent's health, shared with the server thread.
+#[derive(Debug, Default)]
+pub struct Health {
+    live: AtomicBool,
+    ready: AtomicBool,
+    detail: Mutex<String>,
+}
+
+impl Health {
+    pub fn new() -> Arc<Health> {
+        Arc::new(Health {
+            live: AtomicBool::new(true),
+            ready: AtomicBool::new(false),
+            detail: Mutex::new("starting".into()),
+        })
+    }
+
+    /// Sets readiness and why.
+    pub fn set_ready(&self, ready: bool, detail: impl Into<String>) {
+        self.ready.store(ready, Ordering::SeqCst);
+        *self.detail.lock().unwrap_or_else(|p| p.into_inner()) = detail.into();
+    }
+
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::SeqCst);
+    }
+
+    fn answer(&self, path: &str) -> (u16, String) {
+        let detail = self
+            .detail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (ok, what) = match path {
+            "/liveness" => (self.live.load(Ordering::SeqCst), "live"),
+            "/readiness" => (self.ready.load(Ordering::SeqCst), "ready"),
+            _ => return (404, "not found\n".into()),
+        };
+        if ok {
+            (200, format!("{what}: {detail}\n"))
+        } else {
+            (503, format!("not {what}: {detail}\n"))
+        }
+    }
+}
+
+/// Serves `health` on `host:port` from a background thread.
+pub fn serve(health: Arc<Health>, host: &str, port: u16) -> std::io::Result<u16> {
+    let listener = TcpListener::bind((host, port))?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let h = health.clone();
+            std::thread::spawn(move || handle(&h, conn));
+        }
+    });
+    Ok(port)
+}
+
+fn handle(h: &Health, mut conn: TcpStream) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let Ok(clone) = conn.try_clone() else { return };
+    let mut reader = BufReader::new(clone);
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    // Read the rest of the request: closing a socket with unread input
+    // resets the connection, and the client could lose the answer.
+    loop {
+        let mut header = String::new();
+        match reader.read_line(&mut header) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if header.trim().is_empty() => break,
+            Ok(_) => {}
+        }
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let (code, body) = h.answer(&path);
+    let reason = match code {
+        200 => "OK",
+        404 => "Not Found",
+        _ => "Service Unavailable",
+    };
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// The probe: asks the running agent; `Ok(body)` when it answers 200.
+pub fn probe(host: &str, port: u16, path: &str) -> Result<String, String> {
+    let addr = (host, port);
+    let mut s = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+        .map_err(|e| format!("{host}:{port}: {e}"))?
+        .find_map(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).ok())
+        .ok_or_else(|| format!("calico-node is not answering on {host}:{port}"))?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    let status = resp.lines().next().unwrap_or("");
+    let body = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    if status.split_whitespace().nth(1) == Some("200") {
+        Ok(body)
+    } else {
+        Err(if body.is_empty() {
+            status.to_string()
+        } else {
+            body
+        })
+    }
+}

@@ -1,0 +1,11 @@
+//! calico-node, the per-host agent.
+//!
+//! - [`config`]: the environment, read as Calico's calico-node reads it (pure);
+//! - [`autodetect`]: the node's address by `IP_AUTODETECTION_METHOD`;
+//! - [`startup`]: Node registration, default pools, VXLAN tunnel address, files for the CNI plugin;
+
+pub mod autodetect;
+pub mod config;
+pub mod health;
+pub mod install;
+pub mod startup;

@@ -1,0 +1,433 @@
+//! The real `calico-node` binary inside a test network namespace (a host
+//! with an uplink veth), on a SQLite file and on a real etcd running inside
+//! that namespace: start-up and registration, address autodetection, the
+//! health endpoints and probe flags, install-cni.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use calico_testutil::{EtcdServer, TestNetns, free_port, require_root, workspace_bin};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_calico-node");
+
+struct Host {
+    ns: TestNetns,
+    _world: TestNetns,
+    dir: tempfile::TempDir,
+    store: Vec<(String, String)>,
+    _etcd: Option<EtcdServer>,
+}
+
+impl Host {
+    fn new(etcd: bool) -> Host {
+        let ns = TestNetns::new("nh");
+        let world = TestNetns::new("nw");
+        ns.exec(&[
+            "sh",
+            "-c",
+            &format!(
+                "ip link add up0 type veth peer name up1 netns {w}; ip addr add 192.0.2.1/24 dev up0; \
+                 ip link set up0 mtu 1400 up; ip netns exec {w} ip addr add 192.0.2.2/24 dev up1; \
+                 ip netns exec {w} ip link set up1 up; ip route add default via 192.0.2.2",
+                w = world.name()
+            ),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let (store, etcd) = if etcd {
+            let e = EtcdServer::start_in(ns.name());
+            (
+                vec![
+                    ("DATASTORE_TYPE".into(), "etcdv3".into()),
+                    ("ETCD_ENDPOINTS".into(), e.endpoint()),
+                ],
+                Some(e),
+            )
+        } else {
+            (
+                vec![
+                    ("DATASTORE_TYPE".into(), "local".into()),
+                    (
+                        "DATASTORE_PATH".into(),
+                        dir.path().join("ds.db").display().to_string(),
+                    ),
+                ],
+                None,
+            )
+        };
+        Host {
+            ns,
+            _world: world,
+            dir,
+            store,
+            _etcd: etcd,
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn cmd(&self, bin: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", self.ns.name(), bin]).args(args);
+        for k in [
+            "DATASTORE_TYPE",
+            "DATASTORE_PATH",
+            "ETCD_ENDPOINTS",
+            "NODENAME",
+            "IP",
+            "IP6",
+        ] {
+            c.env_remove(k);
+        }
+        for (k, v) in &self.store {
+            c.env(k, v);
+        }
+        c.env("CALICO_STATE_DIR", self.state());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn node(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.cmd(BIN, args, env).output().unwrap()
+    }
+
+    fn calicoctl(&self, args: &[&str]) -> String {
+        let bin = workspace_bin("calicoctl");
+        assert!(
+            bin.exists(),
+            "{} missing: cargo build --workspace",
+            bin.display()
+        );
+        let out = self.cmd(bin.to_str().unwrap(), args, &[]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "calicoctl {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
+    fn get(&self, kind: &str, name: &str) -> Value {
+        serde_json::from_str(&self.calicoctl(&["get", kind, name, "-o", "json"])).unwrap()
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn startup_registers_the_node(h: Host) {
+    let env = [
+        ("NODENAME", "node-a"),
+        ("CALICO_NETWORKING_BACKEND", "vxlan"),
+        ("CALICO_IPV4POOL_CIDR", "10.80.0.0/16"),
+        ("CALICO_IPV4POOL_VXLAN", "Always"),
+    ];
+    let out = h.node(&["-startup"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let node = h.get("node", "node-a");
+    assert_eq!(node["spec"]["bgp"]["ipv4Address"], "192.0.2.1/24", "{node}");
+    assert_eq!(
+        node["metadata"]["labels"]["kubernetes.io/hostname"],
+        "node-a"
+    );
+    assert_eq!(
+        node["spec"]["addresses"],
+        serde_json::json!([{"address": "192.0.2.1/24", "type": "CalicoNodeIP"}])
+    );
+    let tunnel = node["spec"]["ipv4VXLANTunnelAddr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(tunnel.starts_with("10.80."), "{node}");
+    let mac = node["spec"]["vxlanTunnelMACAddr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(mac.len(), 17, "{mac}");
+    let pool = h.get("ippool", "default-ipv4-ippool");
+    assert_eq!(pool["spec"]["cidr"], "10.80.0.0/16");
+    assert_eq!(pool["spec"]["vxlanMode"], "Always");
+    assert_eq!(pool["spec"]["natOutgoing"], true);
+    assert_eq!(pool["spec"]["blockSize"], 26);
+    // Files for the CNI plugin: the name, and the MTU of up0 less VXLAN's 50.
+    assert_eq!(
+        std::fs::read_to_string(h.state().join("nodename")).unwrap(),
+        "node-a"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.state().join("mtu")).unwrap(),
+        "1350"
+    );
+    let shown = h.calicoctl(&["ipam", "show", "--ip", &tunnel]);
+    assert!(shown.contains("vxlan-tunnel-addr-node-a"), "{shown}");
+
+    // Again: same tunnel address and MAC, no pool created, a changed pool kept.
+    h.calicoctl(&[
+        "patch",
+        "ippool",
+        "default-ipv4-ippool",
+        "-p",
+        r#"{"spec":{"natOutgoing":false}}"#,
+    ]);
+    let out = h.node(
+        &["-startup"],
+        &[
+            ("CALICO_IPV4POOL_CIDR", "10.99.0.0/16"),
+            ("NODENAME", "node-a"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = h.get("node", "node-a");
+    assert_eq!(again["spec"]["ipv4VXLANTunnelAddr"], tunnel.as_str());
+    assert_eq!(again["spec"]["vxlanTunnelMACAddr"], mac.as_str());
+    assert_eq!(
+        h.get("ippool", "default-ipv4-ippool")["spec"]["natOutgoing"],
+        false
+    );
+    assert!(!h.calicoctl(&["get", "ippools"]).contains("10.99."));
+
+    // No VXLAN pool any more: the tunnel address goes back to IPAM.
+    h.calicoctl(&[
+        "patch",
+        "ippool",
+        "default-ipv4-ippool",
+        "-p",
+        r#"{"spec":{"vxlanMode":"Never"}}"#,
+    ]);
+    let out = h.node(&["-startup"], &[("NODENAME", "node-a")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let node = h.get("node", "node-a");
+    assert!(node["spec"].get("ipv4VXLANTunnelAddr").is_none(), "{node}");
+    let shown = h.calicoctl(&["ipam", "show", "--ip", &tunnel]);
+    assert!(shown.contains("is not assigned"), "{shown}");
+    assert_eq!(
+        std::fs::read_to_string(h.state().join("mtu")).unwrap(),
+        "1400"
+    );
+}
+
+fn autodetection_and_bad_input(h: Host) {
+    let addr = |env: &[(&str, &str)]| {
+        let mut all = vec![("NODENAME", "node-b"), ("NO_DEFAULT_POOLS", "true")];
+        all.extend_from_slice(env);
+        let out = h.node(&["-startup"], &all);
+        assert!(out.status.success(), "{env:?}: {}", stderr(&out));
+        h.get("node", "node-b")["spec"]["bgp"]["ipv4Address"].clone()
+    };
+    assert_eq!(
+        addr(&[
+            ("IP", "autodetect"),
+            ("IP_AUTODETECTION_METHOD", "interface=up.*")
+        ]),
+        "192.0.2.1/24"
+    );
+    assert_eq!(
+        addr(&[
+            ("IP", "autodetect"),
+            ("IP_AUTODETECTION_METHOD", "cidr=192.0.2.0/24")
+        ]),
+        "192.0.2.1/24"
+    );
+    assert_eq!(
+        addr(&[
+            ("IP", "autodetect"),
+            ("IP_AUTODETECTION_METHOD", "can-reach=192.0.2.2")
+        ]),
+        "192.0.2.1/24"
+    );
+    assert_eq!(addr(&[("IP", "10.9.9.9/24")]), "10.9.9.9/24");
+    // Unset IP keeps what the Node has.
+    assert_eq!(addr(&[]), "10.9.9.9/24");
+    assert!(
+        h.calicoctl(&["get", "ippools"]).lines().count() <= 1,
+        "NO_DEFAULT_POOLS created a pool"
+    );
+
+    for (env, want) in [
+        (
+            vec![
+                ("IP", "autodetect"),
+                ("IP_AUTODETECTION_METHOD", "interface=wlan9"),
+            ],
+            "IP_AUTODETECTION_METHOD",
+        ),
+        (
+            vec![("IP_AUTODETECTION_METHOD", "magic")],
+            "IP_AUTODETECTION_METHOD",
+        ),
+        (
+            vec![("CALICO_IPV4POOL_CIDR", "not-a-cidr")],
+            "CALICO_IPV4POOL_CIDR",
+        ),
+        (vec![("NODENAME", "Bad_Name")], "NODENAME"),
+    ] {
+        let mut all = vec![("NODENAME", "node-c")];
+        all.extend(env.iter().copied());
+        let out = h.node(&["-startup"], &all);
+        assert!(!out.status.success(), "{env:?} succeeded");
+        assert!(stderr(&out).contains(want), "{env:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+}
+
+struct Agent(Child);
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn health_and_probes(h: Host) {
+    let port = free_port().to_string();
+    let env = [
+        ("NODENAME", "node-h"),
+        ("FELIX_HEALTHENABLED", "true"),
+        ("FELIX_HEALTHPORT", port.as_str()),
+    ];
+    let probe = |flag: &str| h.node(&[flag], &env).status.success();
+    assert!(!probe("-felix-live"), "a probe with no agent must fail");
+    let _agent = Agent(h.cmd(BIN, &[], &env).stderr(Stdio::null()).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !probe("-felix-ready") {
+        assert!(Instant::now() < deadline, "agent never became ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(probe("-felix-live"));
+    assert!(!probe("-bird-ready"), "no BGP speaker in this build");
+    assert!(!probe("-no-such-flag"));
+}
+
+fn unreachable_datastore_is_live_not_ready() {
+    let h = Host::new(false);
+    let port = free_port().to_string();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let env = [
+        ("NODENAME", "node-u"),
+        ("FELIX_HEALTHENABLED", "true"),
+        ("FELIX_HEALTHPORT", port.as_str()),
+        ("DATASTORE_TYPE", "etcdv3"),
+        ("ETCD_ENDPOINTS", dead.as_str()),
+    ];
+    let _agent = Agent(h.cmd(BIN, &[], &env).stderr(Stdio::null()).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !h.node(&["-felix-live"], &env).status.success() {
+        assert!(Instant::now() < deadline, "agent never became live");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let ready = h.node(&["-felix-ready"], &env);
+    assert!(!ready.status.success());
+    assert!(
+        stderr(&ready).contains("datastore unreachable"),
+        "{}",
+        stderr(&ready)
+    );
+}
+
+#[test]
+fn install_cni() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = dir.path().join("bin");
+    let net_dir = dir.path().join("net.d");
+    let siblings = PathBuf::from(BIN).parent().unwrap().to_path_buf();
+    if !siblings.join("calico").exists() {
+        panic!(
+            "{} missing: build the workspace (cargo test --workspace)",
+            siblings.join("calico").display()
+        );
+    }
+    let run = |extra: &[(&str, &str)]| {
+        let mut c = Command::new(BIN);
+        c.arg("install-cni")
+            .env("NODENAME", "node-i")
+            .env("CNI_BIN_DIR", &bin_dir)
+            .env("CNI_NET_DIR", &net_dir)
+            .env("CNI_MTU", "1440")
+            .env_remove("CNI_NETWORK_CONFIG")
+            .env_remove("DATASTORE_TYPE");
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for b in ["calico", "calico-ipam"] {
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(bin_dir.join(b)).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o755, "{b}");
+    }
+    let conf: Value =
+        serde_json::from_str(&std::fs::read_to_string(net_dir.join("10-calico.conflist")).unwrap())
+            .unwrap();
+    let calico = &conf["plugins"][0];
+    assert_eq!(calico["type"], "calico");
+    assert_eq!(calico["nodename"], "node-i");
+    assert_eq!(calico["mtu"], 1440);
+    assert_eq!(calico["datastore_type"], "local");
+    assert_eq!(calico["ipam"]["type"], "calico-ipam");
+    assert_eq!(conf["plugins"][1]["type"], "portmap");
+    // A template of one's own, and one that is not JSON.
+    let out = run(&[
+        (
+            "CNI_NETWORK_CONFIG",
+            r#"{"name":"x","cniVersion":"0.3.1","plugins":[{"type":"calico","nodename":"__KUBERNETES_NODE_NAME__","mtu":__CNI_MTU__}]}"#,
+        ),
+        ("CNI_CONF_NAME", "20-x.conflist"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let x: Value =
+        serde_json::from_str(&std::fs::read_to_string(net_dir.join("20-x.conflist")).unwrap())
+            .unwrap();
+    assert_eq!(x["plugins"][0]["nodename"], "node-i");
+    let out = run(&[
+        ("CNI_NETWORK_CONFIG", "{broken"),
+        ("CNI_CONF_NAME", "30-broken.conflist"),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not JSON"), "{}", stderr(&out));
+    assert!(!net_dir.join("30-broken.conflist").exists());
+}
+
+macro_rules! suite {
+    ($name:ident, $etcd:expr) => {
+        mod $name {
+            use calico_testutil::require_root;
+
+            #[test]
+            fn startup_registers_the_node() {
+                require_root!();
+                super::startup_registers_the_node(super::Host::new($etcd));
+            }
+            #[test]
+            fn autodetection_and_bad_input() {
+                require_root!();
+                super::autodetection_and_bad_input(super::Host::new($etcd));
+            }
+            #[test]
+            fn health_and_probes() {
+                require_root!();
+                super::health_and_probes(super::Host::new($etcd));
+            }
+        }
+    };
+}
+
+suite!(local, false);
+suite!(etcd, true);
+
+#[test]
+fn datastore_unreachable() {
+    require_root!();
+    unreachable_datastore_is_live_not_ready();
+}
