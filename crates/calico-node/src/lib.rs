@@ -6,6 +6,7 @@
 
 pub mod autodetect;
 pub mod config;
+pub mod felix;
 pub mod health;
 pub mod install;
 pub mod startup;

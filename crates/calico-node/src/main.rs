@@ -1,7 +1,7 @@
 //! `calico-node`: thin wiring over the `calico_node` library.
 //!
-//! - no flag: the agent (start-up, then health; the dataplane and BGP come
-//!   with their issues);
+//! - no flag: the agent (start-up, then the reconcile loop that programs
+//!   routes and VXLAN; NAT, policy and BGP come with their issues);
 //! - `-startup`: start-up only, then exit (as Calico's `calico-node -startup`);
 //! - `-felix-live`, `-felix-ready`, `-bird-live`, `-bird-ready`: the probes
 //!   Calico's manifests run; they ask the running agent and exit 0 or 1;
@@ -169,8 +169,26 @@ fn agent(startup_only: bool) -> ExitCode {
     if startup_only {
         return ExitCode::SUCCESS;
     }
-    health.set_ready(true, format!("node {} registered", cfg.nodename));
-    loop {
-        std::thread::park();
-    }
+    // Felix's job from here on: the reconcile loop sets readiness.
+    let num = |k: &str| cfg.felix_env.get(k).and_then(|v| v.as_u64());
+    let settings = calico_node::felix::model::Settings {
+        vxlan_vni: num("vxlanVNI").map(|v| v as u32).unwrap_or(4096),
+        vxlan_port: num("vxlanPort").map(|v| v as u16).unwrap_or(4789),
+        vxlan_mtu: num("vxlanMTU").map(|v| v as u32).unwrap_or(0),
+    };
+    let store = match ds.connect() {
+        Ok(s) => s,
+        Err(e) => {
+            log("ERROR", &format!("datastore: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    calico_node::felix::run(
+        Client::new(store),
+        cfg.nodename.clone(),
+        settings,
+        health,
+        log,
+    );
+    ExitCode::SUCCESS
 }

@@ -20,7 +20,10 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -481,6 +484,256 @@ impl Netlink {
         self.request(
             &|| format!("delete link {index}"),
             RouteNetlinkMessage::DelLink(msg),
+            NLM_F_ACK,
+        )?;
+        Ok(())
+    }
+
+    /// `ip link add NAME type vxlan id VNI local LOCAL dstport PORT nolearning mtu MTU [address MAC]`
+    pub fn create_vxlan(
+        &mut self,
+        name: &str,
+        vni: u32,
+        local: Ipv4Addr,
+        port: u16,
+        mtu: u32,
+        mac: Option<[u8; 6]>,
+    ) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+        if let Some(mac) = mac {
+            msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vxlan),
+            LinkInfo::Data(InfoData::Vxlan(vec![
+                InfoVxlan::Id(vni),
+                InfoVxlan::Local(local),
+                InfoVxlan::Port(port),
+                InfoVxlan::Learning(false),
+            ])),
+        ]));
+        self.request(
+            &|| format!("create vxlan {name}"),
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// The VNI, local address and port of a VXLAN link.
+    pub fn vxlan_info(&mut self, name: &str) -> Result<Option<(u32, Option<Ipv4Addr>, u16)>> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        let replies = match self.request(
+            &|| format!("get link {name}"),
+            RouteNetlinkMessage::GetLink(msg),
+            0,
+        ) {
+            Ok(r) => r,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        for m in &replies {
+            let RouteNetlinkMessage::NewLink(l) = m else {
+                continue;
+            };
+            for attr in &l.attributes {
+                let LinkAttribute::LinkInfo(infos) = attr else {
+                    continue;
+                };
+                for info in infos {
+                    if let LinkInfo::Data(InfoData::Vxlan(v)) = info {
+                        let (mut vni, mut local, mut port) = (0, None, 0);
+                        for a in v {
+                            match a {
+                                InfoVxlan::Id(i) => vni = *i,
+                                InfoVxlan::Local(l) => local = Some(*l),
+                                InfoVxlan::Port(p) => port = *p,
+                                _ => {}
+                            }
+                        }
+                        return Ok(Some((vni, local, port)));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// `ip link set dev INDEX mtu MTU`
+    pub fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+        self.request(
+            &|| format!("set link {index} mtu {mtu}"),
+            RouteNetlinkMessage::SetLink(msg),
+            NLM_F_ACK,
+        )?;
+        Ok(())
+    }
+
+    // ---- neighbours and forwarding entries ----
+
+    fn neigh_dump(&mut self, family: AddressFamily) -> Result<Vec<NeighbourMessage>> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = family;
+        let replies = self.request(
+            &|| "list neighbours".into(),
+            RouteNetlinkMessage::GetNeighbour(msg),
+            NLM_F_DUMP,
+        )?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewNeighbour(n) => Some(n),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn neigh_parts(n: &NeighbourMessage) -> (Option<IpAddr>, Option<[u8; 6]>) {
+        let (mut ip, mut mac) = (None, None);
+        for a in &n.attributes {
+            match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
+                    ip = Some(IpAddr::V4(*v4))
+                }
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
+                    ip = Some(IpAddr::V6(*v6))
+                }
+                // Bridge-family entries carry the destination as raw bytes.
+                NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                    ip = match b.len() {
+                        4 => <[u8; 4]>::try_from(b.as_slice())
+                            .ok()
+                            .map(IpAddr::from),
+                        16 => <[u8; 16]>::try_from(b.as_slice())
+                            .ok()
+                            .map(IpAddr::from),
+                        _ => None,
+                    }
+                }
+                NeighbourAttribute::LinkLayerAddress(l) if l.len() == 6 => {
+                    let mut m = [0u8; 6];
+                    m.copy_from_slice(l);
+                    mac = Some(m);
+                }
+                _ => {}
+            }
+        }
+        (ip, mac)
+    }
+
+    /// `ip neigh show dev INDEX nud permanent`: (address, MAC).
+    pub fn neighbours(&mut self, index: u32) -> Result<Vec<(IpAddr, [u8; 6])>> {
+        let mut out = Vec::new();
+        for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
+            for n in self.neigh_dump(fam)? {
+                if n.header.ifindex != index || n.header.state != NeighbourState::Permanent {
+                    continue;
+                }
+                if let (Some(ip), Some(mac)) = Self::neigh_parts(&n) {
+                    out.push((ip, mac));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn neigh_msg(
+        family: AddressFamily,
+        index: u32,
+        ip: Option<IpAddr>,
+        mac: Option<[u8; 6]>,
+    ) -> NeighbourMessage {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = family;
+        msg.header.ifindex = index;
+        msg.header.state = NeighbourState::Permanent;
+        if family == AddressFamily::Bridge {
+            msg.header.flags = NeighbourFlags::Own;
+        }
+        if let Some(ip) = ip {
+            msg.attributes
+                .push(NeighbourAttribute::Destination(match ip {
+                    IpAddr::V4(v) => NeighbourAddress::Inet(v),
+                    IpAddr::V6(v) => NeighbourAddress::Inet6(v),
+                }));
+        }
+        if let Some(mac) = mac {
+            msg.attributes
+                .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        }
+        msg
+    }
+
+    /// `ip neigh replace IP lladdr MAC dev INDEX nud permanent`
+    pub fn set_neighbour(&mut self, index: u32, ip: IpAddr, mac: [u8; 6]) -> Result<()> {
+        self.request(
+            &|| format!("set neighbour {ip}"),
+            RouteNetlinkMessage::NewNeighbour(Self::neigh_msg(
+                family(ip),
+                index,
+                Some(ip),
+                Some(mac),
+            )),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )?;
+        Ok(())
+    }
+
+    /// `ip neigh del IP dev INDEX`
+    pub fn delete_neighbour(&mut self, index: u32, ip: IpAddr) -> Result<()> {
+        self.request(
+            &|| format!("delete neighbour {ip}"),
+            RouteNetlinkMessage::DelNeighbour(Self::neigh_msg(family(ip), index, Some(ip), None)),
+            NLM_F_ACK,
+        )?;
+        Ok(())
+    }
+
+    /// `bridge fdb show dev INDEX` (permanent entries with a destination): (MAC, destination).
+    pub fn fdb(&mut self, index: u32) -> Result<Vec<([u8; 6], IpAddr)>> {
+        let mut out = Vec::new();
+        for n in self.neigh_dump(AddressFamily::Bridge)? {
+            if n.header.ifindex != index {
+                continue;
+            }
+            if let (Some(ip), Some(mac)) = Self::neigh_parts(&n) {
+                out.push((mac, ip));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `bridge fdb replace MAC dev INDEX dst IP self permanent`
+    pub fn set_fdb(&mut self, index: u32, mac: [u8; 6], dst: IpAddr) -> Result<()> {
+        self.request(
+            &|| format!("set fdb entry for {dst}"),
+            RouteNetlinkMessage::NewNeighbour(Self::neigh_msg(
+                AddressFamily::Bridge,
+                index,
+                Some(dst),
+                Some(mac),
+            )),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )?;
+        Ok(())
+    }
+
+    /// `bridge fdb del MAC dev INDEX dst IP self`
+    pub fn delete_fdb(&mut self, index: u32, mac: [u8; 6], dst: IpAddr) -> Result<()> {
+        self.request(
+            &|| format!("delete fdb entry for {dst}"),
+            RouteNetlinkMessage::DelNeighbour(Self::neigh_msg(
+                AddressFamily::Bridge,
+                index,
+                Some(dst),
+                Some(mac),
+            )),
             NLM_F_ACK,
         )?;
         Ok(())

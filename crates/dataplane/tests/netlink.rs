@@ -131,3 +131,60 @@ fn entering_a_missing_namespace_is_an_error() {
     let err = NetNs::open("/run/netns/does-not-exist-calico-rs").unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
 }
+
+#[test]
+fn vxlan_device_neighbours_and_fdb() {
+    require_root!();
+    let host = TestNetns::new("vx");
+    host.exec(&["ip", "addr", "add", "192.0.2.10/32", "dev", "lo"]);
+    let ns = NetNs::open(host.path()).unwrap();
+    let mut nl = Netlink::open_in(&ns).unwrap();
+    let mac = [0x66, 0x11, 0x22, 0x33, 0x44, 0x55];
+    nl.create_vxlan(
+        "vxlan.calico",
+        4096,
+        "192.0.2.10".parse().unwrap(),
+        4789,
+        1450,
+        Some(mac),
+    )
+    .unwrap();
+    let link = nl.link("vxlan.calico").unwrap().unwrap();
+    assert_eq!(link.kind.as_deref(), Some("vxlan"));
+    assert_eq!(link.mac, Some(mac));
+    assert_eq!(link.mtu, 1450);
+    assert_eq!(
+        nl.vxlan_info("vxlan.calico").unwrap(),
+        Some((4096, Some("192.0.2.10".parse().unwrap()), 4789))
+    );
+    let shown = host.exec(&["ip", "-d", "link", "show", "vxlan.calico"]);
+    assert!(
+        shown.contains("vxlan id 4096") && shown.contains("nolearning"),
+        "{shown}"
+    );
+    nl.set_mtu(link.index, 1400).unwrap();
+    nl.set_up(link.index).unwrap();
+    let peer_mac = [0x66, 0, 0, 0, 0, 2];
+    let tunnel: std::net::IpAddr = "10.80.1.0".parse().unwrap();
+    let node: std::net::IpAddr = "192.0.2.20".parse().unwrap();
+    nl.set_neighbour(link.index, tunnel, peer_mac).unwrap();
+    nl.set_fdb(link.index, peer_mac, node).unwrap();
+    assert_eq!(nl.neighbours(link.index).unwrap(), vec![(tunnel, peer_mac)]);
+    assert_eq!(nl.fdb(link.index).unwrap(), vec![(peer_mac, node)]);
+    let fdb = host.exec(&["bridge", "fdb", "show", "dev", "vxlan.calico"]);
+    assert!(
+        fdb.contains("66:00:00:00:00:02 dst 192.0.2.20 self permanent"),
+        "{fdb}"
+    );
+    let route = Route::new("10.80.1.0/26".parse().unwrap())
+        .via(tunnel)
+        .dev(link.index)
+        .onlink()
+        .protocol(80);
+    nl.add_route(&route).unwrap();
+    assert!(nl.routes(false).unwrap().contains(&route));
+    nl.delete_fdb(link.index, peer_mac, node).unwrap();
+    nl.delete_neighbour(link.index, tunnel).unwrap();
+    assert!(nl.fdb(link.index).unwrap().is_empty());
+    assert!(nl.neighbours(link.index).unwrap().is_empty());
+}

@@ -51,6 +51,8 @@ pub struct EtcdServer {
     client_tls: Option<TlsFiles>,
     /// The network namespace etcd (and etcdctl) run in, if not this one.
     netns: Option<String>,
+    /// The address it listens on (127.0.0.1 unless started with `start_in_at`).
+    host: String,
 }
 
 /// PEM files of a test PKI: a CA, and a certificate and key signed by it.
@@ -167,7 +169,17 @@ impl EtcdServer {
         EtcdServer::launch(Some(netns.to_string()))
     }
 
+    /// Starts etcd inside `netns` listening on `host` (an address of that
+    /// namespace), for clusters of namespaces that reach it over a bridge.
+    pub fn start_in_at(netns: &str, host: &str) -> EtcdServer {
+        EtcdServer::launch_at(Some(netns.to_string()), host)
+    }
+
     fn launch(netns: Option<String>) -> EtcdServer {
+        EtcdServer::launch_at(netns, "127.0.0.1")
+    }
+
+    fn launch_at(netns: Option<String>, host: &str) -> EtcdServer {
         let dir =
             tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir for etcd: {e}"));
         let mut s = EtcdServer {
@@ -179,6 +191,7 @@ impl EtcdServer {
             tls: None,
             client_tls: None,
             netns,
+            host: host.to_string(),
         };
         s.spawn();
         s
@@ -211,6 +224,7 @@ impl EtcdServer {
             tls: Some(server),
             client_tls: None,
             netns: None,
+            host: "127.0.0.1".into(),
         };
         s.client_tls = Some(client.clone());
         s.spawn();
@@ -219,7 +233,7 @@ impl EtcdServer {
 
     fn spawn(&mut self) {
         let url = self.endpoint();
-        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let peer = format!("http://{}:{}", self.host, self.peer_port);
         let log = std::fs::File::create(self.dir.path().join("etcd.log")).ok();
         let mut cmd = self.command("etcd");
         if let Some(t) = &self.tls {
@@ -280,7 +294,7 @@ impl EtcdServer {
     /// The client URL (https when the server was started with TLS).
     pub fn endpoint(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 
     fn etcdctl_cmd(&self) -> Command {

@@ -1,0 +1,220 @@
+//! Applying a [`Desired`] dataplane to the kernel: read what is there, change
+//! only the difference. Calico-node owns routes with protocol
+//! [`PROTO_CALICO`] in the main table, the `vxlan.calico` device with its
+//! neighbour and forwarding entries, and routes through `cali*` interfaces;
+//! nothing else is touched, and what is already right is left alone (a
+//! restart does not flap anything).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use calico_dataplane::netlink::{Error as NlError, Kind, Route, Scope, TABLE_MAIN};
+use calico_dataplane::{Netlink, sysctl};
+use ipnet::IpNet;
+
+use super::model::{Desired, VxlanDevice};
+
+/// The route protocol of calico-node's routes (Felix uses 80).
+pub const PROTO_CALICO: u8 = 80;
+/// The VXLAN device.
+pub const VXLAN_DEVICE: &str = "vxlan.calico";
+/// Prefix of workload interfaces.
+pub const WORKLOAD_PREFIX: &str = "cali";
+
+/// What one pass changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub added: usize,
+    pub removed: usize,
+}
+
+fn route_of(dst: IpNet) -> Route {
+    Route::new(dst).protocol(PROTO_CALICO)
+}
+
+fn underlay_mtu(nl: &mut Netlink, local: IpAddr) -> Result<u32, NlError> {
+    let addrs = nl.all_addresses()?;
+    let index = addrs
+        .iter()
+        .find(|(_, a)| a.addr() == local)
+        .map(|(i, _)| *i);
+    Ok(nl
+        .links()?
+        .into_iter()
+        .find(|l| Some(l.index) == index)
+        .map(|l| l.mtu)
+        .unwrap_or(1500))
+}
+
+fn ensure_vxlan(nl: &mut Netlink, dev: &VxlanDevice, c: &mut Changes) -> Result<u32, NlError> {
+    let mtu = if dev.mtu > 0 {
+        dev.mtu
+    } else {
+        underlay_mtu(nl, IpAddr::V4(dev.local))?.saturating_sub(50)
+    };
+    let existing = nl.link(VXLAN_DEVICE)?;
+    let info = nl.vxlan_info(VXLAN_DEVICE)?;
+    let right = existing.as_ref().is_some_and(|l| l.mac == Some(dev.mac))
+        && info == Some((dev.vni, Some(dev.local), dev.port));
+    if !right {
+        if let Some(l) = existing {
+            nl.delete_link(l.index)?;
+            c.removed += 1;
+        }
+        nl.create_vxlan(
+            VXLAN_DEVICE,
+            dev.vni,
+            dev.local,
+            dev.port,
+            mtu,
+            Some(dev.mac),
+        )?;
+        c.added += 1;
+    }
+    let link = nl.link(VXLAN_DEVICE)?.ok_or_else(|| NlError {
+        op: format!("find {VXLAN_DEVICE}"),
+        source: std::io::Error::other("vanished"),
+    })?;
+    if link.mtu != mtu {
+        nl.set_mtu(link.index, mtu)?;
+    }
+    let tunnel = IpNet::new(IpAddr::V4(dev.tunnel), 32)
+        .unwrap_or_else(|_| IpNet::from(IpAddr::V4(dev.tunnel)));
+    let addrs = nl.addresses(link.index)?;
+    if !addrs.contains(&tunnel) {
+        nl.add_address(link.index, tunnel, false)?;
+        c.added += 1;
+    }
+    if !link.up {
+        nl.set_up(link.index)?;
+    }
+    Ok(link.index)
+}
+
+/// Makes the kernel match `d`.
+pub fn apply(nl: &mut Netlink, d: &Desired) -> Result<Changes, NlError> {
+    let mut c = Changes::default();
+
+    // The VXLAN device first: its routes and entries need it.
+    let vx_index = match &d.vxlan {
+        Some(dev) => Some(ensure_vxlan(nl, dev, &mut c)?),
+        None => {
+            if let Some(l) = nl.link(VXLAN_DEVICE)? {
+                nl.delete_link(l.index)?;
+                c.removed += 1;
+            }
+            None
+        }
+    };
+    if let Some(ix) = vx_index {
+        let want: BTreeSet<(IpAddr, [u8; 6])> = d.neighbours.clone();
+        let have: BTreeSet<(IpAddr, [u8; 6])> = nl.neighbours(ix)?.into_iter().collect();
+        for (ip, _) in have.difference(&want) {
+            nl.delete_neighbour(ix, *ip)?;
+            c.removed += 1;
+        }
+        for (ip, mac) in want.difference(&have) {
+            nl.set_neighbour(ix, *ip, *mac)?;
+            c.added += 1;
+        }
+        let want: BTreeSet<([u8; 6], IpAddr)> = d.fdb.clone();
+        let have: BTreeSet<([u8; 6], IpAddr)> = nl
+            .fdb(ix)?
+            .into_iter()
+            .filter(|(mac, _)| *mac != [0; 6])
+            .collect();
+        for (mac, ip) in have.difference(&want) {
+            nl.delete_fdb(ix, *mac, *ip)?;
+            c.removed += 1;
+        }
+        for (mac, ip) in want.difference(&have) {
+            nl.set_fdb(ix, *mac, *ip)?;
+            c.added += 1;
+        }
+    }
+
+    // Our routes (protocol 80, main table).
+    let mut want: Vec<Route> = Vec::new();
+    for b in &d.blackholes {
+        want.push(route_of(*b).kind(Kind::Blackhole));
+    }
+    if let Some(ix) = vx_index {
+        for (dst, via) in &d.vxlan_routes {
+            want.push(route_of(*dst).via(*via).dev(ix).onlink());
+        }
+    }
+    for (dst, via) in &d.direct_routes {
+        want.push(route_of(*dst).via(*via));
+    }
+    let mut have: Vec<Route> = nl.routes(false)?;
+    have.extend(nl.routes(true)?);
+    let ours: Vec<&Route> = have
+        .iter()
+        .filter(|r| r.protocol == PROTO_CALICO && r.table == TABLE_MAIN)
+        .collect();
+    for r in &ours {
+        let keep = want.iter().any(|w| {
+            w.dst == r.dst
+                && w.kind == r.kind
+                && w.gateway == r.gateway
+                && (w.oif.is_none() || w.oif == r.oif)
+        });
+        if !keep {
+            match nl.delete_route(r) {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => c.removed += 1,
+            }
+        }
+    }
+    for w in &want {
+        let present = ours.iter().any(|r| {
+            w.dst == r.dst
+                && w.kind == r.kind
+                && w.gateway == r.gateway
+                && (w.oif.is_none() || w.oif == r.oif)
+        });
+        if !present {
+            nl.replace_route(w)?;
+            c.added += 1;
+        }
+    }
+
+    // Workload routes through cali* interfaces.
+    let links = nl.links()?;
+    let cali: Vec<_> = links
+        .iter()
+        .filter(|l| l.name.starts_with(WORKLOAD_PREFIX))
+        .collect();
+    for r in &have {
+        let Some(oif) = r.oif else { continue };
+        let Some(l) = cali.iter().find(|l| l.index == oif) else {
+            continue;
+        };
+        if r.table == TABLE_MAIN
+            && r.scope == Scope::Link
+            && d.workload_routes.get(&r.dst) != Some(&l.name)
+        {
+            // A route through a workload interface that no endpoint has.
+            match nl.delete_route(r) {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => c.removed += 1,
+            }
+        }
+    }
+    for (dst, iface) in &d.workload_routes {
+        let Some(l) = cali.iter().find(|l| &l.name == iface) else {
+            continue; // the interface is not there (yet)
+        };
+        let present = have.iter().any(|r| r.dst == *dst && r.oif == Some(l.index));
+        if !present {
+            nl.replace_route(&Route::new(*dst).dev(l.index).scope(Scope::Link))?;
+            c.added += 1;
+        }
+    }
+    Ok(c)
+}
+
+/// Turns on forwarding, as calico-node does.
+pub fn enable_forwarding() -> std::io::Result<()> {
+    sysctl::set("net.ipv4.ip_forward", "1")
+}

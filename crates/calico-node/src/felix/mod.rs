@@ -1,0 +1,97 @@
+//! Felix's job inside calico-node: keep the kernel's routing in line with
+//! the datastore.
+//!
+//! - [`model`]: datastore snapshot → desired dataplane (pure);
+//! - [`sync`]: reading the snapshot;
+//! - [`apply`]: making the kernel match, touching only what it owns.
+//!
+//! [`run`] is the reconcile loop: compute, apply, then wait for a datastore
+//! change (a watch on everything under `/calico/`) or the periodic resync,
+//! and do it again. Errors are logged and retried; readiness says whether
+//! the last pass succeeded.
+
+pub mod apply;
+pub mod model;
+pub mod sync;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use calico_dataplane::Netlink;
+use calico_datastore::Client;
+
+use crate::health::Health;
+
+/// How often everything is recomputed and re-applied without a change.
+pub const RESYNC: Duration = Duration::from_secs(30);
+
+/// Runs the reconcile loop forever.
+pub fn run(
+    client: Client,
+    me: String,
+    settings: model::Settings,
+    health: Arc<Health>,
+    log: impl Fn(&str, &str),
+) {
+    if let Err(e) = apply::enable_forwarding() {
+        log("WARNING", &format!("cannot enable IPv4 forwarding: {e}"));
+    }
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let pass = (|| -> Result<(calico_datastore::Revision, Vec<String>), String> {
+            let (snap, rev, skipped) = sync::read(&client, &me, settings.clone())
+                .map_err(|e| format!("datastore: {e}"))?;
+            for s in &skipped {
+                log("WARNING", &format!("skipped {s}"));
+            }
+            let d = model::desired(&snap);
+            let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+            let c = apply::apply(&mut nl, &d).map_err(|e| format!("dataplane: {e}"))?;
+            if c.added + c.removed > 0 {
+                log(
+                    "INFO",
+                    &format!("dataplane: {} added, {} removed", c.added, c.removed),
+                );
+            }
+            Ok((rev, d.problems))
+        })();
+        let rev = match pass {
+            Ok((rev, problems)) => {
+                backoff = Duration::from_millis(200);
+                let detail = if problems.is_empty() {
+                    "in sync".to_string()
+                } else {
+                    format!("in sync; {}", problems.join("; "))
+                };
+                health.set_ready(true, detail);
+                rev
+            }
+            Err(e) => {
+                log("ERROR", &e);
+                health.set_ready(false, e);
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        // Wait for a change after what we read, or the resync.
+        let deadline = Instant::now() + RESYNC;
+        match client.store().watch("/calico/", rev + 1) {
+            Ok(mut w) => {
+                while Instant::now() < deadline {
+                    match w.next(Duration::from_millis(500)) {
+                        Ok(Some(_)) => {
+                            // Let a burst of changes land, then recompute once.
+                            std::thread::sleep(Duration::from_millis(50));
+                            while let Ok(Some(_)) = w.next(Duration::from_millis(1)) {}
+                            break;
+                        }
+                        Ok(None) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(_) => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Datastore state in, desired dataplane out: pure, unit-tested.
+//!
+//! The desired state this node programs (Felix's route and VXLAN managers):
+//! - a blackhole route for each block affine to this node;
+//! - for each block of another node in a VXLAN pool (`Always`, or
+//!   `CrossSubnet` when that node is in another subnet): a route
+//!   `<block> via <its tunnel address> dev vxlan.calico onlink`, a
+//!   neighbour entry (tunnel address → its VXLAN MAC) and a forwarding
+//!   entry (MAC → its node address);
+//! - for `CrossSubnet` blocks of nodes in this node's subnet: a route
+//!   `<block> via <node address>` (no encapsulation);
+//! - the `vxlan.calico` device when this node has a tunnel address;
+//! - a route per local workload address through its `cali` interface.
+//!
+//! IPIP pools and unencapsulated pools are left to the BGP issue.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+
+/// A node as the dataplane needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    /// `spec.bgp.ipv4Address` (with its prefix: the node's subnet).
+    pub ipv4: Option<IpNet>,
+    pub vxlan_tunnel: Option<Ipv4Addr>,
+    pub vxlan_mac: Option<[u8; 6]>,
+}
+
+/// An IPAM block and its affinity (`host:<node>`), if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockInfo {
+    pub cidr: IpNet,
+    pub node: Option<String>,
+}
+
+/// Encapsulation mode of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encap {
+    Never,
+    Always,
+    CrossSubnet,
+}
+
+impl Encap {
+    pub fn parse(s: Option<&str>) -> Encap {
+        match s {
+            Some("Always") => Encap::Always,
+            Some("CrossSubnet") => Encap::CrossSubnet,
+            _ => Encap::Never,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolInfo {
+    pub cidr: IpNet,
+    pub vxlan: Encap,
+    pub ipip: Encap,
+    pub nat_outgoing: bool,
+    pub disabled: bool,
+}
+
+/// A local workload interface and its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadInfo {
+    pub iface: String,
+    pub nets: Vec<IpNet>,
+}
+
+/// Felix settings the dataplane uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub vxlan_vni: u32,
+    pub vxlan_port: u16,
+    /// MTU of `vxlan.calico` (0: underlay − 50).
+    pub vxlan_mtu: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            vxlan_vni: 4096,
+            vxlan_port: 4789,
+            vxlan_mtu: 0,
+        }
+    }
+}
+
+/// Everything read from the datastore.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub me: String,
+    pub nodes: Vec<NodeInfo>,
+    pub blocks: Vec<BlockInfo>,
+    pub pools: Vec<PoolInfo>,
+    pub workloads: Vec<WorkloadInfo>,
+    pub settings: Settings,
+}
+
+/// The VXLAN device this node needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VxlanDevice {
+    pub vni: u32,
+    pub port: u16,
+    pub local: Ipv4Addr,
+    pub mac: [u8; 6],
+    pub tunnel: Ipv4Addr,
+    /// 0: underlay MTU − 50, decided when applying.
+    pub mtu: u32,
+}
+
+/// The dataplane this node should have.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    pub blackholes: BTreeSet<IpNet>,
+    pub vxlan: Option<VxlanDevice>,
+    /// (remote block, remote tunnel address) through `vxlan.calico`.
+    pub vxlan_routes: BTreeSet<(IpNet, IpAddr)>,
+    /// (remote tunnel address, remote VXLAN MAC).
+    pub neighbours: BTreeSet<(IpAddr, [u8; 6])>,
+    /// (remote VXLAN MAC, remote node address).
+    pub fdb: BTreeSet<([u8; 6], IpAddr)>,
+    /// (remote block, remote node address): same-subnet CrossSubnet.
+    pub direct_routes: BTreeSet<(IpNet, IpAddr)>,
+    /// workload address → interface.
+    pub workload_routes: BTreeMap<IpNet, String>,
+    /// Things this node cannot program, said in readiness and logs.
+    pub problems: Vec<String>,
+}
+
+/// Computes the desired dataplane.
+pub fn desired(s: &Snapshot) -> Desired {
+    let mut d = Desired::default();
+    let me = s.nodes.iter().find(|n| n.name == s.me);
+    let my_subnet = me.and_then(|n| n.ipv4).map(|n| n.trunc());
+    let pool_of = |block: &IpNet| {
+        s.pools
+            .iter()
+            .filter(|p| !p.disabled)
+            .find(|p| p.cidr.contains(&block.network()))
+    };
+    let uses_vxlan = s
+        .pools
+        .iter()
+        .any(|p| !p.disabled && p.vxlan != Encap::Never);
+    if let Some(me) = me
+        && uses_vxlan
+    {
+        match (me.ipv4, me.vxlan_tunnel, me.vxlan_mac) {
+            (Some(local), Some(tunnel), Some(mac)) => {
+                if let IpAddr::V4(local) = local.addr() {
+                    d.vxlan = Some(VxlanDevice {
+                        vni: s.settings.vxlan_vni,
+                        port: s.settings.vxlan_port,
+                        local,
+                        mac,
+                        tunnel,
+                        mtu: s.settings.vxlan_mtu,
+                    });
+                }
+            }
+            _ => d.problems.push(
+                "VXLAN pools exist but this node has no IPv4 address or tunnel address yet".into(),
+            ),
+        }
+    }
+    if s.pools
+        .iter()
+        .any(|p| !p.disabled && p.ipip != Encap::Never)
+    {
+        d.problems
+            .push("IPIP pools are routed by the BGP issue's code; not programmed here".into());
+    }
+    for b in &s.blocks {
+        let Some(owner) = &b.node else { continue };
+        if *owner == s.me {
+            d.blackholes.insert(b.cidr);
+            continue;
+        }
+        let Some(pool) = pool_of(&b.cidr) else {
+            continue;
+        };
+        let Some(node) = s.nodes.iter().find(|n| &n.name == owner) else {
+            continue;
+        };
+        let Some(node_addr) = node.ipv4 else { continue };
+        let same_subnet = my_subnet.is_some_and(|sub| sub.contains(&node_addr.addr()));
+        match pool.vxlan {
+            Encap::Never => {}
+            Encap::CrossSubnet if same_subnet => {
+                d.direct_routes.insert((b.cidr, node_addr.addr()));
+            }
+            Encap::Always | Encap::CrossSubnet => {
+                if d.vxlan.is_none() {
+                    continue;
+                }
+                let (Some(tunnel), Some(mac)) = (node.vxlan_tunnel, node.vxlan_mac) else {
+                    continue;
+                };
+                d.vxlan_routes.insert((b.cidr, IpAddr::V4(tunnel)));
+                d.neighbours.insert((IpAddr::V4(tunnel), mac));
+                d.fdb.insert((mac, node_addr.addr()));
+            }
+        }
+    }
+    for w in &s.workloads {
+        for n in &w.nets {
+            d.workload_routes.insert(*n, w.iface.clone());
+        }
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, ip: &str, tunnel: Option<&str>, mac: u8) -> NodeInfo {
+        NodeInfo {
+            name: name.into(),
+            ipv4: Some(ip.parse().unwrap()),
+            vxlan_tunnel: tunnel.map(|t| t.parse().unwrap()),
+            vxlan_mac: tunnel.map(|_| [0x66, 0, 0, 0, 0, mac]),
+        }
+    }
+
+    fn block(cidr: &str, n: Option<&str>) -> BlockInfo {
+        BlockInfo {
+            cidr: cidr.parse().unwrap(),
+            node: n.map(str::to_string),
+        }
+    }
+
+    fn pool(cidr: &str, vxlan: Encap) -> PoolInfo {
+        PoolInfo {
+            cidr: cidr.parse().unwrap(),
+            vxlan,
+            ipip: Encap::Never,
+            nat_outgoing: true,
+            disabled: false,
+        }
+    }
+
+    fn snap(vxlan: Encap) -> Snapshot {
+        Snapshot {
+            me: "a".into(),
+            nodes: vec![
+                node("a", "172.31.0.1/24", Some("10.81.0.0"), 1),
+                node("b", "172.31.0.2/24", Some("10.81.0.64"), 2),
+                node("c", "172.30.0.3/24", Some("10.81.0.128"), 3),
+            ],
+            blocks: vec![
+                block("10.81.0.0/26", Some("a")),
+                block("10.81.0.64/26", Some("b")),
+                block("10.81.0.128/26", Some("c")),
+                block("10.81.0.192/26", None),
+            ],
+            pools: vec![pool("10.81.0.0/16", vxlan)],
+            workloads: vec![WorkloadInfo {
+                iface: "cali0123456789a".into(),
+                nets: vec!["10.81.0.5/32".parse().unwrap()],
+            }],
+            settings: Settings::default(),
+        }
+    }
+
+    #[test]
+    fn vxlan_always() {
+        let d = desired(&snap(Encap::Always));
+        assert_eq!(
+            d.blackholes
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>(),
+            ["10.81.0.0/26"]
+        );
+        let dev = d.vxlan.clone().unwrap();
+        assert_eq!(
+            (dev.vni, dev.port, dev.tunnel.to_string()),
+            (4096, 4789, "10.81.0.0".into())
+        );
+        assert_eq!(d.vxlan_routes.len(), 2);
+        assert!(d.vxlan_routes.contains(&(
+            "10.81.0.64/26".parse().unwrap(),
+            "10.81.0.64".parse().unwrap()
+        )));
+        assert!(
+            d.neighbours
+                .contains(&("10.81.0.128".parse().unwrap(), [0x66, 0, 0, 0, 0, 3]))
+        );
+        assert!(
+            d.fdb
+                .contains(&([0x66, 0, 0, 0, 0, 2], "172.31.0.2".parse().unwrap()))
+        );
+        assert!(d.direct_routes.is_empty());
+        assert_eq!(d.workload_routes.len(), 1);
+        assert!(d.problems.is_empty());
+    }
+
+    #[test]
+    fn cross_subnet_and_never() {
+        let d = desired(&snap(Encap::CrossSubnet));
+        // b shares a's subnet: direct; c does not: VXLAN.
+        assert_eq!(
+            d.direct_routes.iter().cloned().collect::<Vec<_>>(),
+            vec![(
+                "10.81.0.64/26".parse().unwrap(),
+                "172.31.0.2".parse().unwrap()
+            )]
+        );
+        assert_eq!(d.vxlan_routes.len(), 1);
+        let d = desired(&snap(Encap::Never));
+        assert!(d.vxlan.is_none() && d.vxlan_routes.is_empty() && d.direct_routes.is_empty());
+        assert_eq!(
+            d.blackholes.len(),
+            1,
+            "blackholes do not depend on encapsulation"
+        );
+    }
+
+    #[test]
+    fn incomplete_nodes_are_skipped_and_reported() {
+        let mut s = snap(Encap::Always);
+        s.nodes[1].vxlan_tunnel = None;
+        s.nodes[2].ipv4 = None;
+        let d = desired(&s);
+        assert!(d.vxlan_routes.is_empty(), "{:?}", d.vxlan_routes);
+        s.nodes[0].vxlan_tunnel = None;
+        let d = desired(&s);
+        assert!(d.vxlan.is_none());
+        assert_eq!(d.problems.len(), 1);
+        s.pools[0].ipip = Encap::Always;
+        s.pools[0].vxlan = Encap::Never;
+        assert!(desired(&s).problems[0].contains("IPIP"));
+    }
+}
