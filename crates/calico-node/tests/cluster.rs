@@ -147,14 +147,22 @@ impl Cluster {
 
     /// Adds a pod on node `i` with the calico plugin; returns (pod index, its address).
     fn add_pod(&mut self, i: usize, name: &str) -> (usize, String) {
+        self.add_pod_with(i, name, json!({}))
+    }
+
+    /// Like `add_pod`, with extra network-config fields merged in.
+    fn add_pod_with(&mut self, i: usize, name: &str, extra: Value) -> (usize, String) {
         let pod = TestNetns::new("cpod");
         let n = &self.nodes[i];
-        let conf = json!({"cniVersion": "1.0.0", "name": "k8s-pod-network", "type": "calico",
+        let mut conf = json!({"cniVersion": "1.0.0", "name": "k8s-pod-network", "type": "calico",
             "nodename": n.name, "mtu": 1450, "datastore_type": "etcdv3",
             "etcd_endpoints": self.etcd.endpoint(),
             "ipam_lock_file": self.dir.path().join(format!("{}.lock", n.name)),
             "log_file_path": self.dir.path().join("cni.log"),
             "ipam": {"type": "calico-ipam"}});
+        if let (Some(c), Some(e)) = (conf.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
         let mut child = Command::new("ip")
             .args(["netns", "exec", n.ns.name()])
             .arg(workspace_bin("calico"))
@@ -300,5 +308,99 @@ fn vxlan_cluster() {
         before,
         "a restart changed routes or recreated the device"
     );
+
+    // NAT outgoing, floating IPs and anti-spoofing toward an "external"
+    // namespace on the fabric.
+    let ext = TestNetns::new("ext");
+    ext.exec(&[
+        "sh",
+        "-c",
+        &format!(
+            "ip link add eth0 type veth peer name ext0 netns {f} && ip netns exec {f} ip link set ext0 master br0 up && \
+             ip addr add 172.31.0.200/24 dev eth0 && ip link set eth0 up && ip route add 172.30.5.5/32 via 172.31.0.1",
+            f = c.fabric.name()
+        ),
+    ]);
+    let ext_ns = calico_dataplane::NetNs::open(ext.path()).unwrap();
+    let listener = ext_ns
+        .run(|| std::net::TcpListener::bind("172.31.0.200:7000"))
+        .unwrap()
+        .unwrap();
+    // Accepts one connection on a thread while the pod connects, and
+    // returns the source address the external side saw.
+    let peer_of = |c: &Cluster, pod: usize| {
+        std::thread::scope(|s| {
+            let acc = s.spawn(|| {
+                let (conn, peer) = listener.accept().unwrap();
+                drop(conn);
+                peer.ip().to_string()
+            });
+            let out =
+                c.pods[pod].try_exec(&["sh", "-c", "echo hi | busybox nc -w 2 172.31.0.200 7000"]);
+            let peer = acc.join().unwrap();
+            let _ = out;
+            peer
+        })
+    };
+    assert_eq!(
+        peer_of(&c, a),
+        "172.31.0.1",
+        "pool traffic leaving the pools is masqueraded to the node address"
+    );
+
+    let (e, ip_e) = c.add_pod_with(
+        0,
+        "pod-e",
+        json!({"feature_control": {"floating_ips": true},
+               "runtimeConfig": {"io.kubernetes.cri.pod-annotations":
+                   {"cni.projectcalico.org/floatingIPs": "[\"172.30.5.5\"]"}}}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.sh(0, "nft list table inet calico").contains("dnat ip to") {
+        assert!(
+            Instant::now() < deadline,
+            "floating IP rules never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        peer_of(&c, e),
+        "172.30.5.5",
+        "a pod with a floating IP leaves with it"
+    );
+    let server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            c.pods[e].name(),
+            "busybox",
+            "nc",
+            "-l",
+            "-p",
+            "8000",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = ext.try_exec(&[
+        "sh",
+        "-c",
+        "echo via-floating | busybox nc -w 2 172.30.5.5 8000",
+    ]);
+    let got = server.wait_with_output().unwrap();
+    assert!(sent.is_ok(), "{sent:?}");
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "via-floating");
+    let _ = ip_e;
+
+    // Anti-spoofing: a pod sending from an address that is not its own is dropped.
+    c.pods[a].exec(&["ip", "addr", "add", "10.81.250.250/32", "dev", "eth0"]);
+    assert!(
+        c.pods[a]
+            .try_exec(&["ping", "-c", "1", "-W", "1", "-I", "10.81.250.250", &ip_b])
+            .is_err(),
+        "a spoofed source got through"
+    );
+    assert!(c.ping(a, &ip_b), "the pod's own address must still work");
     drop(c);
 }

@@ -607,12 +607,8 @@ impl Netlink {
                 // Bridge-family entries carry the destination as raw bytes.
                 NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
                     ip = match b.len() {
-                        4 => <[u8; 4]>::try_from(b.as_slice())
-                            .ok()
-                            .map(IpAddr::from),
-                        16 => <[u8; 16]>::try_from(b.as_slice())
-                            .ok()
-                            .map(IpAddr::from),
+                        4 => <[u8; 4]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+                        16 => <[u8; 16]>::try_from(b.as_slice()).ok().map(IpAddr::from),
                         _ => None,
                     }
                 }

@@ -3,7 +3,8 @@
 //!
 //! - [`model`]: datastore snapshot → desired dataplane (pure);
 //! - [`sync`]: reading the snapshot;
-//! - [`apply`]: making the kernel match, touching only what it owns.
+//! - [`apply`]: making the kernel match, touching only what it owns;
+//! - [`nat`]: the nftables table (NAT outgoing, floating IPs, anti-spoofing).
 //!
 //! [`run`] is the reconcile loop: compute, apply, then wait for a datastore
 //! change (a watch on everything under `/calico/`) or the periodic resync,
@@ -12,6 +13,7 @@
 
 pub mod apply;
 pub mod model;
+pub mod nat;
 pub mod sync;
 
 use std::sync::Arc;
@@ -47,6 +49,9 @@ pub fn run(
             let d = model::desired(&snap);
             let mut nl = Netlink::open().map_err(|e| e.to_string())?;
             let c = apply::apply(&mut nl, &d).map_err(|e| format!("dataplane: {e}"))?;
+            if nat::apply(&d.nft)? {
+                log("INFO", "nftables table inet calico updated");
+            }
             if c.added + c.removed > 0 {
                 log(
                     "INFO",

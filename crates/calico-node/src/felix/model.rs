@@ -68,6 +68,10 @@ pub struct PoolInfo {
 pub struct WorkloadInfo {
     pub iface: String,
     pub nets: Vec<IpNet>,
+    /// `ipNATs`: (internal, external) floating addresses.
+    pub nats: Vec<(IpAddr, IpAddr)>,
+    /// `allowSpoofedSourcePrefixes`.
+    pub allow_spoof: Vec<IpNet>,
 }
 
 /// Felix settings the dataplane uses.
@@ -129,6 +133,9 @@ pub struct Desired {
     pub workload_routes: BTreeMap<IpNet, String>,
     /// Things this node cannot program, said in readiness and logs.
     pub problems: Vec<String>,
+    /// calico-node's nftables table (NAT outgoing, floating IPs,
+    /// anti-spoofing), as one `nft -f` document.
+    pub nft: String,
 }
 
 /// Computes the desired dataplane.
@@ -211,6 +218,7 @@ pub fn desired(s: &Snapshot) -> Desired {
             d.workload_routes.insert(*n, w.iface.clone());
         }
     }
+    d.nft = super::nat::ruleset(&s.pools, &s.workloads);
     d
 }
 
@@ -262,6 +270,8 @@ mod tests {
             workloads: vec![WorkloadInfo {
                 iface: "cali0123456789a".into(),
                 nets: vec!["10.81.0.5/32".parse().unwrap()],
+                nats: Vec::new(),
+                allow_spoof: Vec::new(),
             }],
             settings: Settings::default(),
         }

@@ -77,6 +77,20 @@ pub fn read(
                     .iter()
                     .filter_map(|n| n.parse::<IpNet>().ok())
                     .collect(),
+                nats: w
+                    .spec
+                    .ip_nats
+                    .iter()
+                    .filter_map(|n| {
+                        Some((n.internal_ip.parse().ok()?, n.external_ip.parse().ok()?))
+                    })
+                    .collect(),
+                allow_spoof: w
+                    .spec
+                    .allow_spoofed_source_prefixes
+                    .iter()
+                    .filter_map(|n| n.parse::<IpNet>().ok())
+                    .collect(),
             }),
             _ => None,
         })

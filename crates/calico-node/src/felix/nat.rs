@@ -1,0 +1,283 @@
+//! calico-node's nftables table `inet calico`: NAT outgoing, floating IPs
+//! and anti-spoofing, rendered as one `nft -f` document (pure) and applied
+//! as one atomic transaction that replaces the whole table.
+//!
+//! - NAT outgoing: traffic from a pool with `natOutgoing` to a destination
+//!   outside every pool is masqueraded (`fully-random`), as Calico does.
+//! - Floating IPs (`ipNATs` of local endpoints): traffic to the external
+//!   address is DNATed to the pod (prerouting and output); the pod's own
+//!   traffic leaving the pools is SNATed to its external address; replies
+//!   follow conntrack.
+//! - Anti-spoofing: a packet from a `cali*` interface must come from one of
+//!   that endpoint's addresses or `allowSpoofedSourcePrefixes`; interfaces
+//!   no endpoint claims send nothing.
+//!
+//! The document carries a hash of itself as the table's comment: when the
+//! kernel's table already has it, nothing is applied (no churn on resync or
+//! restart).
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::model::{PoolInfo, WorkloadInfo};
+
+/// The table's family and name.
+pub const TABLE: &str = "inet calico";
+
+fn elements(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(" elements = {{ {} }};", items.join(", "))
+    }
+}
+
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// The whole table for these pools and local workloads.
+pub fn ruleset(pools: &[PoolInfo], workloads: &[WorkloadInfo]) -> String {
+    let live: Vec<&PoolInfo> = pools.iter().filter(|p| !p.disabled).collect();
+    let fam = |v6: bool, nets: &mut dyn Iterator<Item = IpNet>| -> Vec<String> {
+        let mut v: Vec<String> = nets
+            .filter(|n| n.addr().is_ipv6() == v6)
+            .map(|n| n.to_string())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let all4 = fam(false, &mut pools.iter().map(|p| p.cidr));
+    let all6 = fam(true, &mut pools.iter().map(|p| p.cidr));
+    let masq4 = fam(
+        false,
+        &mut live.iter().filter(|p| p.nat_outgoing).map(|p| p.cidr),
+    );
+    let masq6 = fam(
+        true,
+        &mut live.iter().filter(|p| p.nat_outgoing).map(|p| p.cidr),
+    );
+    let mut wl4 = Vec::new();
+    let mut wl6 = Vec::new();
+    for w in workloads {
+        for n in w.nets.iter().chain(w.allow_spoof.iter()) {
+            let e = format!("\"{}\" . {}", w.iface, n.trunc());
+            if n.addr().is_ipv4() {
+                wl4.push(e);
+            } else {
+                wl6.push(e);
+            }
+        }
+    }
+    wl4.sort();
+    wl4.dedup();
+    wl6.sort();
+    wl6.dedup();
+
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "  set all4 {{ type ipv4_addr; flags interval;{} }}",
+        elements(&all4)
+    );
+    let _ = writeln!(
+        body,
+        "  set all6 {{ type ipv6_addr; flags interval;{} }}",
+        elements(&all6)
+    );
+    let _ = writeln!(
+        body,
+        "  set masq4 {{ type ipv4_addr; flags interval;{} }}",
+        elements(&masq4)
+    );
+    let _ = writeln!(
+        body,
+        "  set masq6 {{ type ipv6_addr; flags interval;{} }}",
+        elements(&masq6)
+    );
+    let _ = writeln!(
+        body,
+        "  set wl4 {{ type ifname . ipv4_addr; flags interval;{} }}",
+        elements(&wl4)
+    );
+    let _ = writeln!(
+        body,
+        "  set wl6 {{ type ifname . ipv6_addr; flags interval;{} }}",
+        elements(&wl6)
+    );
+    let mut dnat = String::new();
+    let mut snat = String::new();
+    for w in workloads {
+        for (int, ext) in &w.nats {
+            let (f, all) = match (int, ext) {
+                (IpAddr::V4(_), IpAddr::V4(_)) => ("ip", "@all4"),
+                (IpAddr::V6(_), IpAddr::V6(_)) => ("ip6", "@all6"),
+                _ => continue,
+            };
+            let _ = writeln!(dnat, "    {f} daddr {ext} dnat {f} to {int}");
+            let _ = writeln!(
+                snat,
+                "    {f} saddr {int} {f} daddr != {all} snat {f} to {ext}"
+            );
+        }
+    }
+    let _ = writeln!(
+        body,
+        "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n{dnat}  }}"
+    );
+    let _ = writeln!(
+        body,
+        "  chain output {{\n    type nat hook output priority -100; policy accept;\n{dnat}  }}"
+    );
+    let _ = writeln!(
+        body,
+        "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{snat}    \
+         ip saddr @masq4 ip daddr != @all4 masquerade fully-random\n    \
+         ip6 saddr @masq6 ip6 daddr != @all6 masquerade fully-random\n  }}"
+    );
+    let _ = writeln!(
+        body,
+        "  chain antispoof {{\n    type filter hook prerouting priority raw; policy accept;\n    \
+         iifname \"cali*\" meta nfproto ipv4 iifname . ip saddr != @wl4 drop\n    \
+         iifname \"cali*\" meta nfproto ipv6 ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl6 drop\n  }}"
+    );
+    let hash = fnv1a(&body);
+    format!("table {TABLE} {{\n  comment \"h:{hash:016x}\"\n{body}}}\n")
+}
+
+/// The hash marker of a rendered table.
+pub fn marker(doc: &str) -> Option<&str> {
+    doc.lines()
+        .find_map(|l| l.trim().strip_prefix("comment \""))
+        .map(|l| l.trim_end_matches('"'))
+}
+
+/// Makes the kernel's table equal to `doc` (one atomic transaction), unless
+/// it already is; `Ok(true)` when something was applied.
+pub fn apply(doc: &str) -> Result<bool, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let current = Command::new("nft")
+        .args(["list", "table", "inet", "calico"])
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run nft (install nftables): {e}"))?;
+    let current = String::from_utf8_lossy(&current.stdout);
+    if marker(&current).is_some() && marker(&current) == marker(doc) {
+        return Ok(false);
+    }
+    // Create-if-missing, delete, recreate: one transaction.
+    let script = format!("table {TABLE} {{}}\ndelete table {TABLE}\n{doc}");
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run nft (install nftables): {e}"))?;
+    if let Some(mut s) = child.stdin.take() {
+        s.write_all(script.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(true)
+    } else {
+        Err(format!(
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Removes the table (not used by the agent on exit: the dataplane stays).
+pub fn remove() -> Result<(), String> {
+    let out = std::process::Command::new("nft")
+        .args(["delete", "table", "inet", "calico"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::Encap;
+    use super::*;
+
+    fn pool(cidr: &str, nat: bool) -> PoolInfo {
+        PoolInfo {
+            cidr: cidr.parse().unwrap(),
+            vxlan: Encap::Never,
+            ipip: Encap::Never,
+            nat_outgoing: nat,
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn renders_nat_floating_and_antispoof() {
+        let pools = [
+            pool("10.81.0.0/16", true),
+            pool("10.82.0.0/16", false),
+            pool("fd00:81::/64", true),
+        ];
+        let wl = [WorkloadInfo {
+            iface: "cali1234".into(),
+            nets: vec!["10.81.0.5/32".parse().unwrap()],
+            nats: vec![("10.81.0.5".parse().unwrap(), "172.30.5.5".parse().unwrap())],
+            allow_spoof: vec!["192.168.50.0/24".parse().unwrap()],
+        }];
+        let doc = ruleset(&pools, &wl);
+        assert!(
+            doc.contains(
+                "set masq4 { type ipv4_addr; flags interval; elements = { 10.81.0.0/16 }; }"
+            ),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("elements = { 10.81.0.0/16, 10.82.0.0/16 }"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("ip daddr 172.30.5.5 dnat ip to 10.81.0.5"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("ip saddr 10.81.0.5 ip daddr != @all4 snat ip to 172.30.5.5"),
+            "{doc}"
+        );
+        assert!(doc.contains("\"cali1234\" . 192.168.50.0/24"), "{doc}");
+        assert!(doc.contains("masquerade fully-random"), "{doc}");
+        // Deterministic, and the marker changes with the content.
+        assert_eq!(doc, ruleset(&pools, &wl));
+        assert_ne!(marker(&doc), marker(&ruleset(&pools[..1], &wl)));
+        assert!(marker(&doc).unwrap().starts_with("h:"));
+    }
+
+    #[test]
+    fn disabled_pools_do_not_masquerade() {
+        let mut p = pool("10.81.0.0/16", true);
+        p.disabled = true;
+        let doc = ruleset(&[p], &[]);
+        assert!(
+            doc.contains("set masq4 { type ipv4_addr; flags interval; }"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains(
+                "set all4 { type ipv4_addr; flags interval; elements = { 10.81.0.0/16 }; }"
+            )
+        );
+    }
+}
