@@ -48,7 +48,10 @@ fn main() -> ExitCode {
                 "/readiness"
             };
             match health::probe(&host, port, path) {
-                Ok(_) => ExitCode::SUCCESS,
+                Ok(body) => {
+                    println!("{body}");
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("calico-node {arg}: {e}");
                     ExitCode::FAILURE

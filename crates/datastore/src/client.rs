@@ -338,6 +338,25 @@ impl Client {
 
     /// Every resource of `kind` (in `namespace`, or all namespaces when
     /// `None`), sorted by namespace and name, and the revision of the read.
+    /// Like [`Client::list`], but a stored entry that does not decode is
+    /// returned as an error message beside the good ones instead of failing
+    /// the whole list (agents log it and carry on).
+    pub fn list_lenient(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<Resource>, Vec<String>, Revision), ClientError> {
+        let (kvs, rev) = self.store.list(&keys::kind_prefix(kind, namespace))?;
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for kv in &kvs {
+            match Self::decode(kv) {
+                Ok(r) => good.push(r),
+                Err(e) => bad.push(e.to_string()),
+            }
+        }
+        Ok((good, bad, rev))
+    }
+
     pub fn list(
         &self,
         kind: Kind,

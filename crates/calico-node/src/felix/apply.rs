@@ -21,11 +21,18 @@ pub const VXLAN_DEVICE: &str = "vxlan.calico";
 /// Prefix of workload interfaces.
 pub const WORKLOAD_PREFIX: &str = "cali";
 
-/// What one pass changed.
+/// The IPIP device the kernel's ipip module creates.
+pub const IPIP_DEVICE: &str = "tunl0";
+/// What readiness says when IPIP pools exist but the kernel cannot do IPIP.
+pub const IPIP_MISSING: &str = "IPIP pools need the kernel's ipip module (CONFIG_NET_IPIP): \
+     this kernel has no tunl0, IPIP routes are not programmed";
+
+/// What one pass changed, and what it could not do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Changes {
     pub added: usize,
     pub removed: usize,
+    pub problems: Vec<String>,
 }
 
 fn route_of(dst: IpNet) -> Route {
@@ -145,6 +152,19 @@ pub fn apply(nl: &mut Netlink, d: &Desired) -> Result<Changes, NlError> {
     }
     for (dst, via) in &d.direct_routes {
         want.push(route_of(*dst).via(*via));
+    }
+    if d.ipip {
+        match nl.link(IPIP_DEVICE)? {
+            Some(t) => {
+                if !t.up {
+                    nl.set_up(t.index)?;
+                }
+                for (dst, via) in &d.ipip_routes {
+                    want.push(route_of(*dst).via(*via).dev(t.index).onlink());
+                }
+            }
+            None => c.problems.push(IPIP_MISSING.into()),
+        }
     }
     let mut have: Vec<Route> = nl.routes(false)?;
     have.extend(nl.routes(true)?);

@@ -58,7 +58,9 @@ pub fn run(
                     &format!("dataplane: {} added, {} removed", c.added, c.removed),
                 );
             }
-            Ok((rev, d.problems))
+            let mut problems = d.problems;
+            problems.extend(c.problems);
+            Ok((rev, problems))
         })();
         let rev = match pass {
             Ok((rev, problems)) => {

@@ -12,7 +12,12 @@
 //! - the `vxlan.calico` device when this node has a tunnel address;
 //! - a route per local workload address through its `cali` interface.
 //!
-//! IPIP pools and unencapsulated pools are left to the BGP issue.
+//! - for each block of another node in an IPIP pool (`Always`, or
+//!   `CrossSubnet` across subnets): `<block> via <node address> dev tunl0
+//!   onlink` — when the kernel has `tunl0` (the ipip module); otherwise a
+//!   problem saying so.
+//!
+//! Unencapsulated pools are routed by BGP (its own issue).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -129,6 +134,10 @@ pub struct Desired {
     pub fdb: BTreeSet<([u8; 6], IpAddr)>,
     /// (remote block, remote node address): same-subnet CrossSubnet.
     pub direct_routes: BTreeSet<(IpNet, IpAddr)>,
+    /// (remote block, remote node address) through `tunl0`.
+    pub ipip_routes: BTreeSet<(IpNet, IpAddr)>,
+    /// An enabled IPIP pool exists: this node needs `tunl0`.
+    pub ipip: bool,
     /// workload address → interface.
     pub workload_routes: BTreeMap<IpNet, String>,
     /// Things this node cannot program, said in readiness and logs.
@@ -174,13 +183,10 @@ pub fn desired(s: &Snapshot) -> Desired {
             ),
         }
     }
-    if s.pools
+    d.ipip = s
+        .pools
         .iter()
-        .any(|p| !p.disabled && p.ipip != Encap::Never)
-    {
-        d.problems
-            .push("IPIP pools are routed by the BGP issue's code; not programmed here".into());
-    }
+        .any(|p| !p.disabled && p.ipip != Encap::Never);
     for b in &s.blocks {
         let Some(owner) = &b.node else { continue };
         if *owner == s.me {
@@ -195,6 +201,15 @@ pub fn desired(s: &Snapshot) -> Desired {
         };
         let Some(node_addr) = node.ipv4 else { continue };
         let same_subnet = my_subnet.is_some_and(|sub| sub.contains(&node_addr.addr()));
+        match pool.ipip {
+            Encap::Never => {}
+            Encap::CrossSubnet if same_subnet => {
+                d.direct_routes.insert((b.cidr, node_addr.addr()));
+            }
+            Encap::Always | Encap::CrossSubnet => {
+                d.ipip_routes.insert((b.cidr, node_addr.addr()));
+            }
+        }
         match pool.vxlan {
             Encap::Never => {}
             Encap::CrossSubnet if same_subnet => {
@@ -342,8 +357,23 @@ mod tests {
         let d = desired(&s);
         assert!(d.vxlan.is_none());
         assert_eq!(d.problems.len(), 1);
+    }
+
+    #[test]
+    fn ipip_routes_through_tunl0() {
+        let mut s = snap(Encap::Never);
         s.pools[0].ipip = Encap::Always;
-        s.pools[0].vxlan = Encap::Never;
-        assert!(desired(&s).problems[0].contains("IPIP"));
+        let d = desired(&s);
+        assert!(d.ipip);
+        assert_eq!(d.ipip_routes.len(), 2);
+        assert!(d.ipip_routes.contains(&(
+            "10.81.0.128/26".parse().unwrap(),
+            "172.30.0.3".parse().unwrap()
+        )));
+        assert!(d.vxlan.is_none());
+        s.pools[0].ipip = Encap::CrossSubnet;
+        let d = desired(&s);
+        assert_eq!(d.ipip_routes.len(), 1, "only node c is across subnets");
+        assert_eq!(d.direct_routes.len(), 1);
     }
 }

@@ -29,7 +29,8 @@ pub fn read(
     settings: Settings,
 ) -> Result<(Snapshot, Revision, Vec<String>), ClientError> {
     let mut skipped = Vec::new();
-    let (nodes, _) = client.list(Kind::Node, None)?;
+    let (nodes, bad, _) = client.list_lenient(Kind::Node, None)?;
+    skipped.extend(bad);
     let nodes = nodes
         .iter()
         .filter_map(|r| match r {
@@ -51,7 +52,8 @@ pub fn read(
             _ => None,
         })
         .collect();
-    let (pools, _) = client.list(Kind::IPPool, None)?;
+    let (pools, bad, _) = client.list_lenient(Kind::IPPool, None)?;
+    skipped.extend(bad);
     let pools = pools
         .iter()
         .filter_map(|r| match r {
@@ -65,7 +67,8 @@ pub fn read(
             _ => None,
         })
         .collect();
-    let (weps, _) = client.list(Kind::WorkloadEndpoint, None)?;
+    let (weps, bad, _) = client.list_lenient(Kind::WorkloadEndpoint, None)?;
+    skipped.extend(bad);
     let workloads = weps
         .iter()
         .filter_map(|r| match r {
