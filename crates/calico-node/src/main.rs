@@ -15,7 +15,24 @@ use calico_datastore::{Client, ClientError, StoreError};
 use calico_node::config::NodeConfig;
 use calico_node::{health, install, startup};
 
+/// Rank of a Felix log severity (`FELIX_LOGSEVERITYSCREEN`), lower is more verbose.
+fn rank(level: &str) -> u8 {
+    match level.to_ascii_lowercase().as_str() {
+        "debug" => 0,
+        "info" => 1,
+        "warning" | "warn" => 2,
+        "error" => 3,
+        _ => 4, // fatal, panic
+    }
+}
+
 fn log(level: &str, msg: &str) {
+    let threshold = env("FELIX_LOGSEVERITYSCREEN")
+        .map(|l| rank(&l))
+        .unwrap_or(1);
+    if rank(level) < threshold {
+        return;
+    }
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -173,12 +190,6 @@ fn agent(startup_only: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // Felix's job from here on: the reconcile loop sets readiness.
-    let num = |k: &str| cfg.felix_env.get(k).and_then(|v| v.as_u64());
-    let settings = calico_node::felix::model::Settings {
-        vxlan_vni: num("vxlanVNI").map(|v| v as u32).unwrap_or(4096),
-        vxlan_port: num("vxlanPort").map(|v| v as u16).unwrap_or(4789),
-        vxlan_mtu: num("vxlanMTU").map(|v| v as u32).unwrap_or(0),
-    };
     let store = match ds.connect() {
         Ok(s) => s,
         Err(e) => {
@@ -189,7 +200,7 @@ fn agent(startup_only: bool) -> ExitCode {
     calico_node::felix::run(
         Client::new(store),
         cfg.nodename.clone(),
-        settings,
+        cfg.felix_env.clone(),
         health,
         log,
     );

@@ -479,3 +479,57 @@ fn ipip_missing_and_malformed_resources() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// FelixConfiguration `default` and `node.<name>` set the VXLAN device's
+/// VNI; a change is applied without a restart.
+#[test]
+fn felix_configuration_resources_apply() {
+    require_root!();
+    let h = Host::new(false);
+    let f = h.dir.path().join("fc.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: default}\nspec: {vxlanVNI: 4200}\n",
+    )
+    .unwrap();
+    h.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    let port = free_port().to_string();
+    let env = [
+        ("NODENAME", "node-f"),
+        ("FELIX_HEALTHENABLED", "true"),
+        ("FELIX_HEALTHPORT", port.as_str()),
+        ("CALICO_NETWORKING_BACKEND", "vxlan"),
+        ("CALICO_IPV4POOL_CIDR", "10.83.0.0/16"),
+        ("CALICO_IPV4POOL_VXLAN", "Always"),
+    ];
+    let _agent = Agent(h.cmd(BIN, &[], &env).stderr(Stdio::null()).spawn().unwrap());
+    let vni = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let dev =
+                h.ns.try_exec(&["ip", "-d", "link", "show", "vxlan.calico"])
+                    .unwrap_or_default();
+            if dev.contains(&format!("vxlan id {want} ")) {
+                // MTU: up0's 1400 less VXLAN's 50.
+                assert!(dev.contains("mtu 1350"), "{dev}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vxlan.calico never got VNI {want}: {dev}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    vni("4200");
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: node.node-f}\nspec: {vxlanVNI: 4300}\n",
+    )
+    .unwrap();
+    h.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    vni("4300");
+    // The blackhole for this node's block (the tunnel address's block).
+    let routes = h.ns.exec(&["ip", "route", "show", "proto", "80"]);
+    assert!(routes.contains("blackhole 10.83."), "{routes}");
+}

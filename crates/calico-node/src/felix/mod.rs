@@ -4,7 +4,8 @@
 //! - [`model`]: datastore snapshot → desired dataplane (pure);
 //! - [`sync`]: reading the snapshot;
 //! - [`apply`]: making the kernel match, touching only what it owns;
-//! - [`nat`]: the nftables table (NAT outgoing, floating IPs, anti-spoofing).
+//! - [`nat`]: the nftables table (NAT outgoing, floating IPs, anti-spoofing);
+//! - [`settings`]: FelixConfiguration `default` < `node.<name>` < `FELIX_*`.
 //!
 //! [`run`] is the reconcile loop: compute, apply, then wait for a datastore
 //! change (a watch on everything under `/calico/`) or the periodic resync,
@@ -14,6 +15,7 @@
 pub mod apply;
 pub mod model;
 pub mod nat;
+pub mod settings;
 pub mod sync;
 
 use std::sync::Arc;
@@ -31,7 +33,7 @@ pub const RESYNC: Duration = Duration::from_secs(30);
 pub fn run(
     client: Client,
     me: String,
-    settings: model::Settings,
+    env: std::collections::BTreeMap<String, serde_json::Value>,
     health: Arc<Health>,
     log: impl Fn(&str, &str),
 ) {
@@ -41,8 +43,9 @@ pub fn run(
     let mut backoff = Duration::from_millis(200);
     loop {
         let pass = (|| -> Result<(calico_datastore::Revision, Vec<String>), String> {
-            let (snap, rev, skipped) = sync::read(&client, &me, settings.clone())
-                .map_err(|e| format!("datastore: {e}"))?;
+            let eff = settings::read(&client, &me, &env).map_err(|e| format!("datastore: {e}"))?;
+            let (snap, rev, skipped) =
+                sync::read(&client, &me, eff.dataplane()).map_err(|e| format!("datastore: {e}"))?;
             for s in &skipped {
                 log("WARNING", &format!("skipped {s}"));
             }
