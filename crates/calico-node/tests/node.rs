@@ -304,6 +304,8 @@ fn health_and_probes(h: Host) {
     }
     assert!(probe("-felix-live"));
     assert!(!probe("-bird-ready"), "no BGP speaker in this build");
+    let status = h.calicoctl(&["node", "status"]);
+    assert!(status.contains("Calico process is running."), "{status}");
     assert!(!probe("-no-such-flag"));
 }
 

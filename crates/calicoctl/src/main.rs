@@ -56,6 +56,9 @@ enum Command {
     /// IP address management.
     #[command(subcommand)]
     Ipam(commands::ipam::IpamCmd),
+    /// The calico-node agent on this host.
+    #[command(subcommand)]
+    Node(commands::node::NodeCmd),
 }
 
 /// Opens the datastore named by `--config`, the default config file, or the environment.
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => commands::validate::run(a),
         Command::Version => commands::version::run(cfg),
         Command::Ipam(c) => commands::ipam::run(cfg, c),
+        Command::Node(c) => commands::node::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -518,3 +518,21 @@ fn unreachable_etcd_is_a_clear_error() {
             .contains("\"kubernetes\" is not supported")
     );
 }
+
+/// `calicoctl node status` with no calico-node agent on this machine
+/// (the running case is tested with the agent in calico-node's tests).
+#[test]
+fn node_status_without_an_agent() {
+    let agent = std::fs::read_dir("/proc").is_ok_and(|d| {
+        d.flatten().any(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "calico-node")
+        })
+    });
+    if agent {
+        eprintln!("skipped: a calico-node agent runs on this machine");
+        return;
+    }
+    let ds = local();
+    let err = ds.fails(&["node", "status"]);
+    assert!(err.contains("Calico process is not running."), "{err}");
+}
