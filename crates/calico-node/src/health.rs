@@ -59,18 +59,40 @@ impl Health {
 
 /// Serves `health` on `host:port` from a background thread.
 pub fn serve(health: Arc<Health>, host: &str, port: u16) -> std::io::Result<u16> {
+    serve_with(host, port, move |path| health.answer(path))
+}
+
+/// Serves Prometheus metrics on `host:port` (`/metrics`).
+pub fn serve_metrics(
+    metrics: Arc<crate::metrics::Metrics>,
+    host: &str,
+    port: u16,
+) -> std::io::Result<u16> {
+    serve_with(host, port, move |path| match path {
+        "/metrics" => (200, metrics.render()),
+        _ => (404, "not found\n".into()),
+    })
+}
+
+/// A minimal HTTP/1.x server: `answer(path)` gives status and body.
+fn serve_with(
+    host: &str,
+    port: u16,
+    answer: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
+) -> std::io::Result<u16> {
     let listener = TcpListener::bind((host, port))?;
     let port = listener.local_addr()?.port();
+    let answer = Arc::new(answer);
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
-            let h = health.clone();
-            std::thread::spawn(move || handle(&h, conn));
+            let a = answer.clone();
+            std::thread::spawn(move || handle(&*a, conn));
         }
     });
     Ok(port)
 }
 
-fn handle(h: &Health, mut conn: TcpStream) {
+fn handle(answer: &dyn Fn(&str) -> (u16, String), mut conn: TcpStream) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
     let Ok(clone) = conn.try_clone() else { return };
     let mut reader = BufReader::new(clone);
@@ -89,7 +111,7 @@ fn handle(h: &Health, mut conn: TcpStream) {
         }
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let (code, body) = h.answer(&path);
+    let (code, body) = answer(&path);
     let reason = match code {
         200 => "OK",
         404 => "Not Found",

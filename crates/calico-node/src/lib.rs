@@ -9,4 +9,5 @@ pub mod config;
 pub mod felix;
 pub mod health;
 pub mod install;
+pub mod metrics;
 pub mod startup;

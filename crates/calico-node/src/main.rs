@@ -197,11 +197,39 @@ fn agent(startup_only: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let metrics = Arc::new(calico_node::metrics::Metrics::default());
+    let metrics_on = cfg
+        .felix_env
+        .get("prometheusMetricsEnabled")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    if metrics_on {
+        let port = cfg
+            .felix_env
+            .get("prometheusMetricsPort")
+            .and_then(|v| v.as_u64())
+            .map(|p| p as u16)
+            .unwrap_or(calico_node::metrics::DEFAULT_PORT);
+        let host = env("FELIX_PROMETHEUSMETRICSHOST")
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "0.0.0.0".into());
+        match health::serve_metrics(metrics.clone(), &host, port) {
+            Ok(p) => log("INFO", &format!("metrics on {host}:{p}/metrics")),
+            Err(e) => {
+                log(
+                    "ERROR",
+                    &format!("cannot serve metrics on {host}:{port}: {e}"),
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     calico_node::felix::run(
         Client::new(store),
         cfg.nodename.clone(),
         cfg.felix_env.clone(),
         health,
+        metrics,
         log,
     );
     ExitCode::SUCCESS

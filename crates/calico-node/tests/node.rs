@@ -496,10 +496,13 @@ fn felix_configuration_resources_apply() {
     .unwrap();
     h.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
     let port = free_port().to_string();
+    let mport = free_port().to_string();
     let env = [
         ("NODENAME", "node-f"),
         ("FELIX_HEALTHENABLED", "true"),
         ("FELIX_HEALTHPORT", port.as_str()),
+        ("FELIX_PROMETHEUSMETRICSENABLED", "true"),
+        ("FELIX_PROMETHEUSMETRICSPORT", mport.as_str()),
         ("CALICO_NETWORKING_BACKEND", "vxlan"),
         ("CALICO_IPV4POOL_CIDR", "10.83.0.0/16"),
         ("CALICO_IPV4POOL_VXLAN", "Always"),
@@ -534,4 +537,22 @@ fn felix_configuration_resources_apply() {
     // The blackhole for this node's block (the tunnel address's block).
     let routes = h.ns.exec(&["ip", "route", "show", "proto", "80"]);
     assert!(routes.contains("blackhole 10.83."), "{routes}");
+    // Prometheus metrics.
+    let m = h.ns.exec(&[
+        "busybox",
+        "wget",
+        "-qO-",
+        &format!("http://127.0.0.1:{mport}/metrics"),
+    ]);
+    assert!(
+        m.contains("felix_int_dataplane_apply_time_seconds_count"),
+        "{m}"
+    );
+    assert!(m.contains("felix_routes_programmed 1"), "{m}");
+    let events: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("felix_datastore_events_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(events >= 1, "{m}");
 }

@@ -35,13 +35,17 @@ pub fn run(
     me: String,
     env: std::collections::BTreeMap<String, serde_json::Value>,
     health: Arc<Health>,
+    metrics: Arc<crate::metrics::Metrics>,
     log: impl Fn(&str, &str),
 ) {
+    use crate::metrics::Metrics;
     if let Err(e) = apply::enable_forwarding() {
         log("WARNING", &format!("cannot enable IPv4 forwarding: {e}"));
     }
     let mut backoff = Duration::from_millis(200);
     loop {
+        let started = Instant::now();
+        Metrics::inc(&metrics.resyncs);
         let pass = (|| -> Result<(calico_datastore::Revision, Vec<String>), String> {
             let eff = settings::read(&client, &me, &env).map_err(|e| format!("datastore: {e}"))?;
             let (snap, rev, skipped) =
@@ -55,6 +59,18 @@ pub fn run(
             if nat::apply(&d.nft)? {
                 log("INFO", "nftables table inet calico updated");
             }
+            let owned = d.blackholes.len()
+                + d.vxlan_routes.len()
+                + d.direct_routes.len()
+                + d.ipip_routes.len()
+                + d.workload_routes.len();
+            metrics
+                .routes
+                .store(owned as u64, std::sync::atomic::Ordering::Relaxed);
+            metrics.neighbours.store(
+                d.neighbours.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             if c.added + c.removed > 0 {
                 log(
                     "INFO",
@@ -65,6 +81,7 @@ pub fn run(
             problems.extend(c.problems);
             Ok((rev, problems))
         })();
+        metrics.observe_apply(started.elapsed());
         let rev = match pass {
             Ok((rev, problems)) => {
                 backoff = Duration::from_millis(200);
@@ -77,6 +94,7 @@ pub fn run(
                 rev
             }
             Err(e) => {
+                Metrics::inc(&metrics.errors);
                 log("ERROR", &e);
                 health.set_ready(false, e);
                 std::thread::sleep(backoff);
@@ -91,9 +109,12 @@ pub fn run(
                 while Instant::now() < deadline {
                     match w.next(Duration::from_millis(500)) {
                         Ok(Some(_)) => {
+                            Metrics::inc(&metrics.events);
                             // Let a burst of changes land, then recompute once.
                             std::thread::sleep(Duration::from_millis(50));
-                            while let Ok(Some(_)) = w.next(Duration::from_millis(1)) {}
+                            while let Ok(Some(_)) = w.next(Duration::from_millis(1)) {
+                                Metrics::inc(&metrics.events);
+                            }
                             break;
                         }
                         Ok(None) => {}
