@@ -402,5 +402,41 @@ fn vxlan_cluster() {
         "a spoofed source got through"
     );
     assert!(c.ping(a, &ip_b), "the pod's own address must still work");
+
+    // The datastore goes away: agents stay live, turn not ready, and leave
+    // the dataplane alone; when it is back they are ready again.
+    c.etcd.kill();
+    let probe = |c: &Cluster, flag: &str| c.node_cmd(0, &[flag]).output().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = probe(&c, "-felix-ready");
+        if !r.status.success() {
+            assert!(
+                String::from_utf8_lossy(&r.stderr).contains("datastore"),
+                "{r:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node-1 stayed ready without its datastore"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        probe(&c, "-felix-live").status.success(),
+        "not live without the datastore"
+    );
+    assert!(
+        c.ping(a, &ip_b),
+        "traffic stopped when the datastore went away"
+    );
+    c.etcd.restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !probe(&c, "-felix-ready").status.success() {
+        assert!(Instant::now() < deadline, "node-1 never became ready again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(c.ping(a, &ip_b));
     drop(c);
 }
