@@ -197,17 +197,35 @@ fn agent(startup_only: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Health and metrics settings may also come from FelixConfiguration
+    // (`default`, `node.<name>`), below the environment.
+    let client = Client::new(store.clone());
+    let eff = calico_node::felix::settings::read(&client, &cfg.nodename, &cfg.felix_env)
+        .unwrap_or_else(|_| {
+            calico_node::felix::settings::merge(&[cfg
+                .felix_env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()])
+        });
+    if !health_on && eff.bool("healthEnabled") == Some(true) {
+        let host = eff.str("healthHost").unwrap_or("127.0.0.1").to_string();
+        let port = eff
+            .u64("healthPort")
+            .map(|p| p as u16)
+            .unwrap_or(health::DEFAULT_PORT);
+        match health::serve(health.clone(), &host, port) {
+            Ok(p) => log("INFO", &format!("health on {host}:{p}")),
+            Err(e) => log(
+                "ERROR",
+                &format!("cannot serve health on {host}:{port}: {e}"),
+            ),
+        }
+    }
     let metrics = Arc::new(calico_node::metrics::Metrics::default());
-    let metrics_on = cfg
-        .felix_env
-        .get("prometheusMetricsEnabled")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    if metrics_on {
-        let port = cfg
-            .felix_env
-            .get("prometheusMetricsPort")
-            .and_then(|v| v.as_u64())
+    if eff.bool("prometheusMetricsEnabled") == Some(true) {
+        let port = eff
+            .u64("prometheusMetricsPort")
             .map(|p| p as u16)
             .unwrap_or(calico_node::metrics::DEFAULT_PORT);
         let host = env("FELIX_PROMETHEUSMETRICSHOST")
@@ -225,7 +243,7 @@ fn agent(startup_only: bool) -> ExitCode {
         }
     }
     calico_node::felix::run(
-        Client::new(store),
+        client,
         cfg.nodename.clone(),
         cfg.felix_env.clone(),
         health,

@@ -489,20 +489,21 @@ fn felix_configuration_resources_apply() {
     require_root!();
     let h = Host::new(false);
     let f = h.dir.path().join("fc.yaml");
+    let mport = free_port().to_string();
     std::fs::write(
         &f,
-        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: default}\nspec: {vxlanVNI: 4200}\n",
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {{name: default}}\n\
+             spec: {{vxlanVNI: 4200, prometheusMetricsEnabled: true, prometheusMetricsPort: {mport}}}\n"
+        ),
     )
     .unwrap();
     h.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
     let port = free_port().to_string();
-    let mport = free_port().to_string();
     let env = [
         ("NODENAME", "node-f"),
         ("FELIX_HEALTHENABLED", "true"),
         ("FELIX_HEALTHPORT", port.as_str()),
-        ("FELIX_PROMETHEUSMETRICSENABLED", "true"),
-        ("FELIX_PROMETHEUSMETRICSPORT", mport.as_str()),
         ("CALICO_NETWORKING_BACKEND", "vxlan"),
         ("CALICO_IPV4POOL_CIDR", "10.83.0.0/16"),
         ("CALICO_IPV4POOL_VXLAN", "Always"),
@@ -537,7 +538,7 @@ fn felix_configuration_resources_apply() {
     // The blackhole for this node's block (the tunnel address's block).
     let routes = h.ns.exec(&["ip", "route", "show", "proto", "80"]);
     assert!(routes.contains("blackhole 10.83."), "{routes}");
-    // Prometheus metrics.
+    // Prometheus metrics, switched on by the FelixConfiguration.
     let m = h.ns.exec(&[
         "busybox",
         "wget",
