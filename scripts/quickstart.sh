@@ -42,13 +42,22 @@ if [ "$(id -u)" != 0 ]; then echo "the quickstart needs root (network namespaces
 
 echo "== installing packages (Debian)"
 need=()
-for p in protobuf-compiler podman runc busybox-static containernetworking-plugins iproute2 nftables iptables iputils-ping; do
+for p in build-essential protobuf-compiler podman runc busybox-static containernetworking-plugins iproute2 nftables iptables iputils-ping; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-command -v cargo >/dev/null || { echo "install Rust first: https://rustup.rs" >&2; exit 1; }
+if ! command -v cargo >/dev/null; then
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+fi
+if ! command -v cargo >/dev/null; then
+  # Debian's rustc is too old for this workspace (Rust 1.95): use rustup.
+  echo "== installing Rust with rustup"
+  command -v curl >/dev/null || { apt-get install -y -qq curl >/dev/null; }
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
+  . "$HOME/.cargo/env"
+fi
 
 echo "== building (release)"
 cargo build --release -q -p calico-node -p calicoctl -p calico-cni
