@@ -334,9 +334,9 @@ pub fn run(cfg: &NodeConfig, client: &Client) -> Result<Registered, StartupError
     // Files for the CNI plugin.
     let base = underlay_mtu(ipv4.or(ipv6)).unwrap_or(1500);
     let mtu = if any_vxlan {
-        base - VXLAN_OVERHEAD
+        base.saturating_sub(VXLAN_OVERHEAD)
     } else if any_ipip {
-        base - IPIP_OVERHEAD
+        base.saturating_sub(IPIP_OVERHEAD)
     } else {
         base
     };
