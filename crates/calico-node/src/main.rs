@@ -212,7 +212,7 @@ fn agent(startup_only: bool) -> ExitCode {
         let host = eff.str("healthHost").unwrap_or("127.0.0.1").to_string();
         let port = eff
             .u64("healthPort")
-            .map(|p| p as u16)
+            .and_then(|p| u16::try_from(p).ok())
             .unwrap_or(health::DEFAULT_PORT);
         match health::serve(health.clone(), &host, port) {
             Ok(p) => log("INFO", &format!("health on {host}:{p}")),
@@ -226,7 +226,7 @@ fn agent(startup_only: bool) -> ExitCode {
     if eff.bool("prometheusMetricsEnabled") == Some(true) {
         let port = eff
             .u64("prometheusMetricsPort")
-            .map(|p| p as u16)
+            .and_then(|p| u16::try_from(p).ok())
             .unwrap_or(calico_node::metrics::DEFAULT_PORT);
         let host = env("FELIX_PROMETHEUSMETRICSHOST")
             .filter(|h| !h.is_empty())

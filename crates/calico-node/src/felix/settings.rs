@@ -28,9 +28,18 @@ impl Effective {
     /// The dataplane settings.
     pub fn dataplane(&self) -> super::model::Settings {
         super::model::Settings {
-            vxlan_vni: self.u64("vxlanVNI").map(|v| v as u32).unwrap_or(4096),
-            vxlan_port: self.u64("vxlanPort").map(|v| v as u16).unwrap_or(4789),
-            vxlan_mtu: self.u64("vxlanMTU").map(|v| v as u32).unwrap_or(0),
+            vxlan_vni: self
+                .u64("vxlanVNI")
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(4096),
+            vxlan_port: self
+                .u64("vxlanPort")
+                .and_then(|v| u16::try_from(v).ok())
+                .unwrap_or(4789),
+            vxlan_mtu: self
+                .u64("vxlanMTU")
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0),
         }
     }
 }
