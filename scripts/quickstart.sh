@@ -71,12 +71,13 @@ export DATASTORE_TYPE=local DATASTORE_PATH=$QS/datastore.db
 
 echo "== installing the CNI plugins into $QS/bin and $QS/net.d"
 NODENAME=$NODE CNI_BIN_DIR=$QS/bin CNI_NET_DIR=$QS/net.d CNI_MTU=1500 \
-  CNI_NETWORK_CONFIG='{"name":"calico","cniVersion":"1.0.0","plugins":[{"type":"calico","nodename":"__KUBERNETES_NODE_NAME__","mtu":__CNI_MTU__,"datastore_type":"__DATASTORE_TYPE__","datastore_path":"__DATASTORE_PATH__","ipam_lock_file":"'"$QS"'/ipam.lock","log_file_path":"'"$QS"'/cni.log","ipam":{"type":"calico-ipam"}},{"type":"portmap","snat":true,"capabilities":{"portMappings":true}}]}' \
+  CNI_NETWORK_CONFIG='{"name":"calico","cniVersion":"1.0.0","plugins":[{"type":"calico","nodename":"__KUBERNETES_NODE_NAME__","mtu":__CNI_MTU__,"datastore_type":"__DATASTORE_TYPE__","datastore_path":"__DATASTORE_PATH__","ipam_lock_file":"'"$QS"'/ipam.lock","ipam_socket":"'"$QS"'/ipam.sock","log_file_path":"'"$QS"'/cni.log","ipam":{"type":"calico-ipam"}},{"type":"portmap","snat":true,"capabilities":{"portMappings":true}}]}' \
   "$BIN/calico-node" install-cni
 
 echo "== starting calico-node (local store $DATASTORE_PATH)"
 if ! { [ -f "$QS/calico-node.pid" ] && kill -0 "$(cat "$QS/calico-node.pid")" 2>/dev/null; }; then
-  NODENAME=$NODE CALICO_STATE_DIR=$QS/state CALICO_NETWORKING_BACKEND=none CALICO_IPV4POOL_CIDR=$POOL \
+  NODENAME=$NODE CALICO_STATE_DIR=$QS/state CALICO_IPAM_SOCKET=$QS/ipam.sock \
+    CALICO_NETWORKING_BACKEND=none CALICO_IPV4POOL_CIDR=$POOL \
     FELIX_HEALTHENABLED=true FELIX_HEALTHPORT=9099 \
     nohup "$BIN/calico-node" > "$QS/calico-node.log" 2>&1 &
   echo $! > "$QS/calico-node.pid"

@@ -15,7 +15,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
-use calico_ipam::{AssignArgs, Ipam, IpamError, Use};
+use calico_ipam::service::{self, FailureClass, Request, Response};
+use calico_ipam::{Ipam, IpamError};
 use cni_spec::env::Command;
 use cni_spec::error::CniError;
 use cni_spec::result::{CniResult, IpConfig};
@@ -65,12 +66,94 @@ pub fn lock(inv: &Invocation) -> Result<IpamLock, CniError> {
     Ok(IpamLock { _file: file })
 }
 
-/// Releases this invocation's handle under the IPAM lock.
-pub fn release(inv: &Invocation, ipam: &Ipam) -> Result<(), CniError> {
+/// The allocator, opened (datastore and all) only when first needed: when
+/// the node's IPAM service answers, a plugin process never opens the store.
+pub struct LazyIpam<'a> {
+    inv: &'a Invocation,
+    cell: std::cell::OnceCell<Ipam>,
+}
+
+impl<'a> LazyIpam<'a> {
+    pub fn new(inv: &'a Invocation) -> LazyIpam<'a> {
+        LazyIpam {
+            inv,
+            cell: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// One over a store the caller has open already.
+    pub fn with(inv: &'a Invocation, ipam: Ipam) -> LazyIpam<'a> {
+        let cell = std::cell::OnceCell::new();
+        let _ = cell.set(ipam);
+        LazyIpam { inv, cell }
+    }
+
+    pub fn get(&self) -> Result<&Ipam, CniError> {
+        if let Some(i) = self.cell.get() {
+            return Ok(i);
+        }
+        let ipam = Ipam::new(crate::datastore(&self.inv.conf)?);
+        Ok(self.cell.get_or_init(|| ipam))
+    }
+}
+
+/// The node's IPAM service socket: `ipam_socket` in the config (calico-rs),
+/// else `/var/run/calico/ipam.sock`; `none` turns it off.
+fn socket_path(inv: &Invocation) -> Option<std::path::PathBuf> {
+    let p = inv
+        .conf
+        .extra
+        .get("ipam_socket")
+        .and_then(Value::as_str)
+        .unwrap_or("/var/run/calico/ipam.sock");
+    (p != "none" && !p.is_empty()).then(|| std::path::PathBuf::from(p))
+}
+
+/// Asks calico-node to carry out `req`; `None` when it cannot (no socket,
+/// not listening, another store, a broken exchange): the caller then does
+/// it itself, which is safe because requests are idempotent per handle.
+fn via_node(inv: &Invocation, req: &Request) -> Option<Result<Vec<IpAddr>, CniError>> {
+    use std::io::{BufRead, BufReader, Write};
+    let path = socket_path(inv)?;
+    let mut conn = std::os::unix::net::UnixStream::connect(&path).ok()?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .ok()?;
+    let mut line = serde_json::to_string(req).ok()?;
+    line.push('\n');
+    conn.write_all(line.as_bytes()).ok()?;
+    let mut answer = String::new();
+    BufReader::new(conn).read_line(&mut answer).ok()?;
+    match serde_json::from_str::<Response>(&answer).ok()? {
+        Response::Ok { ips } => Some(Ok(ips)),
+        Response::Failed { class, message } => match class {
+            FailureClass::WrongStore => None,
+            FailureClass::Config => Some(Err(CniError::invalid_network_config(message))),
+            FailureClass::Transient => Some(Err(CniError::try_again_later(message))),
+            FailureClass::Other => Some(Err(CniError::new(100, message, ""))),
+        },
+    }
+}
+
+/// Runs `req` through the node's service, else here under the IPAM lock.
+fn perform(inv: &Invocation, ipam: &LazyIpam<'_>, req: &Request) -> Result<Vec<IpAddr>, CniError> {
+    if let Some(r) = via_node(inv, req) {
+        return r;
+    }
     let _lock = lock(inv)?;
-    ipam.release_by_handle(&handle(inv))
-        .map(|_| ())
-        .map_err(cni_error)
+    service::serve(ipam.get()?, req).map_err(cni_error)
+}
+
+fn store_identity(inv: &Invocation) -> Result<String, CniError> {
+    Ok(crate::datastore_config(&inv.conf)?.identity())
+}
+
+/// Releases this invocation's handle.
+pub fn release(inv: &Invocation, ipam: &LazyIpam<'_>) -> Result<(), CniError> {
+    let req = Request::Release {
+        store: store_identity(inv)?,
+        handle: handle(inv),
+    };
+    perform(inv, ipam, &req).map(|_| ())
 }
 
 /// Maps an IPAM error to its CNI error.
@@ -140,17 +223,16 @@ fn result(inv: &Invocation, ips: &[IpAddr]) -> Result<Option<Value>, CniError> {
 
 /// Runs one calico-ipam command.
 pub fn run(inv: &Invocation) -> Result<Option<Value>, CniError> {
-    let store = crate::datastore(&inv.conf)?;
-    let ipam = Ipam::new(store);
+    let ipam = LazyIpam::new(inv);
     match inv.env.command {
         Command::Add => add(inv, &ipam),
         Command::Del => {
             release(inv, &ipam)?;
             Ok(None)
         }
-        Command::Check => check(inv, &ipam),
-        Command::Gc => gc(inv, &ipam),
-        Command::Status => status(&ipam),
+        Command::Check => check(inv, ipam.get()?),
+        Command::Gc => gc(inv, ipam.get()?),
+        Command::Status => status(ipam.get()?),
         Command::Version => Ok(Some(cni_spec::version::version_result(
             inv.conf.cni_version.as_deref().unwrap_or("1.1.0"),
         ))),
@@ -195,7 +277,7 @@ pub fn status(ipam: &Ipam) -> Result<Option<Value>, CniError> {
     }
 }
 
-fn add(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {
+fn add(inv: &Invocation, ipam: &LazyIpam<'_>) -> Result<Option<Value>, CniError> {
     let runtime = inv.conf.runtime_config.clone().unwrap_or_default();
     let specific = requested_ips(inv)?;
     let annotations = &runtime.pod_annotations;
@@ -251,7 +333,11 @@ pub struct Overrides {
 /// Assigns this invocation's addresses (idempotent per handle): what the
 /// handle already holds, else the specific addresses, else one per family
 /// from the pools. On failure nothing stays allocated to the handle.
-pub fn assign(inv: &Invocation, ipam: &Ipam, ov: &Overrides) -> Result<Vec<IpAddr>, CniError> {
+pub fn assign(
+    inv: &Invocation,
+    ipam: &LazyIpam<'_>,
+    ov: &Overrides,
+) -> Result<Vec<IpAddr>, CniError> {
     let ipam_conf = inv.conf.ipam_or_default();
     let (want_v4, want_v6) = ov
         .families
@@ -260,12 +346,6 @@ pub fn assign(inv: &Invocation, ipam: &Ipam, ov: &Overrides) -> Result<Vec<IpAdd
         return Err(CniError::invalid_network_config(
             "assign_ipv4 and assign_ipv6 are both false: nothing to assign",
         ));
-    }
-    let handle = handle(inv);
-    let _lock = lock(inv)?;
-    let existing = ipam.ips_by_handle(&handle).map_err(cni_error)?;
-    if !existing.is_empty() {
-        return Ok(existing);
     }
     let node = crate::nodename(&inv.conf);
     let k8s = inv.env.k8s_args();
@@ -277,31 +357,18 @@ pub fn assign(inv: &Invocation, ipam: &Ipam, ov: &Overrides) -> Result<Vec<IpAdd
         attrs.insert("pod".into(), pod);
     }
     attrs.insert("timestamp".into(), now());
-
-    if let Some(specific) = &ov.specific {
-        let mut got = Vec::new();
-        for ip in specific {
-            if let Err(e) = ipam.assign_ip(*ip, &handle, &attrs, &node) {
-                let _ = ipam.release_by_handle(&handle);
-                return Err(cni_error(e));
-            }
-            got.push(*ip);
-        }
-        return Ok(got);
-    }
-
-    let args = AssignArgs {
-        handle,
+    let req = Request::Assign {
+        store: store_identity(inv)?,
+        handle: handle(inv),
         node,
+        attrs,
+        specific: ov.specific.clone(),
         num_v4: usize::from(want_v4),
         num_v6: usize::from(want_v6),
         v4_pools: ov.v4_pools.clone().unwrap_or(ipam_conf.ipv4_pools.clone()),
         v6_pools: ov.v6_pools.clone().unwrap_or(ipam_conf.ipv6_pools.clone()),
-        attrs,
-        use_: Use::Workload,
     };
-    let got = ipam.auto_assign(&args).map_err(cni_error)?;
-    Ok(got.v4.into_iter().chain(got.v6).collect())
+    perform(inv, ipam, &req)
 }
 
 fn check(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {

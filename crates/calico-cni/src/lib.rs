@@ -99,6 +99,11 @@ pub fn main_with(
 /// The datastore named by the network config (`datastore_type`,
 /// `datastore_path`, `etcd_*`), falling back to the environment.
 pub fn datastore(conf: &NetConf) -> Result<Arc<dyn Store>, CniError> {
+    datastore_config(conf)?.connect().map_err(store_error)
+}
+
+/// Where the datastore is, from the network config, else the environment.
+pub fn datastore_config(conf: &NetConf) -> Result<calico_datastore::DatastoreConfig, CniError> {
     let env = Settings::from_lookup(|k| std::env::var(k).ok());
     let s = Settings {
         datastore_type: conf.datastore_type.clone().or(env.datastore_type),
@@ -110,10 +115,8 @@ pub fn datastore(conf: &NetConf) -> Result<Arc<dyn Store>, CniError> {
         etcd_username: env.etcd_username,
         etcd_password: env.etcd_password,
     };
-    let cfg = s
-        .resolve()
-        .map_err(|e: ConfigError| CniError::invalid_network_config(e.to_string()))?;
-    cfg.connect().map_err(store_error)
+    s.resolve()
+        .map_err(|e: ConfigError| CniError::invalid_network_config(e.to_string()))
 }
 
 /// Maps a datastore failure to a CNI error: unreachable is "try again later" (11).

@@ -102,6 +102,7 @@ fn calico(n: usize) -> (Duration, u64) {
         .env("DATASTORE_TYPE", "local")
         .env("DATASTORE_PATH", &db)
         .env("CALICO_STATE_DIR", dir.path().join("state"))
+        .env("CALICO_IPAM_SOCKET", dir.path().join("ipam.sock"))
         .env("CALICO_NETWORKING_BACKEND", "vxlan")
         .env("IP", "172.16.0.1/16")
         .env("FELIX_HEALTHENABLED", "true")

@@ -9,5 +9,6 @@ pub mod config;
 pub mod felix;
 pub mod health;
 pub mod install;
+pub mod ipam_server;
 pub mod metrics;
 pub mod startup;

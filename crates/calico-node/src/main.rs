@@ -197,6 +197,20 @@ fn agent(startup_only: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The IPAM service for this host's CNI plugins.
+    let sock = env("CALICO_IPAM_SOCKET")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| calico_node::ipam_server::DEFAULT_SOCKET.into());
+    if sock != "none" {
+        match calico_node::ipam_server::serve(
+            std::path::Path::new(&sock),
+            store.clone(),
+            ds.identity(),
+        ) {
+            Ok(()) => log("INFO", &format!("IPAM service on {sock}")),
+            Err(e) => log("WARNING", &format!("no IPAM service on {sock}: {e}")),
+        }
+    }
     // Health and metrics settings may also come from FelixConfiguration
     // (`default`, `node.<name>`), below the environment.
     let client = Client::new(store.clone());

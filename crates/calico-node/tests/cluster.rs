@@ -103,6 +103,10 @@ impl Cluster {
             .env("FELIX_HEALTHENABLED", "true")
             .env("FELIX_HEALTHPORT", "9099")
             .env("CALICO_STATE_DIR", self.dir.path().join(&n.name))
+            .env(
+                "CALICO_IPAM_SOCKET",
+                self.dir.path().join(format!("{}.sock", n.name)),
+            )
             .env_remove("IP");
         c
     }
@@ -158,6 +162,8 @@ impl Cluster {
             "nodename": n.name, "mtu": 1450, "datastore_type": "etcdv3",
             "etcd_endpoints": self.etcd.endpoint(),
             "ipam_lock_file": self.dir.path().join(format!("{}.lock", n.name)),
+            // Allocation through the node's calico-node (its IPAM service).
+            "ipam_socket": self.dir.path().join(format!("{}.sock", n.name)),
             "log_file_path": self.dir.path().join("cni.log"),
             "ipam": {"type": "calico-ipam"}});
         if let (Some(c), Some(e)) = (conf.as_object_mut(), extra.as_object()) {

@@ -88,6 +88,7 @@ impl Host {
             c.env(k, v);
         }
         c.env("CALICO_STATE_DIR", self.state());
+        c.env("CALICO_IPAM_SOCKET", self.dir.path().join("ipam.sock"));
         for (k, v) in env {
             c.env(k, v);
         }
@@ -556,4 +557,96 @@ fn felix_configuration_resources_apply() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     assert!(events >= 1, "{m}");
+}
+
+/// The CNI plugins allocate through calico-node's IPAM service when its
+/// socket serves their store, and do it themselves otherwise.
+#[test]
+fn plugins_allocate_through_the_node() {
+    require_root!();
+    let h = Host::new(false);
+    let port = free_port().to_string();
+    let env = [
+        ("NODENAME", "node-s"),
+        ("FELIX_HEALTHENABLED", "true"),
+        ("FELIX_HEALTHPORT", port.as_str()),
+        ("CALICO_IPV4POOL_CIDR", "10.84.0.0/16"),
+    ];
+    let _agent = Agent(h.cmd(BIN, &[], &env).stderr(Stdio::null()).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !h.node(&["-felix-ready"], &env).status.success() {
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sock = h.dir.path().join("ipam.sock");
+    assert!(sock.exists());
+    let ipam = |cmd: &str, id: &str, conf: &Value| {
+        let mut child = Command::new(workspace_bin("calico-ipam"))
+            .env("CNI_COMMAND", cmd)
+            .env("CNI_CONTAINERID", id)
+            .env("CNI_NETNS", "/var/run/netns/x")
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_PATH", "/opt/cni/bin")
+            .env("CNI_ARGS", "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(conf.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let db = h.dir.path().join("ds.db").display().to_string();
+    // An IPAM lock the plugin could not take itself: only the node's service
+    // can have done this allocation.
+    let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "net", "type": "calico",
+        "nodename": "node-s", "datastore_type": "local", "datastore_path": db,
+        "ipam_lock_file": "/proc/calico-rs-no-such-dir/ipam.lock",
+        "ipam_socket": sock, "ipam": {"type": "calico-ipam"}});
+    let (ok, out) = ipam("ADD", "svc1", &conf);
+    assert!(ok, "{out}");
+    assert!(out.contains("10.84."), "{out}");
+    let shown = h.calicoctl(&[
+        "ipam",
+        "show",
+        "--ip",
+        out.split("10.84.")
+            .nth(1)
+            .map(|r| format!("10.84.{}", r.split('/').next().unwrap_or("")))
+            .unwrap()
+            .as_str(),
+    ]);
+    assert!(shown.contains("net.svc1"), "{shown}");
+    let (ok, out) = ipam("DEL", "svc1", &conf);
+    assert!(ok, "{out}");
+    // Without the service (socket off), the same config needs the lock: fails.
+    let mut off = conf.clone();
+    off["ipam_socket"] = serde_json::json!("none");
+    let (ok, out) = ipam("ADD", "svc2", &off);
+    assert!(!ok && out.contains("IPAM lock"), "{out}");
+    // Another store: the service refuses, the plugin does it itself.
+    let other = h.dir.path().join("other.db");
+    let f = h.dir.path().join("pool2.yaml");
+    std::fs::write(&f, "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p2}\nspec: {cidr: 10.85.0.0/16}\n").unwrap();
+    let apply = Command::new(workspace_bin("calicoctl"))
+        .args(["apply", "-f", f.to_str().unwrap()])
+        .env("DATASTORE_TYPE", "local")
+        .env("DATASTORE_PATH", &other)
+        .output()
+        .unwrap();
+    assert!(apply.status.success());
+    let mut elsewhere = conf.clone();
+    elsewhere["datastore_path"] = serde_json::json!(other.display().to_string());
+    elsewhere["ipam_lock_file"] = serde_json::json!(h.dir.path().join("l").display().to_string());
+    let (ok, out) = ipam("ADD", "svc3", &elsewhere);
+    assert!(ok && out.contains("10.85."), "{out}");
 }

@@ -32,6 +32,30 @@ pub enum DatastoreConfig {
     },
 }
 
+impl DatastoreConfig {
+    /// A name for the store this configuration reaches, equal for two
+    /// configurations that reach the same store (absolute file path, or the
+    /// sorted endpoints).
+    pub fn identity(&self) -> String {
+        match self {
+            DatastoreConfig::Local { path } => {
+                let abs = if path.is_absolute() {
+                    path.clone()
+                } else {
+                    std::env::current_dir().unwrap_or_default().join(path)
+                };
+                let abs = abs.canonicalize().unwrap_or(abs);
+                format!("local:{}", abs.display())
+            }
+            DatastoreConfig::Etcd { endpoints, .. } => {
+                let mut e: Vec<&str> = endpoints.iter().map(|s| s.trim_end_matches('/')).collect();
+                e.sort();
+                format!("etcdv3:{}", e.join(","))
+            }
+        }
+    }
+}
+
 /// Why a datastore configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {

@@ -4,6 +4,8 @@
 //!
 //! - [`block`]: one allocation block, pure, with its invariants;
 //! - [`keys`]: Calico's `/calico/ipam/v2/` key layout;
+//! - [`service`]: one plugin request and its answer, runnable locally or
+//!   by calico-node over a unix socket;
 //! - [`allocator`]: [`Ipam`], the allocator over any `Store`: pool
 //!   selection, block claims, borrowing, specific addresses, release, GC.
 //!
@@ -14,6 +16,7 @@
 pub mod allocator;
 pub mod block;
 pub mod keys;
+pub mod service;
 
 pub use allocator::{AssignArgs, Assigned, Ipam, IpamConfig, IpamError, Use};
 pub use block::{Attribute, Block};

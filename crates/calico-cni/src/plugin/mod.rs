@@ -184,13 +184,13 @@ impl Context {
 }
 
 /// How the addresses of an ADD were obtained, so a failure can undo it.
-enum Source {
+enum Source<'a> {
     None,
-    CalicoIpam(Ipam),
+    CalicoIpam(cipam::LazyIpam<'a>),
     Delegated,
 }
 
-fn release(inv: &Invocation, source: &Source) {
+fn release(inv: &Invocation, source: &Source<'_>) {
     match source {
         Source::None => {}
         Source::CalicoIpam(ipam) => {
@@ -219,7 +219,7 @@ fn add(inv: &Invocation) -> Result<Option<Value>, CniError> {
     let (ips, source) = if let Some(ips) = &req.ip_addrs_no_ipam {
         (ips.clone(), Source::None)
     } else if uses_calico_ipam(inv) {
-        let ipam = Ipam::new(store.clone());
+        let ipam = cipam::LazyIpam::with(inv, Ipam::new(store.clone()));
         if req.ip_addrs.is_some() {
             // An address named by the pod replaces whatever the handle held.
             cipam::release(inv, &ipam)?;
@@ -344,7 +344,7 @@ fn del(inv: &Invocation) -> Result<Option<Value>, CniError> {
 
     // Addresses first: a leaked address is worse than a leaked interface.
     if uses_calico_ipam(inv) {
-        cipam::release(inv, &Ipam::new(store))?;
+        cipam::release(inv, &cipam::LazyIpam::with(inv, Ipam::new(store)))?;
     } else {
         delegate::exec(inv, Command::Del)?;
     }
