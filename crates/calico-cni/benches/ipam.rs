@@ -6,7 +6,9 @@
 //! Prints:
 //! - the mean wall time of one ADD+DEL pair of each plugin, run as the
 //!   container runtime runs them (a process per call), and the ratio
-//!   calico-ipam / host-local on the local store (goal: at most 0.5);
+//!   calico-ipam / host-local on the local store (goal: at most 0.5), both
+//!   with the plugin opening the store itself and (as root, as on a real
+//!   node) with calico-node running and serving the allocation;
 //! - ADD throughput of calico-ipam with 1 and 24 concurrent callers, on the
 //!   local store and on etcd.
 
@@ -164,6 +166,48 @@ fn main() {
         "  ratio calico-ipam/host-local  {:.2} (goal <= 0.50)",
         cl.as_secs_f64() / hl.as_secs_f64()
     );
+
+    // As on a real node, with calico-node running: the plugin asks its IPAM
+    // service (the agent runs in a namespace of its own, so its dataplane
+    // work stays there).
+    if calico_testutil::is_root() && calico_ipam().with_file_name("calico-node").exists() {
+        let ns = calico_testutil::TestNetns::new("ib");
+        let sock = dir.path().join("ipam.sock");
+        let port = calico_testutil::free_port().to_string();
+        let mut agent = Command::new("ip")
+            .args(["netns", "exec", ns.name()])
+            .arg(calico_ipam().with_file_name("calico-node"))
+            .env("NODENAME", "bench-node")
+            .env("DATASTORE_TYPE", "local")
+            .env("DATASTORE_PATH", &db)
+            .env("CALICO_STATE_DIR", dir.path().join("state"))
+            .env("CALICO_IPAM_SOCKET", &sock)
+            .env("CALICO_NETWORKING_BACKEND", "none")
+            .env("NO_DEFAULT_POOLS", "true")
+            .env("IP", "192.0.2.1/24")
+            .env("FELIX_LOGSEVERITYSCREEN", "Error")
+            .env("FELIX_HEALTHPORT", &port)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t = std::time::Instant::now();
+        while !sock.exists() && t.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut svc: Value = serde_json::from_str(&local).unwrap_or_default();
+        svc["ipam_socket"] = json!(sock);
+        let cs = add_del(&bin, &svc.to_string(), "cs");
+        let _ = agent.kill();
+        let _ = agent.wait();
+        println!(
+            "  calico-ipam via calico-node {:>8.2} ms",
+            cs.as_secs_f64() * 1e3
+        );
+        println!(
+            "  ratio (via calico-node)/host-local  {:.2} (goal <= 0.50)",
+            cs.as_secs_f64() / hl.as_secs_f64()
+        );
+    }
 
     let server = calico_testutil::EtcdServer::start();
     calicoctl_apply(

@@ -43,6 +43,8 @@ pub fn run(
         log("WARNING", &format!("cannot enable IPv4 forwarding: {e}"));
     }
     let mut backoff = Duration::from_millis(200);
+    let mut last_nft: Option<String> = None;
+    let mut last_resync = Instant::now();
     loop {
         let started = Instant::now();
         Metrics::inc(&metrics.resyncs);
@@ -56,8 +58,17 @@ pub fn run(
             let d = model::desired(&snap);
             let mut nl = Netlink::open().map_err(|e| e.to_string())?;
             let c = apply::apply(&mut nl, &d).map_err(|e| format!("dataplane: {e}"))?;
-            if nat::apply(&d.nft)? {
-                log("INFO", "nftables table inet calico updated");
+            // The table is checked against the kernel when it changed and at
+            // every resync; in between an unchanged document costs nothing.
+            let verify = last_resync.elapsed() >= RESYNC;
+            if verify || last_nft.as_deref() != nat::marker(&d.nft) {
+                if nat::apply(&d.nft)? {
+                    log("INFO", "nftables table inet calico updated");
+                }
+                last_nft = nat::marker(&d.nft).map(str::to_string);
+            }
+            if verify {
+                last_resync = Instant::now();
             }
             let owned = d.blackholes.len()
                 + d.vxlan_routes.len()
