@@ -195,19 +195,8 @@ fn random_mac() -> String {
 
 /// The MTU of the interface carrying `addr`, if found.
 fn underlay_mtu(addr: Option<IpNet>) -> Option<u32> {
-    let addr = addr?;
     let mut nl = calico_dataplane::Netlink::open().ok()?;
-    let index = nl
-        .all_addresses()
-        .ok()?
-        .into_iter()
-        .find(|(_, a)| a.addr() == addr.addr())?
-        .0;
-    nl.links()
-        .ok()?
-        .into_iter()
-        .find(|l| l.index == index)
-        .map(|l| l.mtu)
+    nl.mtu_of_address(addr?.addr()).ok().flatten()
 }
 
 /// Runs start-up against `client`.

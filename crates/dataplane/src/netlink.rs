@@ -767,6 +767,21 @@ impl Netlink {
             .collect())
     }
 
+    /// The MTU of the link that carries `addr`, if any link does.
+    pub fn mtu_of_address(&mut self, addr: IpAddr) -> Result<Option<u32>> {
+        let index = self
+            .all_addresses()?
+            .into_iter()
+            .find(|(_, a)| a.addr() == addr)
+            .map(|(i, _)| i);
+        let Some(index) = index else { return Ok(None) };
+        Ok(self
+            .links()?
+            .into_iter()
+            .find(|l| l.index == index)
+            .map(|l| l.mtu))
+    }
+
     /// `ip addr show`: every address with its link index.
     pub fn all_addresses(&mut self) -> Result<Vec<(u32, IpNet)>> {
         let replies = self.request(

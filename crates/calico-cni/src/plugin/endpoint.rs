@@ -17,7 +17,8 @@ fn client_error(e: ClientError) -> CniError {
     }
 }
 
-fn mac_string(mac: [u8; 6]) -> String {
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn mac_string(mac: [u8; 6]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()

@@ -306,15 +306,7 @@ fn add(inv: &Invocation) -> Result<Option<Value>, CniError> {
         return Err(undo_all(e));
     }
 
-    let mac = |m: Option<[u8; 6]>| {
-        m.map(|m| {
-            m.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        })
-        .unwrap_or_default()
-    };
+    let mac = |m: Option<[u8; 6]>| m.map(endpoint::mac_string).unwrap_or_default();
     let result = CniResult {
         interfaces: vec![
             Interface {

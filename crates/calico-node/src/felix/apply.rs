@@ -39,25 +39,13 @@ fn route_of(dst: IpNet) -> Route {
     Route::new(dst).protocol(PROTO_CALICO)
 }
 
-fn underlay_mtu(nl: &mut Netlink, local: IpAddr) -> Result<u32, NlError> {
-    let addrs = nl.all_addresses()?;
-    let index = addrs
-        .iter()
-        .find(|(_, a)| a.addr() == local)
-        .map(|(i, _)| *i);
-    Ok(nl
-        .links()?
-        .into_iter()
-        .find(|l| Some(l.index) == index)
-        .map(|l| l.mtu)
-        .unwrap_or(1500))
-}
-
 fn ensure_vxlan(nl: &mut Netlink, dev: &VxlanDevice, c: &mut Changes) -> Result<u32, NlError> {
     let mtu = if dev.mtu > 0 {
         dev.mtu
     } else {
-        underlay_mtu(nl, IpAddr::V4(dev.local))?.saturating_sub(50)
+        nl.mtu_of_address(IpAddr::V4(dev.local))?
+            .unwrap_or(1500)
+            .saturating_sub(crate::startup::VXLAN_OVERHEAD)
     };
     let existing = nl.link(VXLAN_DEVICE)?;
     let info = nl.vxlan_info(VXLAN_DEVICE)?;
