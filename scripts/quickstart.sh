@@ -61,7 +61,7 @@ fi
 
 echo "== building (release)"
 cargo build --release -q -p calico-node -p calicoctl -p calico-cni
-BIN=$PWD/target/release
+BIN=$PWD/target/x86_64-unknown-linux-gnu/release
 mkdir -p "$QS"/{bin,net.d,state,podman,rootfs/bin,rootfs/www}
 [ -f "$QS/ip_forward.orig" ] || cat /proc/sys/net/ipv4/ip_forward > "$QS/ip_forward.orig"
 # podman's CNI library keeps a cache in /var/lib/cni: remove it on --down if we made it.

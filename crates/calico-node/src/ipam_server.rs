@@ -8,9 +8,10 @@
 //! the work itself.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use calico_datastore::Store;
 use calico_ipam::Ipam;
@@ -29,31 +30,39 @@ pub fn serve(path: &Path, store: Arc<dyn Store>, identity: String) -> std::io::R
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    let ipam = Arc::new(Mutex::new(Ipam::new(store)));
+    let ipam = Ipam::new(store);
+    // One thread serves the connections in turn: requests are carried out
+    // one at a time anyway, and a thread per connection would cost more
+    // than the request. A client gets `CLIENT_TIMEOUT` to send its line.
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
-            let (ipam, identity) = (ipam.clone(), identity.clone());
-            std::thread::spawn(move || {
-                let Ok(read) = conn.try_clone() else { return };
-                let mut line = String::new();
-                if BufReader::new(read).read_line(&mut line).is_err() {
-                    return;
-                }
-                let answer = match serde_json::from_str::<Request>(&line) {
-                    Ok(r) => {
-                        let ipam = ipam.lock().unwrap_or_else(|p| p.into_inner());
-                        service::answer(&ipam, &identity, &r)
-                    }
-                    Err(e) => Response::Failed {
-                        class: service::FailureClass::Other,
-                        message: format!("bad request: {e}"),
-                    },
-                };
-                let mut conn = conn;
-                let _ = serde_json::to_writer(&mut conn, &answer);
-                let _ = conn.write_all(b"\n");
-            });
+            serve_one(conn, &ipam, &identity);
         }
     });
     Ok(())
+}
+
+/// How long a connected client may take to send its request.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn serve_one(conn: UnixStream, ipam: &Ipam, identity: &str) {
+    let timeout = Some(CLIENT_TIMEOUT);
+    if conn.set_read_timeout(timeout).is_err() || conn.set_write_timeout(timeout).is_err() {
+        return;
+    }
+    let mut line = String::new();
+    if BufReader::new(&conn).read_line(&mut line).is_err() {
+        return;
+    }
+    let answer = match serde_json::from_str::<Request>(&line) {
+        Ok(r) => service::answer(ipam, identity, &r),
+        Err(e) => Response::Failed {
+            class: service::FailureClass::Other,
+            message: format!("bad request: {e}"),
+        },
+    };
+    // One write: the answer and its newline.
+    let mut out = serde_json::to_vec(&answer).unwrap_or_default();
+    out.push(b'\n');
+    let _ = (&conn).write_all(&out);
 }

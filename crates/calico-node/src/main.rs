@@ -190,7 +190,7 @@ fn agent(startup_only: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // Felix's job from here on: the reconcile loop sets readiness.
-    let store = match ds.connect() {
+    let store = match ds.connect_long_lived() {
         Ok(s) => s,
         Err(e) => {
             log("ERROR", &format!("datastore: {e}"));

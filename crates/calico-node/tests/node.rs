@@ -628,6 +628,24 @@ fn plugins_allocate_through_the_node() {
     assert!(shown.contains("net.svc1"), "{shown}");
     let (ok, out) = ipam("DEL", "svc1", &conf);
     assert!(ok, "{out}");
+    // A client that connects and never sends holds the service only for its
+    // timeout: the next plugin still gets its answer, the silent one is cut off.
+    let silent = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    let t = Instant::now();
+    let (ok, out) = ipam("ADD", "svc4", &conf);
+    assert!(ok && out.contains("10.84."), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(15));
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut &silent, &mut byte).unwrap(),
+        0,
+        "the service hangs up on a silent client"
+    );
+    let (ok, out) = ipam("DEL", "svc4", &conf);
+    assert!(ok, "{out}");
     // Without the service (socket off), the same config needs the lock: fails.
     let mut off = conf.clone();
     off["ipam_socket"] = serde_json::json!("none");

@@ -211,7 +211,20 @@ impl DatastoreConfig {
 
     /// Opens the store this configuration names.
     pub fn connect(&self) -> Result<Arc<dyn Store>, StoreError> {
+        self.connect_as(false)
+    }
+
+    /// As [`connect`](Self::connect), for a process that keeps the store
+    /// open for its whole life (calico-node).
+    pub fn connect_long_lived(&self) -> Result<Arc<dyn Store>, StoreError> {
+        self.connect_as(true)
+    }
+
+    fn connect_as(&self, long_lived: bool) -> Result<Arc<dyn Store>, StoreError> {
         match self {
+            DatastoreConfig::Local { path } if long_lived => {
+                Ok(Arc::new(LocalStore::open_long_lived(path)?))
+            }
             DatastoreConfig::Local { path } => Ok(Arc::new(LocalStore::open(path)?)),
             DatastoreConfig::Etcd {
                 endpoints,

@@ -41,7 +41,7 @@ fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |e| StoreError::Backend(format!("local store {}: {e}", path.display()))
 }
 
-fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+fn open_conn(path: &Path, long_lived: bool) -> Result<Connection, StoreError> {
     let unavailable = |reason: String| StoreError::Unavailable {
         endpoint: format!("local store {}", path.display()),
         reason,
@@ -51,6 +51,8 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
             .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
     }
     let conn = Connection::open(path).map_err(|e| unavailable(e.to_string()))?;
+    // Every statement is prepared once per connection (`prepare_cached`).
+    conn.set_prepared_statement_cache_capacity(32);
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| unavailable(e.to_string()))?;
     let mode: String = conn
@@ -61,13 +63,25 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
             "cannot switch to WAL mode (got {mode})"
         )));
     }
-    conn.execute_batch("PRAGMA synchronous=NORMAL;")
-        .map_err(|e| unavailable(e.to_string()))?;
-    // Short-lived processes (CNI plugins) open the store once per call. By
-    // default the last connection to close checkpoints the WAL and deletes
-    // it (several fsyncs), and the next process recreates it. Instead the WAL
-    // stays, and writers keep it short (`keep_wal_short`), because the first
-    // connection of a process re-reads the whole WAL on open.
+    // The WAL is kept short, because a process's first connection re-reads
+    // all of its valid frames on open. Two ways, by who opens:
+    // - a long-lived process (calico-node) checkpoints passively (never
+    //   waiting for readers) every `WAL_FRAMES` frames; its next write then
+    //   restarts the WAL from the top, rewriting the file in place, which
+    //   needs no metadata journal commit on fsync (on a virtual disk that
+    //   costs milliseconds);
+    // - a one-shot process (a CNI plugin, calicoctl) cannot: a restart needs
+    //   the checkpoint's progress, which lives in shared memory that the
+    //   next process rebuilds from the WAL. It leaves the WAL to grow and
+    //   truncates it past `WAL_LIMIT` (`keep_wal_short`), which any writer
+    //   also does after a burst.
+    let autocheckpoint = if long_lived { WAL_FRAMES } else { 0 };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint={autocheckpoint};"
+    ))
+    .map_err(|e| unavailable(e.to_string()))?;
+    // By default the last connection to close checkpoints the WAL and
+    // deletes it (several fsyncs), and the next process recreates it.
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
         true,
@@ -77,9 +91,16 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
 }
 
 impl LocalStore {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed) the store at `path`, for a process that
+    /// does a few things and exits (a CNI plugin, calicoctl, a test).
     pub fn open(path: impl AsRef<Path>) -> Result<LocalStore, StoreError> {
-        Self::open_with_history(path, HISTORY)
+        Self::open_with(path.as_ref(), HISTORY, false)
+    }
+
+    /// Opens the store for a process that keeps it open (calico-node): it
+    /// checkpoints the WAL as it goes (see `open_conn`).
+    pub fn open_long_lived(path: impl AsRef<Path>) -> Result<LocalStore, StoreError> {
+        Self::open_with(path.as_ref(), HISTORY, true)
     }
 
     /// Opens the store keeping `history` revisions for watches (tests use a small one).
@@ -87,9 +108,17 @@ impl LocalStore {
         path: impl AsRef<Path>,
         history: Revision,
     ) -> Result<LocalStore, StoreError> {
+        Self::open_with(path.as_ref(), history, false)
+    }
+
+    fn open_with(
+        path: &Path,
+        history: Revision,
+        long_lived: bool,
+    ) -> Result<LocalStore, StoreError> {
         let history = history.max(1);
-        let path = path.as_ref().to_path_buf();
-        let mut conn = open_conn(&path)?;
+        let path = path.to_path_buf();
+        let mut conn = open_conn(&path, long_lived)?;
         // The schema exists already in all but the first open: skip the write transaction.
         if meta(&conn, "revision").is_ok() {
             return Ok(LocalStore {
@@ -132,6 +161,9 @@ impl LocalStore {
     }
 }
 
+/// WAL frames (pages) after which a long-lived process's commit checkpoints.
+const WAL_FRAMES: u32 = 32;
+
 /// WAL size (bytes) above which a writer checkpoints and truncates it:
 /// about 64 frames of 4 KiB pages.
 const WAL_LIMIT: u64 = 64 * 4120;
@@ -147,9 +179,8 @@ fn keep_wal_short(conn: &Connection, path: &Path) {
 }
 
 fn meta(conn: &Connection, name: &str) -> Result<Revision, rusqlite::Error> {
-    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
-        r.get(0)
-    })
+    conn.prepare_cached("SELECT value FROM meta WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
 }
 
 fn kv_from_row(r: &rusqlite::Row<'_>) -> Result<KeyValue, rusqlite::Error> {
@@ -168,12 +199,9 @@ impl Store for LocalStore {
 
     fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
         self.with_conn(|c| {
-            c.query_row(
-                "SELECT key, value, create_rev, mod_rev FROM kv WHERE key = ?1",
-                [key],
-                kv_from_row,
-            )
-            .optional()
+            c.prepare_cached("SELECT key, value, create_rev, mod_rev FROM kv WHERE key = ?1")?
+                .query_row([key], kv_from_row)
+                .optional()
         })
     }
 
@@ -201,7 +229,8 @@ impl Store for LocalStore {
             for cmp in compares {
                 let Compare::ModRevision { key, revision } = cmp;
                 let actual: Revision = tx
-                    .query_row("SELECT mod_rev FROM kv WHERE key = ?1", [key], |r| r.get(0))
+                    .prepare_cached("SELECT mod_rev FROM kv WHERE key = ?1")?
+                    .query_row([key], |r| r.get(0))
                     .optional()?
                     .unwrap_or(0);
                 if actual != *revision {
@@ -214,17 +243,17 @@ impl Store for LocalStore {
             for op in ops {
                 match op {
                     Op::Put { key, value } => {
-                        tx.execute(
+                        tx.prepare_cached(
                             "INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?1, ?2, ?3, ?3)
                              ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev",
-                            params![key, value, rev],
-                        )?;
-                        tx.execute("INSERT INTO log (rev, seq, key, value) VALUES (?1, ?2, ?3, ?4)", params![rev, seq, key, value])?;
+                        )?
+                        .execute(params![key, value, rev])?;
+                        tx.prepare_cached("INSERT INTO log (rev, seq, key, value) VALUES (?1, ?2, ?3, ?4)")?.execute(params![rev, seq, key, value])?;
                         seq += 1;
                     }
                     Op::Delete { key } => {
-                        if tx.execute("DELETE FROM kv WHERE key = ?1", [key])? > 0 {
-                            tx.execute("INSERT INTO log (rev, seq, key, value) VALUES (?1, ?2, ?3, NULL)", params![rev, seq, key])?;
+                        if tx.prepare_cached("DELETE FROM kv WHERE key = ?1")?.execute([key])? > 0 {
+                            tx.prepare_cached("INSERT INTO log (rev, seq, key, value) VALUES (?1, ?2, ?3, NULL)")?.execute(params![rev, seq, key])?;
                             seq += 1;
                         }
                     }
@@ -233,11 +262,11 @@ impl Store for LocalStore {
             if seq == 0 {
                 return Ok(Some(current)); // nothing changed: no new revision, as etcd
             }
-            tx.execute("UPDATE meta SET value = ?1 WHERE name = 'revision'", [rev])?;
+            tx.prepare_cached("UPDATE meta SET value = ?1 WHERE name = 'revision'")?.execute([rev])?;
             if rev % (history / 10).max(1) == 0 && rev > history {
                 let floor = rev - history;
-                tx.execute("DELETE FROM log WHERE rev <= ?1", [floor])?;
-                tx.execute("UPDATE meta SET value = ?1 WHERE name = 'compacted'", [floor])?;
+                tx.prepare_cached("DELETE FROM log WHERE rev <= ?1")?.execute([floor])?;
+                tx.prepare_cached("UPDATE meta SET value = ?1 WHERE name = 'compacted'")?.execute([floor])?;
             }
             tx.commit()?;
             keep_wal_short(c, &self.path);
@@ -246,7 +275,7 @@ impl Store for LocalStore {
     }
 
     fn watch(&self, prefix: &str, from: Revision) -> Result<Box<dyn Watch>, StoreError> {
-        let conn = open_conn(&self.path)?;
+        let conn = open_conn(&self.path, false)?;
         Ok(Box::new(LocalWatch {
             path: self.path.clone(),
             conn,

@@ -719,6 +719,52 @@ fn local_store_is_safe_across_processes() {
     assert_eq!(rev, 200, "one revision per committed increment");
 }
 
+fn wal_size(db: &std::path::Path) -> u64 {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The WAL stays short whoever writes, because every process's first
+/// connection re-reads it: one-shot openers (a plugin per pod) truncate it
+/// past its limit, a long-lived one (calico-node) checkpoints as it goes and
+/// then rewrites it in place; mixed, as on a node, it stays short as well.
+#[test]
+fn local_store_wal_stays_short() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let db = dir.path().join("wal.db");
+    let block = "x".repeat(3000);
+    let frame = 4096 + 24;
+    // One-shot: a fresh connection per write, as a plugin process.
+    let mut most = 0;
+    for i in 0..150 {
+        let s = LocalStore::open(&db).unwrap_or_else(|e| panic!("{e}"));
+        put(&s, &format!("/oneshot/{}", i % 7), &block);
+        drop(s);
+        most = most.max(wal_size(&db));
+    }
+    assert!(most <= 80 * frame, "one-shot WAL grew to {most} bytes");
+    // Long-lived: never truncated, never past its checkpoint interval (plus
+    // one commit), while one-shot writers come and go beside it.
+    let daemon = LocalStore::open_long_lived(&db).unwrap_or_else(|e| panic!("{e}"));
+    let mut most = 0;
+    for i in 0..300 {
+        put(&daemon, &format!("/daemon/{}", i % 7), &block);
+        if i % 10 == 0 {
+            let s = LocalStore::open(&db).unwrap_or_else(|e| panic!("{e}"));
+            put(&s, &format!("/oneshot/{}", i % 7), &block);
+        }
+        most = most.max(wal_size(&db));
+    }
+    assert!(
+        most <= 48 * frame,
+        "long-lived WAL grew to {most} bytes: not checkpointed as it goes"
+    );
+    // Everything written is there.
+    let (kvs, _) = daemon.list("/").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kvs.len(), 14);
+}
+
 /// A local store path that cannot be created is a clear error, not a panic.
 #[test]
 fn local_store_bad_path_is_a_clear_error() {
