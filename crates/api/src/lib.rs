@@ -5,10 +5,12 @@
 //! - [`kind`]: the table of resource kinds (names, plurals, aliases, scope),
 //! - [`resources`]: the typed spec of every kind with Calico's defaults and validation,
 //! - [`selector`]: the Calico label selector language,
+//! - [`k8s`]: the Kubernetes `networking.k8s.io/v1` NetworkPolicy that Calico also enforces,
 //! - [`codec`]: reading and writing resources as YAML/JSON documents, as users write them,
 //! - [`validate`]: shared field checks (names, CIDRs, ports, AS numbers).
 
 pub mod codec;
+pub mod k8s;
 pub mod kind;
 pub mod meta;
 pub mod resources;

@@ -13,6 +13,7 @@ mod felix;
 mod ippool;
 mod node;
 mod policy;
+mod tier;
 
 pub use bgp::*;
 pub use common::*;
@@ -21,6 +22,7 @@ pub use felix::*;
 pub use ippool::*;
 pub use node::*;
 pub use policy::*;
+pub use tier::*;
 
 /// Checks that a config-style resource is named `default` or `node.<name>`.
 pub(crate) fn config_name(name: &str) -> Result<(), String> {

@@ -62,7 +62,16 @@
 //! - In the AST, `&&`/`||` nodes have at least two operands and sets are
 //!   sorted and de-duplicated, so equal selectors compare and hash equal.
 //! - Error positions are byte offsets into the input.
+//!
+//! # Composition
+//!
+//! Selectors can also be built from parts ([`Selector::and_all`],
+//! [`Selector::with_key_prefix`], [`Selector::label_in`], ...), as libcalico-go
+//! does when it turns v3 policy into the selectors Felix evaluates. Composed
+//! selectors keep the AST invariants above and nest at most a constant number
+//! of levels deeper than their parts.
 
+mod compose;
 mod parse;
 #[cfg(test)]
 mod tests;
