@@ -1,5 +1,6 @@
 //! Reading and writing resources as users write them: YAML (multi-document)
-//! or JSON, single resources or `<Kind>List` / `List` wrappers.
+//! or JSON, single resources or `<Kind>List` / `List` wrappers; with
+//! [`decode_numbered_documents`], Kubernetes NetworkPolicies among them.
 //!
 //! Decoding is strict (unknown fields, wrong types, unknown kinds and API
 //! versions are refused) and never panics; every error names the document
@@ -9,6 +10,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::document::Document;
 use crate::kind::Kind;
 use crate::meta::Resource;
 
@@ -37,12 +39,31 @@ pub fn decode_documents(text: &str) -> Result<Vec<Result<Resource, DecodeError>>
     Ok(decode_numbered(text)?.into_iter().map(|(_, r)| r).collect())
 }
 
+/// One decoded item (or its error) with the 1-based number of its document.
+pub type Numbered<T> = (usize, Result<T, DecodeError>);
+
 /// One decoded resource (or its error) with the 1-based number of its document.
-pub type NumberedResource = (usize, Result<Resource, DecodeError>);
+pub type NumberedResource = Numbered<Resource>;
 
 /// Like [`decode_documents`], with the 1-based number of the document each
 /// resource came from (the items of one `List` document share its number).
 pub fn decode_numbered(text: &str) -> Result<Vec<NumberedResource>, DecodeError> {
+    decode_numbered_with(text, decode_value)
+}
+
+/// One decoded [`Document`] (or its error) with the number of its document.
+pub type NumberedDocument = Numbered<Document>;
+
+/// Like [`decode_numbered`], but a document may also be a Kubernetes
+/// `networking.k8s.io/v1` NetworkPolicy (as `calicoctl apply` accepts).
+pub fn decode_numbered_documents(text: &str) -> Result<Vec<NumberedDocument>, DecodeError> {
+    decode_numbered_with(text, Document::from_json)
+}
+
+fn decode_numbered_with<T>(
+    text: &str,
+    decode: impl Fn(Value) -> Result<T, String>,
+) -> Result<Vec<Numbered<T>>, DecodeError> {
     let docs: Vec<Value> = if text.trim_start().starts_with(['{', '[']) {
         // JSON: one value (an object or an array of objects).
         match serde_json::from_str::<Value>(text) {
@@ -67,25 +88,17 @@ pub fn decode_numbered(text: &str) -> Result<Vec<NumberedResource>, DecodeError>
             continue;
         }
         let n = i + 1;
+        let numbered = |message| DecodeError {
+            document: n,
+            message,
+        };
         match expand(doc) {
             Ok(items) => {
                 for item in items {
-                    out.push((
-                        n,
-                        decode_value(item).map_err(|message| DecodeError {
-                            document: n,
-                            message,
-                        }),
-                    ));
+                    out.push((n, decode(item).map_err(numbered)));
                 }
             }
-            Err(message) => out.push((
-                n,
-                Err(DecodeError {
-                    document: n,
-                    message,
-                }),
-            )),
+            Err(message) => out.push((n, Err(numbered(message)))),
         }
     }
     Ok(out)

@@ -17,6 +17,8 @@ use crate::validate::{self, Errors, ValidationError};
 pub const NETWORKING_API_VERSION: &str = "networking.k8s.io/v1";
 /// `kind` of Kubernetes network policies.
 pub const NETWORK_POLICY_KIND: &str = "NetworkPolicy";
+/// The kind qualified by its API group, as Kubernetes names it in messages.
+pub const QUALIFIED_KIND: &str = "NetworkPolicy.networking.k8s.io";
 /// Label selector operators.
 pub const SELECTOR_OPERATORS: &[&str] = &["In", "NotIn", "Exists", "DoesNotExist"];
 /// Protocols a NetworkPolicyPort may name.
@@ -211,6 +213,13 @@ impl NetworkPolicy {
                 validate::dns1123_subdomain(&self.metadata.name),
             );
         }
+        if let Some(ns) = &self.metadata.namespace {
+            errs.check("metadata.namespace", validate::dns1123_label(ns));
+        }
+        for (k, v) in &self.metadata.labels {
+            errs.check(format!("metadata.labels[{k}]"), validate::label_key(k));
+            errs.check(format!("metadata.labels[{k}]"), validate::label_value(v));
+        }
         check_selector(&mut errs, "spec.podSelector", &self.spec.pod_selector);
         for (i, t) in self.spec.policy_types.iter().enumerate() {
             errs.check(
@@ -241,7 +250,7 @@ impl NetworkPolicy {
         } else {
             Err(ValidationError {
                 resource: format!(
-                    "NetworkPolicy.networking.k8s.io({}/{})",
+                    "{QUALIFIED_KIND}({}/{})",
                     self.namespace(),
                     self.metadata.name
                 ),

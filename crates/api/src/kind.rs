@@ -38,6 +38,8 @@ pub enum Kind {
     GlobalNetworkSet,
     /// Cluster-wide information (`default` only).
     ClusterInformation,
+    /// An ordered group of policies.
+    Tier,
 }
 
 struct Row {
@@ -156,11 +158,19 @@ const TABLE: &[Row] = &[
         namespaced: false,
         aliases: &["clusterinfo", "clusterinfos"],
     },
+    Row {
+        kind: Kind::Tier,
+        name: "Tier",
+        plural: "tiers",
+        namespaced: false,
+        // Calico's `tier` and `tiers` are the name and the plural.
+        aliases: &[],
+    },
 ];
 
 impl Kind {
     /// Every kind, in table order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::IPPool,
         Kind::IPReservation,
         Kind::IPAMConfiguration,
@@ -176,6 +186,7 @@ impl Kind {
         Kind::NetworkSet,
         Kind::GlobalNetworkSet,
         Kind::ClusterInformation,
+        Kind::Tier,
     ];
 
     fn row(self) -> &'static Row {
@@ -255,6 +266,8 @@ mod tests {
         assert_eq!(Kind::from_cli("hep"), Some(Kind::HostEndpoint));
         assert_eq!(Kind::from_cli("wep"), Some(Kind::WorkloadEndpoint));
         assert_eq!(Kind::from_cli("bgpconfig"), Some(Kind::BGPConfiguration));
+        assert_eq!(Kind::from_cli("tier"), Some(Kind::Tier));
+        assert_eq!(Kind::from_cli("Tiers"), Some(Kind::Tier));
         assert_eq!(Kind::from_cli("nosuch"), None);
     }
 }

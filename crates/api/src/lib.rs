@@ -7,9 +7,11 @@
 //! - [`selector`]: the Calico label selector language,
 //! - [`k8s`]: the Kubernetes `networking.k8s.io/v1` NetworkPolicy that Calico also enforces,
 //! - [`codec`]: reading and writing resources as YAML/JSON documents, as users write them,
+//! - [`document`]: a document of a resource file: a Calico resource or a Kubernetes NetworkPolicy,
 //! - [`validate`]: shared field checks (names, CIDRs, ports, AS numbers).
 
 pub mod codec;
+pub mod document;
 pub mod k8s;
 pub mod kind;
 pub mod meta;
@@ -18,9 +20,10 @@ pub mod selector;
 pub mod validate;
 
 pub use codec::{
-    DecodeError, decode_documents, decode_numbered, decode_value, encode_json, encode_yaml,
-    to_output_value,
+    DecodeError, decode_documents, decode_numbered, decode_numbered_documents, decode_value,
+    encode_json, encode_yaml, to_output_value,
 };
+pub use document::{Document, DocumentKey};
 pub use kind::Kind;
 pub use meta::{ObjectMeta, Resource, ResourceKey};
 pub use validate::{FieldError, ValidationError};

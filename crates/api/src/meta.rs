@@ -227,6 +227,7 @@ resources! {
     NetworkSet => NetworkSetSpec,
     GlobalNetworkSet => GlobalNetworkSetSpec,
     ClusterInformation => ClusterInformationSpec,
+    Tier => TierSpec,
 }
 
 impl Resource {

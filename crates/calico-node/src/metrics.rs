@@ -5,7 +5,7 @@
 //! - `felix_int_dataplane_apply_time_seconds` (histogram): one reconcile pass;
 //! - `felix_routes_programmed`, `felix_vxlan_neighbours_programmed` (gauges);
 //! - `felix_datastore_events_total`, `felix_resyncs_total`,
-//!   `felix_dataplane_errors_total` (counters).
+//!   `felix_policy_updates_total`, `felix_dataplane_errors_total` (counters).
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -25,6 +25,7 @@ pub struct Metrics {
     pub neighbours: AtomicU64,
     pub events: AtomicU64,
     pub resyncs: AtomicU64,
+    pub policy_updates: AtomicU64,
     pub errors: AtomicU64,
 }
 
@@ -100,6 +101,13 @@ impl Metrics {
             "felix_resyncs_total",
             "Full reconcile passes.",
             &self.resyncs,
+            "counter",
+        );
+        gauge(
+            &mut o,
+            "felix_policy_updates_total",
+            "Changes applied to the policy table.",
+            &self.policy_updates,
             "counter",
         );
         gauge(

@@ -1,19 +1,21 @@
 //! Reading resource files (`-f FILE` or `-f -` for stdin) into checked resources.
 //!
-//! Every document is decoded and validated before the caller writes anything;
-//! errors name the file, the document and the field.
+//! A file holds `projectcalico.org/v3` resources and, as Calico's calicoctl
+//! accepts, Kubernetes `networking.k8s.io/v1` NetworkPolicies. Every document
+//! is decoded and validated before the caller writes anything; errors name
+//! the file, the document and the field.
 
 use std::io::Read;
 
 use anyhow::{Context, bail};
-use calico_api::Resource;
+use calico_api::Document;
 
 /// Resources read from one file, each with the number of its document.
 pub struct Input {
     /// The file name as given (`-` for stdin).
     pub file: String,
     /// The resources, in file order.
-    pub resources: Vec<Resource>,
+    pub resources: Vec<Document>,
     /// 1-based document number of each resource.
     pub documents: Vec<usize>,
 }
@@ -45,7 +47,8 @@ pub fn read_resources(file: &str) -> anyhow::Result<Input> {
         }
         std::fs::read_to_string(p).with_context(|| format!("cannot read {file}"))?
     };
-    let docs = calico_api::decode_numbered(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let docs =
+        calico_api::decode_numbered_documents(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
     let mut input = Input {
         file: file.to_string(),
         resources: Vec::new(),
@@ -78,7 +81,7 @@ pub fn prepare_all(mut input: Input, namespace: Option<&str>) -> anyhow::Result<
     let resources = std::mem::take(&mut input.resources);
     for (i, mut r) in resources.into_iter().enumerate() {
         if let (Some(ns), Some(own)) = (namespace, r.metadata().namespace.as_deref())
-            && r.kind().namespaced()
+            && r.namespaced()
             && ns != own
         {
             errors.push(format!(
@@ -89,7 +92,7 @@ pub fn prepare_all(mut input: Input, namespace: Option<&str>) -> anyhow::Result<
             continue;
         }
         r.default_namespace(namespace.unwrap_or("default"));
-        match calico_datastore::Client::prepare(r) {
+        match calico_datastore::Client::prepare_document(r) {
             Ok(r) => input.resources.push(r),
             Err(e) => errors.push(format!("{}: {e}", input.place(i))),
         }
@@ -102,9 +105,10 @@ pub fn prepare_all(mut input: Input, namespace: Option<&str>) -> anyhow::Result<
 
 /// `'IPPool' ` when all resources are of one kind, else empty, for messages
 /// like Calico's "Successfully created 2 'IPPool' resource(s)".
-pub fn kind_label(resources: &[Resource]) -> String {
-    match resources.first() {
-        Some(f) if resources.iter().all(|r| r.kind() == f.kind()) => format!("'{}' ", f.kind()),
+pub fn kind_label<'a>(kinds: impl IntoIterator<Item = &'a str>) -> String {
+    let mut kinds = kinds.into_iter();
+    match kinds.next() {
+        Some(f) if kinds.all(|k| k == f) => format!("'{f}' "),
         _ => String::new(),
     }
 }

@@ -78,6 +78,34 @@ fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_default()
 }
 
+/// A float as Go's `%v` prints it (Calico's tables are Go templates): the
+/// shortest digits, in exponent form from 1e+06 on or below 1e-04.
+fn go_float(f: f64) -> String {
+    if f == 0.0 || !f.is_finite() {
+        return f.to_string();
+    }
+    let e = format!("{f:e}");
+    let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        f.to_string()
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    }
+}
+
+fn order(o: Option<f64>) -> String {
+    o.map(go_float).unwrap_or_default()
+}
+
+/// A policy's tier as Calico shows it: `default` when none is named.
+fn tier(t: &Option<String>) -> String {
+    t.clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| calico_api::resources::DEFAULT_TIER.into())
+}
+
 /// Headings and one row per resource for `-o ps` (`wide = false`) or `-o wide`.
 pub fn rows(
     resources: &[Resource],
@@ -139,9 +167,10 @@ fn columns(r: &Resource, wide: bool) -> Vec<&'static str> {
         }
         (Resource::HostEndpoint(_), false) => vec!["NAME", "NODE"],
         (Resource::HostEndpoint(_), true) => vec!["NAME", "NODE", "INTERFACE", "IPS", "PROFILES"],
-        (Resource::NetworkPolicy(_) | Resource::GlobalNetworkPolicy(_), true) => {
-            vec!["NAME", "ORDER", "SELECTOR"]
-        }
+        (Resource::NetworkPolicy(_), false) => vec!["NAME", "TIER"],
+        (Resource::NetworkPolicy(_), true) => vec!["NAME", "TIER", "ORDER", "SELECTOR"],
+        (Resource::GlobalNetworkPolicy(_), true) => vec!["NAME", "ORDER", "SELECTOR"],
+        (Resource::Tier(_), _) => vec!["NAME", "ORDER"],
         (Resource::Profile(_), true) => vec!["NAME", "LABELS"],
         (Resource::NetworkSet(_) | Resource::GlobalNetworkSet(_), true) => vec!["NAME", "NETS"],
         (Resource::ClusterInformation(_), true) => {
@@ -249,20 +278,17 @@ fn cells(r: &Resource, wide: bool) -> Vec<String> {
             h.spec.expected_ips.join(","),
             h.spec.profiles.join(","),
         ],
-        (Resource::NetworkPolicy(p), true) => {
-            vec![
-                name,
-                p.spec.order.map(|o| o.to_string()).unwrap_or_default(),
-                opt(&p.spec.selector),
-            ]
-        }
+        (Resource::NetworkPolicy(p), false) => vec![name, tier(&p.spec.tier)],
+        (Resource::NetworkPolicy(p), true) => vec![
+            name,
+            tier(&p.spec.tier),
+            order(p.spec.order),
+            opt(&p.spec.selector),
+        ],
         (Resource::GlobalNetworkPolicy(p), true) => {
-            vec![
-                name,
-                p.spec.order.map(|o| o.to_string()).unwrap_or_default(),
-                opt(&p.spec.selector),
-            ]
+            vec![name, order(p.spec.order), opt(&p.spec.selector)]
         }
+        (Resource::Tier(t), _) => vec![name, order(t.spec.order)],
         (Resource::Profile(p), true) => {
             vec![
                 name,
@@ -291,6 +317,24 @@ fn cells(r: &Resource, wide: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_like_go() {
+        for (f, s) in [
+            (0.0, "0"),
+            (100.0, "100"),
+            (10.5, "10.5"),
+            (999999.0, "999999"),
+            (1e6, "1e+06"),
+            (1.5e6, "1.5e+06"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2e7, "-2e+07"),
+        ] {
+            assert_eq!(go_float(f), s, "{f}");
+        }
+    }
 
     #[test]
     fn aligns_like_tabwriter() {

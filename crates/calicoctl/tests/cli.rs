@@ -7,6 +7,9 @@ use std::process::{Command, Output, Stdio};
 use calico_api::{Kind, Resource, decode_documents};
 use calico_testutil::EtcdServer;
 
+#[path = "cli/policy.rs"]
+mod policy;
+
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/fixtures/all-kinds.yaml"
@@ -137,7 +140,7 @@ fn normalized(mut r: Resource) -> Resource {
 
 fn round_trip_every_kind(ds: Ds) {
     let out = ds.ok(&["apply", "-f", FIXTURE]);
-    assert_eq!(out.trim(), "Successfully applied 17 resource(s)");
+    assert_eq!(out.trim(), "Successfully applied 18 resource(s)");
     let wanted: Vec<Resource> = decode(&std::fs::read_to_string(FIXTURE).unwrap_or_default())
         .into_iter()
         .map(|mut r| {
@@ -270,7 +273,7 @@ fn optimistic_concurrency(ds: Ds) {
     );
     assert!(
         ds.ok(&["create", "-f", FIXTURE, "--skip-exists"])
-            .contains("Successfully created 17")
+            .contains("Successfully created 18")
     );
     // Replace of a missing resource fails.
     let f = ds.file(
@@ -429,6 +432,18 @@ macro_rules! suite {
             fn bad_input_is_refused_cleanly() {
                 super::bad_input_is_refused_cleanly(super::$backend());
             }
+            #[test]
+            fn tiers() {
+                super::policy::tiers(super::$backend());
+            }
+            #[test]
+            fn kubernetes_network_policies() {
+                super::policy::kubernetes_network_policies(super::$backend());
+            }
+            #[test]
+            fn label_workload_endpoints() {
+                super::policy::label_workload_endpoints(super::$backend());
+            }
         }
     };
 }
@@ -441,7 +456,7 @@ fn validate_and_version_need_no_store() {
     let ds = local();
     assert_eq!(
         ds.ok(&["validate", "-f", FIXTURE]).trim(),
-        "Successfully validated 17 resource(s)"
+        "Successfully validated 18 resource(s)"
     );
     let f = ds.file("bad.yaml", "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec: {peerIP: 10.0.0.1, asNumber: 4294967296}\n");
     let e = ds.fails(&["validate", "-f", &f]);

@@ -8,13 +8,19 @@
 //!   `resourceVersion` (or a concurrent writer) gives [`ClientError::Conflict`];
 //! - a resource is validated (and Calico's defaults filled) before any write;
 //!   cross-resource rules (pools must not overlap, a pool's CIDR and block
-//!   size cannot change) are checked against the store.
+//!   size cannot change, a policy's tier must exist, the `default` tier and
+//!   tiers that hold policies cannot be deleted) are checked against the store;
+//! - Kubernetes `networking.k8s.io/v1` NetworkPolicies are stored the same way
+//!   under their own root ([`keys::K8S_NETWORK_POLICY_ROOT`]) and read back
+//!   with [`Client::list_k8s_network_policies`]; every write path takes a
+//!   [`Document`] (either kind), the `Resource` methods are shorthands.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use calico_api::resources::overlaps;
-use calico_api::{Kind, Resource, ResourceKey, ValidationError};
+use calico_api::k8s;
+use calico_api::resources::{DEFAULT_TIER, overlaps};
+use calico_api::{Document, DocumentKey, Kind, Resource, ResourceKey, ValidationError};
 
 use crate::keys;
 use crate::store::{Compare, EventKind, KeyValue, Op, Revision, Store, StoreError, Watch};
@@ -24,17 +30,17 @@ use crate::store::{Compare, EventKind, KeyValue, Op, Revision, Store, StoreError
 pub enum ClientError {
     /// No such resource.
     #[error("resource does not exist: {0}")]
-    NotFound(ResourceKey),
+    NotFound(DocumentKey),
     /// Create of a resource that exists.
     #[error("resource already exists: {0}")]
-    AlreadyExists(ResourceKey),
+    AlreadyExists(DocumentKey),
     /// The resource changed since the given resourceVersion was read.
     #[error(
         "update conflict: {key} has resourceVersion {current}, not {given}: get it again and retry"
     )]
     Conflict {
         /// The resource.
-        key: ResourceKey,
+        key: DocumentKey,
         /// The resourceVersion the caller had.
         given: String,
         /// The resourceVersion in the store.
@@ -86,35 +92,59 @@ impl Client {
         &self.store
     }
 
-    fn decode(kv: &KeyValue) -> Result<Resource, ClientError> {
+    /// Decodes a stored value: what its key's root says it is, strictly.
+    fn decode(kv: &KeyValue) -> Result<Document, ClientError> {
         let corrupt = |reason: String| ClientError::Corrupt {
             key: kv.key.clone(),
             reason,
         };
         let v: serde_json::Value =
             serde_json::from_slice(&kv.value).map_err(|e| corrupt(e.to_string()))?;
-        let mut r = calico_api::decode_value(v).map_err(corrupt)?;
-        r.metadata_mut().resource_version = Some(kv.mod_revision.to_string());
-        Ok(r)
+        let mut d = if kv.key.starts_with(keys::K8S_NETWORK_POLICY_ROOT) {
+            k8s::NetworkPolicy::from_json(v).map(Document::KubernetesNetworkPolicy)
+        } else {
+            calico_api::decode_value(v).map(Document::Calico)
+        }
+        .map_err(corrupt)?;
+        d.metadata_mut().resource_version = Some(kv.mod_revision.to_string());
+        Ok(d)
     }
 
-    fn encode(r: &Resource) -> Vec<u8> {
-        let mut r = r.clone();
-        r.metadata_mut().resource_version = None;
-        serde_json::to_vec(&r.to_json()).unwrap_or_default()
+    fn decode_resource(kv: &KeyValue) -> Result<Resource, ClientError> {
+        Self::decode(kv).and_then(calico)
+    }
+
+    fn encode(d: &Document) -> Vec<u8> {
+        let mut d = d.clone();
+        d.metadata_mut().resource_version = None;
+        serde_json::to_vec(&d.to_json()).unwrap_or_default()
     }
 
     /// Fills defaults and validates `r` on its own (no store access).
-    pub fn prepare(mut r: Resource) -> Result<Resource, ClientError> {
-        r.default_namespace("default");
-        r.set_defaults();
-        r.validate()?;
-        Ok(r)
+    pub fn prepare(r: Resource) -> Result<Resource, ClientError> {
+        Self::prepare_document(r.into()).and_then(calico)
+    }
+
+    /// Fills the namespace (`default` when none), defaults, and validates a
+    /// document on its own (no store access).
+    pub fn prepare_document(mut d: Document) -> Result<Document, ClientError> {
+        d.default_namespace("default");
+        d.set_defaults();
+        d.validate()?;
+        Ok(d)
     }
 
     /// Checks the rules that involve other resources: `r` is about to be
     /// written, `batch` holds the other resources written with it.
     pub fn check_cluster_rules(&self, r: &Resource, batch: &[Resource]) -> Result<(), ClientError> {
+        let tier = match r {
+            Resource::NetworkPolicy(p) => p.spec.tier.as_deref(),
+            Resource::GlobalNetworkPolicy(p) => p.spec.tier.as_deref(),
+            _ => None,
+        };
+        if let Some(t) = tier.filter(|t| !t.is_empty() && *t != DEFAULT_TIER) {
+            self.check_tier_exists(r, t, batch)?;
+        }
         let Resource::IPPool(pool) = r else {
             return Ok(());
         };
@@ -156,17 +186,68 @@ impl Client {
         Ok(())
     }
 
-    /// Creates `r`; fails if it exists.
-    pub fn create(&self, r: Resource) -> Result<Resource, ClientError> {
-        let mut r = Self::prepare(r)?;
-        self.check_cluster_rules(&r, &[])?;
-        self.create_prepared(&mut r)?;
-        Ok(r)
+    /// A policy's tier must exist, in the store or in the same batch (as
+    /// Calico's client checks on create; the `default` tier always exists).
+    fn check_tier_exists(
+        &self,
+        r: &Resource,
+        tier: &str,
+        batch: &[Resource],
+    ) -> Result<(), ClientError> {
+        let in_batch = batch
+            .iter()
+            .any(|b| b.kind() == Kind::Tier && b.metadata().name == tier);
+        let key = ResourceKey {
+            kind: Kind::Tier,
+            namespace: None,
+            name: tier.to_string(),
+        };
+        if in_batch || self.store.get(&keys::resource_key(&key))?.is_some() {
+            return Ok(());
+        }
+        Err(ClientError::Rejected(format!(
+            "{}: spec.tier: resource does not exist: {key}: create the tier first",
+            r.key()
+        )))
     }
 
-    fn create_prepared(&self, r: &mut Resource) -> Result<(), ClientError> {
+    /// The `default` tier, and a tier that still holds policies, cannot be
+    /// deleted (as Calico's client).
+    fn check_tier_deletable(&self, name: &str) -> Result<(), ClientError> {
+        if name == DEFAULT_TIER {
+            return Err(ClientError::Rejected(format!(
+                "Tier({name}): the default tier cannot be deleted"
+            )));
+        }
+        for kind in [Kind::NetworkPolicy, Kind::GlobalNetworkPolicy] {
+            let (policies, _) = self.list(kind, None)?;
+            let member = policies.iter().find(|p| match p {
+                Resource::NetworkPolicy(p) => p.spec.tier.as_deref() == Some(name),
+                Resource::GlobalNetworkPolicy(p) => p.spec.tier.as_deref() == Some(name),
+                _ => false,
+            });
+            if let Some(p) = member {
+                return Err(ClientError::Rejected(format!(
+                    "Tier({name}): cannot delete a non-empty tier: {} is in it; delete its policies or move them to another tier first",
+                    p.key()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates `r`; fails if it exists.
+    pub fn create(&self, r: Resource) -> Result<Resource, ClientError> {
+        let r = Self::prepare(r)?;
+        self.check_cluster_rules(&r, &[])?;
+        let mut d = r.into();
+        self.create_prepared(&mut d)?;
+        calico(d)
+    }
+
+    fn create_prepared(&self, r: &mut Document) -> Result<(), ClientError> {
         let key = r.key();
-        let skey = keys::resource_key(&key);
+        let skey = keys::document_key(&key);
         let m = r.metadata_mut();
         m.resource_version = None;
         m.uid = Some(crate::time::uuid4());
@@ -186,15 +267,16 @@ impl Client {
 
     /// Replaces an existing `r`. With a resourceVersion, it must be current.
     pub fn update(&self, r: Resource) -> Result<Resource, ClientError> {
-        let mut r = Self::prepare(r)?;
+        let r = Self::prepare(r)?;
         self.check_cluster_rules(&r, &[])?;
-        self.update_prepared(&mut r)?;
-        Ok(r)
+        let mut d = r.into();
+        self.update_prepared(&mut d)?;
+        calico(d)
     }
 
-    fn update_prepared(&self, r: &mut Resource) -> Result<(), ClientError> {
+    fn update_prepared(&self, r: &mut Document) -> Result<(), ClientError> {
         let key = r.key();
-        let skey = keys::resource_key(&key);
+        let skey = keys::document_key(&key);
         let current = self
             .store
             .get(&skey)?
@@ -242,16 +324,17 @@ impl Client {
 
     /// Creates `r`, or updates it if it exists.
     pub fn apply(&self, r: Resource) -> Result<Resource, ClientError> {
-        let mut r = Self::prepare(r)?;
+        let r = Self::prepare(r)?;
         self.check_cluster_rules(&r, &[])?;
-        self.apply_prepared(&mut r)?;
-        Ok(r)
+        let mut d = r.into();
+        self.apply_prepared(&mut d)?;
+        calico(d)
     }
 
-    fn apply_prepared(&self, r: &mut Resource) -> Result<(), ClientError> {
+    fn apply_prepared(&self, r: &mut Document) -> Result<(), ClientError> {
         // Two rounds cover a concurrent create or delete between our read and write.
         for _ in 0..2 {
-            let exists = self.store.get(&keys::resource_key(&r.key()))?.is_some();
+            let exists = self.store.get(&keys::document_key(&r.key()))?.is_some();
             let res = if exists {
                 self.update_prepared(r)
             } else {
@@ -270,13 +353,13 @@ impl Client {
     }
 
     /// Writes a batch that has already been prepared and checked, in order.
-    /// `op` is `create`, `apply` or `replace`. Returns the written resources;
+    /// `op` is `create`, `apply` or `replace`. Returns the written documents;
     /// on the first failure, the error and how many were written.
     pub fn write_prepared(
         &self,
         op: WriteOp,
-        batch: Vec<Resource>,
-    ) -> Result<Vec<Resource>, (usize, ClientError)> {
+        batch: Vec<Document>,
+    ) -> Result<Vec<Document>, (usize, ClientError)> {
         let mut out = Vec::with_capacity(batch.len());
         for mut r in batch {
             let res = match op {
@@ -298,7 +381,22 @@ impl Client {
         key: &ResourceKey,
         resource_version: Option<&str>,
     ) -> Result<Resource, ClientError> {
-        let skey = keys::resource_key(key);
+        self.delete_document(&key.clone().into(), resource_version)
+            .and_then(calico)
+    }
+
+    /// Deletes a document; with `resource_version`, only if it is current.
+    pub fn delete_document(
+        &self,
+        key: &DocumentKey,
+        resource_version: Option<&str>,
+    ) -> Result<Document, ClientError> {
+        if let DocumentKey::Calico(k) = key
+            && k.kind == Kind::Tier
+        {
+            self.check_tier_deletable(&k.name)?;
+        }
+        let skey = keys::document_key(key);
         let current = self
             .store
             .get(&skey)?
@@ -329,11 +427,37 @@ impl Client {
 
     /// One resource.
     pub fn get(&self, key: &ResourceKey) -> Result<Resource, ClientError> {
+        self.get_document(&key.clone().into()).and_then(calico)
+    }
+
+    /// One document (a Calico resource or a Kubernetes NetworkPolicy).
+    pub fn get_document(&self, key: &DocumentKey) -> Result<Document, ClientError> {
         let kv = self
             .store
-            .get(&keys::resource_key(key))?
+            .get(&keys::document_key(key))?
             .ok_or_else(|| ClientError::NotFound(key.clone()))?;
         Self::decode(&kv)
+    }
+
+    /// The stored Kubernetes NetworkPolicies (in `namespace`, or in all
+    /// namespaces when `None`), sorted by namespace and name, each with its
+    /// `resourceVersion`, and the revision of the read. Calico enforces each
+    /// as the NetworkPolicy `knp.default.<name>` (`calico_policy::k8s::convert`).
+    pub fn list_k8s_network_policies(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<k8s::NetworkPolicy>, Revision), ClientError> {
+        let (kvs, rev) = self
+            .store
+            .list(&keys::k8s_network_policy_prefix(namespace))?;
+        let list = kvs
+            .iter()
+            .map(|kv| match Self::decode(kv)? {
+                Document::KubernetesNetworkPolicy(np) => Ok(np),
+                other => Err(not_kind(other, k8s::QUALIFIED_KIND)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((list, rev))
     }
 
     /// Every resource of `kind` (in `namespace`, or all namespaces when
@@ -349,7 +473,7 @@ impl Client {
         let (kvs, rev) = self.store.list(&keys::kind_prefix(kind, namespace))?;
         let (mut good, mut bad) = (Vec::new(), Vec::new());
         for kv in &kvs {
-            match Self::decode(kv) {
+            match Self::decode_resource(kv) {
                 Ok(r) => good.push(r),
                 Err(e) => bad.push(e.to_string()),
             }
@@ -357,6 +481,8 @@ impl Client {
         Ok((good, bad, rev))
     }
 
+    /// Every resource of `kind` (in `namespace`, or all namespaces when
+    /// `None`), sorted by namespace and name, and the revision of the read.
     pub fn list(
         &self,
         kind: Kind,
@@ -365,7 +491,7 @@ impl Client {
         let (kvs, rev) = self.store.list(&keys::kind_prefix(kind, namespace))?;
         let list = kvs
             .iter()
-            .map(Self::decode)
+            .map(Self::decode_resource)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((list, rev))
     }
@@ -384,6 +510,22 @@ impl Client {
             kind,
             prefix,
         })
+    }
+}
+
+/// The Calico resource in `d`; the write paths keep a document's variant, and
+/// a Calico key only ever decodes to a Calico resource.
+fn calico(d: Document) -> Result<Resource, ClientError> {
+    match d {
+        Document::Calico(r) => Ok(r),
+        other => Err(not_kind(other, "projectcalico.org/v3 resource")),
+    }
+}
+
+fn not_kind(d: Document, wanted: &str) -> ClientError {
+    ClientError::Corrupt {
+        key: keys::document_key(&d.key()),
+        reason: format!("a {} where a {wanted} was expected", d.kind_name()),
     }
 }
 
@@ -419,7 +561,7 @@ impl ResourceWatch {
                     create_revision: 0,
                     mod_revision: ev.mod_revision,
                 };
-                Ok(Some(ResourceEvent::Upserted(Client::decode(&kv)?)))
+                Ok(Some(ResourceEvent::Upserted(Client::decode_resource(&kv)?)))
             }
             EventKind::Delete => {
                 let rest = ev.key.strip_prefix(&self.prefix).unwrap_or(&ev.key);

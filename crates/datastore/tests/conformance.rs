@@ -14,6 +14,9 @@ use calico_datastore::local::LocalStore;
 use calico_datastore::{Client, ClientError, Compare, Event, EventKind, Op, Store, StoreError};
 use calico_testutil::EtcdServer;
 
+#[path = "conformance/documents.rs"]
+mod documents;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 /// A backend under test: the store and whatever keeps it alive.
@@ -569,6 +572,14 @@ macro_rules! suite {
             #[test]
             fn resources_watch() {
                 super::resources_watch(super::$backend());
+            }
+            #[test]
+            fn tiers_and_policy_rules() {
+                super::documents::tiers_and_policy_rules(super::$backend());
+            }
+            #[test]
+            fn kubernetes_network_policies() {
+                super::documents::kubernetes_network_policies(super::$backend());
             }
         }
     };

@@ -40,7 +40,7 @@ impl Problem {
     }
 }
 
-/// A Tier resource (not yet a datastore kind: see `calico_api::resources::TierSpec`).
+/// A Tier: its name, order and default action.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Tier {
     /// The tier's name.
@@ -89,6 +89,10 @@ impl PolicyInput {
             Resource::GlobalNetworkSet(o) => self.global_network_sets.push(o),
             Resource::WorkloadEndpoint(o) => self.workload_endpoints.push(o),
             Resource::HostEndpoint(o) => self.host_endpoints.push(o),
+            Resource::Tier(o) => self.tiers.push(Tier {
+                name: o.metadata.name,
+                spec: o.spec,
+            }),
             Resource::FelixConfiguration(o) => {
                 let (settings, problems) = Settings::from_felix(&o.spec);
                 self.settings = settings;
@@ -117,25 +121,8 @@ impl PolicyInput {
                 self.kubernetes_network_policies
                     .push(k8s::NetworkPolicy::from_json(v)?);
             }
-            (calico_api::API_VERSION, "Tier") => self.tiers.push(tier(v)?),
             _ => return Ok(self.add_resource(calico_api::decode_value(v)?)),
         }
         Ok(Vec::new())
     }
-}
-
-fn tier(v: serde_json::Value) -> Result<Tier, String> {
-    let name = v
-        .pointer("/metadata/name")
-        .and_then(serde_json::Value::as_str)
-        .filter(|n| !n.is_empty())
-        .ok_or("Tier: metadata.name is required")?
-        .to_string();
-    let spec = match v.get("spec") {
-        None => TierSpec::default(),
-        Some(s) => {
-            serde_json::from_value(s.clone()).map_err(|e| format!("Tier({name}): spec: {e}"))?
-        }
-    };
-    Ok(Tier { name, spec })
 }

@@ -1,55 +1,23 @@
 //! Ruleset size grows with policies + endpoints, not their product.
 //!
-//! N policies and M endpoints in 10 groups: policy i applies to group i mod 10
-//! and allows ingress from the endpoint labelled `id == e<i mod M>`. So every
-//! endpoint is governed by N/10 policies: a per-endpoint rendering would
-//! need N×M/10 jumps, the shared chains need N.
+//! See [`common::scale_input`]: every endpoint is governed by N/10
+//! policies; a per-endpoint rendering would need N×M/10 jumps, the shared
+//! chains need N.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Instant;
 
+use calico_policy::Model;
 use calico_policy::nft::compile::compile;
-use calico_policy::{Model, PolicyInput};
-use serde_json::json;
-
-fn input(policies: usize, endpoints: usize) -> PolicyInput {
-    let mut i = PolicyInput::default();
-    let mut add = |v: serde_json::Value| {
-        i.add_document(v).unwrap();
-    };
-    add(
-        json!({"apiVersion": "projectcalico.org/v3", "kind": "Profile", "metadata": {"name": "kns.scale"},
-               "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}}),
-    );
-    for e in 0..endpoints {
-        add(
-            json!({"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
-                   "metadata": {"name": format!("e{e}"), "namespace": "scale",
-                                "labels": {"group": format!("g{}", e % 10), "id": format!("e{e}")}},
-                   "spec": {"orchestrator": "k8s", "node": "node1", "interfaceName": format!("cali{e:08}"),
-                            "ipNetworks": [format!("10.{}.{}.{}/32", e / 65536, (e / 256) % 256, e % 256)],
-                            "profiles": ["kns.scale"]}}),
-        );
-    }
-    for p in 0..policies {
-        add(
-            json!({"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
-                   "metadata": {"name": format!("p{p}"), "namespace": "scale"},
-                   "spec": {"order": p, "selector": format!("group == 'g{}'", p % 10),
-                            "ingress": [{"action": "Allow", "protocol": "TCP",
-                                         "source": {"selector": format!("id == 'e{}'", p % endpoints)},
-                                         "destination": {"ports": [8000 + p % 1000]}}]}}),
-        );
-    }
-    i.local_interfaces = (0..endpoints).map(|e| format!("cali{e:08}")).collect();
-    i
-}
+use common::scale_input;
 
 /// (lines, bytes) of the whole table.
 fn size(policies: usize, endpoints: usize) -> (usize, usize) {
     let start = Instant::now();
-    let text = compile(&Model::build(&input(policies, endpoints))).full();
+    let text = compile(&Model::build(&scale_input(policies, endpoints))).full();
     eprintln!(
         "{policies} policies × {endpoints} endpoints: {} lines, {} bytes, compiled in {:?}",
         text.lines().count(),

@@ -356,6 +356,18 @@ fn nets_not_nets_selectors_and_not_ports_on_both_sides() {
     assert!(!w.allowed("a/x", "b/z", proto::UDP, 54), "z is not db");
 }
 
+/// `notPorts` alone (no address match on that side, a protocol number):
+/// found missing from the compiled rule by calico-node's reachability test.
+#[test]
+fn not_ports_alone_with_a_protocol_number() {
+    let w = with(
+        "---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: p}\nspec:\n  selector: app == 'web'\n  types: [Egress]\n  egress:\n  - action: Allow\n    protocol: 6\n    destination: {notPorts: [81]}\n",
+    );
+    assert!(w.tcp("a/x", "a/y", 80));
+    assert!(!w.tcp("a/x", "a/y", 81), "81 is excluded");
+    assert!(!w.allowed("a/x", "a/y", proto::UDP, 80), "TCP only");
+}
+
 #[test]
 fn endpoint_to_host_default_action_and_host_to_workload() {
     let w = with("");

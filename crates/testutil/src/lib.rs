@@ -157,6 +157,21 @@ pub fn make_pki(dir: &Path) -> (TlsFiles, TlsFiles) {
     (server, client)
 }
 
+/// A data directory for a test etcd: in memory (/dev/shm) where there is
+/// one, so that etcd's fsyncs never wait on a disk busy with other work
+/// (on a loaded 2-core machine they stalled requests past their deadline).
+fn etcd_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::Builder::new()
+            .prefix("calico-etcd")
+            .tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    };
+    dir.unwrap_or_else(|e| panic!("cannot make a temp dir for etcd: {e}"))
+}
+
 impl EtcdServer {
     /// Starts etcd; panics with a clear message if it is not installed or does not come up.
     pub fn start() -> EtcdServer {
@@ -180,8 +195,7 @@ impl EtcdServer {
     }
 
     fn launch_at(netns: Option<String>, host: &str) -> EtcdServer {
-        let dir =
-            tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir for etcd: {e}"));
+        let dir = etcd_dir();
         let mut s = EtcdServer {
             child: None,
             port: free_port(),
@@ -212,8 +226,7 @@ impl EtcdServer {
     /// Starts etcd serving TLS on its client port and requiring client
     /// certificates; returns the client's files (CA, certificate, key).
     pub fn start_tls() -> (EtcdServer, TlsFiles) {
-        let dir =
-            tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir for etcd: {e}"));
+        let dir = etcd_dir();
         let (server, client) = make_pki(dir.path());
         let mut s = EtcdServer {
             child: None,

@@ -248,6 +248,40 @@ fn check_policy_common(
     check_rules(errs, "egress", egress);
 }
 
+/// Prefix of the Calico NetworkPolicies that enforce Kubernetes NetworkPolicies
+/// (`knp.default.<name>`).
+pub const K8S_POLICY_NAME_PREFIX: &str = "knp.default.";
+/// Prefix of the policies derived from OpenStack security groups.
+const OPENSTACK_POLICY_NAME_PREFIX: &str = "ossg.default.";
+
+/// Calico's policy naming and tier rules (libcalico-go `networkPolicyNameRegex`,
+/// `globalNetworkPolicyNameRegex`): a name is a DNS-1123 label or two labels
+/// joined by one dot (`<tier>.<name>`, a prefix Calico no longer requires);
+/// a NetworkPolicy may also be `knp.default.<subdomain>` or
+/// `ossg.default.<subdomain>`. `spec.tier`, when set, names a tier (a label).
+fn check_policy_identity(
+    errs: &mut Errors,
+    meta: &ObjectMeta,
+    tier: Option<&str>,
+    namespaced: bool,
+) {
+    let name = meta.name.as_str();
+    let prefixed = namespaced
+        && [K8S_POLICY_NAME_PREFIX, OPENSTACK_POLICY_NAME_PREFIX]
+            .iter()
+            .any(|p| name.starts_with(p));
+    // Names that are not even subdomains are reported by the generic check.
+    if !prefixed && validate::dns1123_subdomain(name).is_ok() && name.split('.').count() > 2 {
+        errs.add(
+            "metadata.name",
+            format!("policy name {name:?} must be a DNS-1123 label, or two joined by a dot (<tier>.<name>)"),
+        );
+    }
+    if let Some(t) = tier.filter(|t| !t.is_empty()) {
+        errs.check("spec.tier", validate::dns1123_label(t));
+    }
+}
+
 /// Spec of a NetworkPolicy.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -283,7 +317,8 @@ pub struct NetworkPolicySpec {
 }
 
 impl SpecImpl for NetworkPolicySpec {
-    fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {
+    fn check(&self, meta: &ObjectMeta, errs: &mut Errors) {
+        check_policy_identity(errs, meta, self.tier.as_deref(), true);
         check_policy_common(
             errs,
             self.order,
@@ -347,7 +382,8 @@ pub struct GlobalNetworkPolicySpec {
 }
 
 impl SpecImpl for GlobalNetworkPolicySpec {
-    fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {
+    fn check(&self, meta: &ObjectMeta, errs: &mut Errors) {
+        check_policy_identity(errs, meta, self.tier.as_deref(), false);
         check_policy_common(
             errs,
             self.order,
@@ -439,5 +475,50 @@ impl SpecImpl for NetworkSetSpec {
 impl SpecImpl for GlobalNetworkSetSpec {
     fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {
         check_nets(errs, &self.nets);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(name: &str, tier: Option<&str>, namespaced: bool) -> Vec<String> {
+        let mut errs = Errors::default();
+        let meta = ObjectMeta {
+            name: name.into(),
+            ..Default::default()
+        };
+        if namespaced {
+            let spec = NetworkPolicySpec {
+                tier: tier.map(Into::into),
+                ..Default::default()
+            };
+            spec.check(&meta, &mut errs);
+        } else {
+            let spec = GlobalNetworkPolicySpec {
+                tier: tier.map(Into::into),
+                ..Default::default()
+            };
+            spec.check(&meta, &mut errs);
+        }
+        errs.list.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn policy_names_and_tiers_as_calico() {
+        for ns in [true, false] {
+            assert!(fields("allow-dns", None, ns).is_empty());
+            assert!(fields("security.allow-dns", Some("security"), ns).is_empty());
+            assert_eq!(fields("a.b.c", None, ns), vec!["metadata.name"]);
+            assert_eq!(fields("p", Some("Bad.Tier"), ns), vec!["spec.tier"]);
+            assert!(fields("p", Some(""), ns).is_empty());
+        }
+        // Converted Kubernetes policies keep their (dotted) names; only namespaced.
+        assert!(fields("knp.default.web.v2", None, true).is_empty());
+        assert!(fields("ossg.default.sg-1", None, true).is_empty());
+        assert_eq!(
+            fields("knp.default.web.v2", None, false),
+            vec!["metadata.name"]
+        );
     }
 }

@@ -1,14 +1,17 @@
 //! Tier: an ordered group of policies (`projectcalico.org/v3` `Tier`).
 //!
-//! Policy is evaluated tier by tier, lowest `order` first (a tier without an
-//! order comes last, ties broken by name). A tier that applies to an endpoint
-//! but reaches no verdict takes its `defaultAction`: `Deny` (the default)
-//! drops the packet, `Pass` hands it to the next tier. Calico keeps a `default`
-//! tier with order 1 000 000 (`DefaultTierOrder`) for policies that name no tier.
+//! Policy is evaluated tier by tier, lowest `order` first (ties broken by
+//! name). A tier that applies to an endpoint but reaches no verdict takes its
+//! `defaultAction`: `Deny` (the default) drops the packet, `Pass` hands it to
+//! the next tier. Calico keeps a `default` tier with order 1 000 000
+//! (`DefaultTierOrder`) for policies that name no tier.
 //!
-//! The spec is not yet one of the [`Kind`](crate::Kind)s: registering it needs
-//! `Tier => TierSpec` in the resource table, a `tiers` row in the kind table and
-//! a Tier in the shared all-kinds fixture.
+//! As Calico (`DefaultTierFields`, `validateTier`): an absent `order` is
+//! stored as 1 000 000 and an absent `defaultAction` as `Deny`; a tier name is
+//! a DNS-1123 label (no dots: it prefixes policy names); the `default` tier's
+//! order must be 1 000 000. The rules that need the store (the `default` tier
+//! and tiers that still hold policies cannot be deleted; a policy's tier must
+//! exist) are in `calico_datastore::Client`.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,9 +50,23 @@ impl TierSpec {
 }
 
 impl SpecImpl for TierSpec {
-    fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {
+    fn defaults(&mut self) {
+        self.order.get_or_insert(DEFAULT_TIER_ORDER);
+        self.default_action.get_or_insert_with(|| "Deny".into());
+    }
+
+    fn check(&self, meta: &ObjectMeta, errs: &mut Errors) {
+        if !meta.name.is_empty() {
+            errs.check("metadata.name", validate::dns1123_label(&meta.name));
+        }
         if let Some(o) = self.order.filter(|o| !o.is_finite()) {
             errs.add("spec.order", format!("{o} is not a finite number"));
+        }
+        if meta.name == DEFAULT_TIER && self.order.is_some_and(|o| o != DEFAULT_TIER_ORDER) {
+            errs.add(
+                "spec.order",
+                format!("the default tier's order must be {DEFAULT_TIER_ORDER}"),
+            );
         }
         if let Some(a) = &self.default_action {
             errs.check(
@@ -64,10 +81,18 @@ impl SpecImpl for TierSpec {
 mod tests {
     use super::*;
 
-    fn check(spec: &TierSpec) -> Vec<String> {
+    fn check_named(name: &str, spec: &TierSpec) -> Vec<String> {
         let mut errs = Errors::default();
-        spec.check(&ObjectMeta::default(), &mut errs);
+        let meta = ObjectMeta {
+            name: name.into(),
+            ..Default::default()
+        };
+        spec.check(&meta, &mut errs);
         errs.list.into_iter().map(|e| e.field).collect()
+    }
+
+    fn check(spec: &TierSpec) -> Vec<String> {
+        check_named("", spec)
     }
 
     #[test]
@@ -92,5 +117,31 @@ mod tests {
             default_action: Some("Allow".into()),
         };
         assert_eq!(check(&bad), vec!["spec.order", "spec.defaultAction"]);
+        // Tier names have no dots; the default tier keeps Calico's order.
+        assert_eq!(
+            check_named("a.b", &TierSpec::default()),
+            vec!["metadata.name"]
+        );
+        let ten = TierSpec {
+            order: Some(10.0),
+            ..Default::default()
+        };
+        assert!(check_named("security", &ten).is_empty());
+        assert_eq!(check_named(DEFAULT_TIER, &ten), vec!["spec.order"]);
+    }
+
+    #[test]
+    fn defaults_as_calico() {
+        let mut t = TierSpec::default();
+        t.defaults();
+        assert_eq!(t.order, Some(DEFAULT_TIER_ORDER));
+        assert_eq!(t.default_action.as_deref(), Some("Deny"));
+        assert!(check_named(DEFAULT_TIER, &t).is_empty());
+        let mut p = TierSpec {
+            order: Some(5.0),
+            default_action: Some("Pass".into()),
+        };
+        p.defaults();
+        assert_eq!((p.order, p.passes_by_default()), (Some(5.0), true));
     }
 }

@@ -5,6 +5,7 @@
 //! - [`sync`]: reading the snapshot;
 //! - [`apply`]: making the kernel match, touching only what it owns;
 //! - [`nat`]: the nftables table (NAT outgoing, floating IPs, anti-spoofing);
+//! - [`policy`]: network policy, the nftables table `inet calico-policy`;
 //! - [`settings`]: FelixConfiguration `default` < `node.<name>` < `FELIX_*`.
 //!
 //! [`run`] is the reconcile loop: compute, apply, then wait for a datastore
@@ -15,6 +16,7 @@
 pub mod apply;
 pub mod model;
 pub mod nat;
+pub mod policy;
 pub mod settings;
 pub mod sync;
 
@@ -44,6 +46,7 @@ pub fn run(
     }
     let mut backoff = Duration::from_millis(200);
     let mut last_nft: Option<String> = None;
+    let mut enforcer = policy::Enforcer::new();
     let mut last_resync = Instant::now();
     loop {
         let started = Instant::now();
@@ -66,6 +69,27 @@ pub fn run(
                     log("INFO", "nftables table inet calico updated");
                 }
                 last_nft = nat::marker(&d.nft).map(str::to_string);
+            }
+            let (input, policy_skipped) =
+                policy::read(&client, &me, &eff).map_err(|e| format!("datastore: {e}"))?;
+            for s in &policy_skipped {
+                log("WARNING", &format!("policy: skipped {s}"));
+            }
+            let applied = enforcer.apply(&input, verify)?;
+            if applied.lines > 0 {
+                Metrics::inc(&metrics.policy_updates);
+                log(
+                    "INFO",
+                    &format!(
+                        "policy: {} ({} lines)",
+                        if applied.full {
+                            "table loaded"
+                        } else {
+                            "table updated"
+                        },
+                        applied.lines
+                    ),
+                );
             }
             if verify {
                 last_resync = Instant::now();
@@ -90,6 +114,7 @@ pub fn run(
             }
             let mut problems = d.problems;
             problems.extend(c.problems);
+            problems.extend(applied.problems);
             Ok((rev, problems))
         })();
         metrics.observe_apply(started.elapsed());

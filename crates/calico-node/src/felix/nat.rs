@@ -163,7 +163,6 @@ pub fn marker(doc: &str) -> Option<&str> {
 /// Makes the kernel's table equal to `doc` (one atomic transaction), unless
 /// it already is; `Ok(true)` when something was applied.
 pub fn apply(doc: &str) -> Result<bool, String> {
-    use std::io::Write;
     use std::process::{Command, Stdio};
     let current = Command::new("nft")
         .args(["list", "table", "inet", "calico"])
@@ -175,7 +174,14 @@ pub fn apply(doc: &str) -> Result<bool, String> {
         return Ok(false);
     }
     // Create-if-missing, delete, recreate: one transaction.
-    let script = format!("table {TABLE} {{}}\ndelete table {TABLE}\n{doc}");
+    nft_script(&format!("table {TABLE} {{}}\ndelete table {TABLE}\n{doc}"))?;
+    Ok(true)
+}
+
+/// Runs `script` with `nft -f -`: one atomic transaction.
+pub fn nft_script(script: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
@@ -188,7 +194,7 @@ pub fn apply(doc: &str) -> Result<bool, String> {
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if out.status.success() {
-        Ok(true)
+        Ok(())
     } else {
         Err(format!(
             "nft: {}",

@@ -1,14 +1,16 @@
-//! `calicoctl delete (-f FILE | KIND NAME...)`.
+//! `calicoctl delete (-f FILE | KIND NAME...)`: Calico resources, and the
+//! Kubernetes NetworkPolicies of a file; never a Calico NetworkPolicy named
+//! `knp.default.*` (as Calico).
 
 use std::path::PathBuf;
 
 use anyhow::bail;
-use calico_api::ResourceKey;
+use calico_api::DocumentKey;
 use calico_datastore::ClientError;
 use clap::Args;
 
-use super::{key, parse_kind};
-use crate::input::read_resources;
+use super::{key, parse_kind, refuse_converted_policy};
+use crate::input::{kind_label, read_resources};
 
 /// Arguments of delete.
 #[derive(Args)]
@@ -29,14 +31,14 @@ pub struct DeleteArgs {
 /// Runs the command.
 pub fn run(config: Option<&PathBuf>, a: DeleteArgs) -> anyhow::Result<()> {
     let ns = a.namespace.as_deref();
-    let targets: Vec<(ResourceKey, Option<String>)> = match (&a.file, a.args.as_slice()) {
+    let targets: Vec<(DocumentKey, Option<String>)> = match (&a.file, a.args.as_slice()) {
         (Some(f), []) => read_resources(f)?
             .resources
             .into_iter()
-            .map(|mut r| {
-                r.default_namespace(ns.unwrap_or("default"));
-                let rv = r.metadata().resource_version.clone();
-                (r.key(), rv)
+            .map(|mut d| {
+                d.default_namespace(ns.unwrap_or("default"));
+                let rv = d.metadata().resource_version.clone();
+                (d.key(), rv)
             })
             .collect(),
         (Some(_), _) => bail!("give either -f FILE or KIND NAME..., not both"),
@@ -44,20 +46,24 @@ pub fn run(config: Option<&PathBuf>, a: DeleteArgs) -> anyhow::Result<()> {
             let kind = parse_kind(kind)?;
             names
                 .iter()
-                .map(|n| key(kind, n, ns).map(|k| (k, None)))
+                .map(|n| key(kind, n, ns).map(|k| (k.into(), None)))
                 .collect::<anyhow::Result<_>>()?
         }
         (None, [_]) => bail!("give the name of the resource to delete: calicoctl delete KIND NAME"),
         (None, _) => bail!("give -f FILE or KIND NAME: calicoctl delete KIND NAME"),
     };
+    let label = kind_label(targets.iter().map(|(k, _)| k.kind_name()));
+    // Refused names are refused before anything is deleted.
+    for (k, _) in &targets {
+        if let DocumentKey::Calico(k) = k {
+            refuse_converted_policy(k, "delete")
+                .map_err(|e| anyhow::anyhow!("Failed to delete {label}resource: [{e}]"))?;
+        }
+    }
     let client = crate::connect(config)?;
-    let label = match targets.first() {
-        Some((f, _)) if targets.iter().all(|(k, _)| k.kind == f.kind) => format!("'{}' ", f.kind),
-        _ => String::new(),
-    };
     let mut deleted = 0;
     for (i, (k, rv)) in targets.iter().enumerate() {
-        match client.delete(k, rv.as_deref()) {
+        match client.delete_document(k, rv.as_deref()) {
             Ok(_) => deleted += 1,
             Err(ClientError::NotFound(_)) if a.skip_not_exists => deleted += 1,
             Err(e) if i == 0 => bail!("Failed to delete {label}resource: [{e}]"),

@@ -1,9 +1,18 @@
 //! `calicoctl get KIND [NAME...] [-o ps|wide|yaml|json] [-n NS | -A]`.
+//!
+//! NetworkPolicies include, as Calico shows them, the Calico policy that
+//! enforces each stored Kubernetes NetworkPolicy (`knp.default.<name>`,
+//! converted by `calico_policy::k8s::convert`); those are read-only here.
 
 use std::path::PathBuf;
 
 use anyhow::bail;
-use calico_api::{Resource, encode_json, encode_yaml, to_output_value};
+use calico_api::resources::K8S_POLICY_NAME_PREFIX;
+use calico_api::{
+    Document, DocumentKey, Kind, Resource, ResourceKey, encode_json, encode_yaml, k8s,
+    to_output_value,
+};
+use calico_datastore::{Client, ClientError};
 use clap::Args;
 
 use super::{key, parse_kind};
@@ -49,11 +58,21 @@ pub fn run(config: Option<&PathBuf>, a: GetArgs) -> anyhow::Result<()> {
         Some(a.namespace.as_deref().unwrap_or("default"))
     };
     let resources: Vec<Resource> = if a.names.is_empty() {
-        client.list(kind, ns)?.0
+        let mut list = client.list(kind, ns)?.0;
+        if kind == Kind::NetworkPolicy {
+            let (knps, _) = client.list_k8s_network_policies(ns)?;
+            list.extend(knps.iter().map(converted));
+            list.sort_by_key(Resource::key);
+        }
+        if kind == Kind::Tier {
+            // As Calico's `get tiers`: by order, tiers without one last.
+            list.sort_by(|a, b| tier_order(a).total_cmp(&tier_order(b)));
+        }
+        list
     } else {
         a.names
             .iter()
-            .map(|n| Ok(client.get(&key(kind, n, ns)?)?))
+            .map(|n| get_one(&client, &key(kind, n, ns)?))
             .collect::<anyhow::Result<_>>()?
     };
     let single = a.names.len() == 1;
@@ -71,6 +90,38 @@ pub fn run(config: Option<&PathBuf>, a: GetArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One resource; `knp.default.<name>` is the converted Kubernetes policy `<name>`.
+fn get_one(client: &Client, k: &ResourceKey) -> anyhow::Result<Resource> {
+    let k8s_name = k.name.strip_prefix(K8S_POLICY_NAME_PREFIX);
+    let (Kind::NetworkPolicy, Some(name), Some(namespace)) = (k.kind, k8s_name, &k.namespace)
+    else {
+        return Ok(client.get(k)?);
+    };
+    let knp = DocumentKey::KubernetesNetworkPolicy {
+        namespace: namespace.clone(),
+        name: name.to_string(),
+    };
+    match client.get_document(&knp) {
+        Ok(Document::KubernetesNetworkPolicy(np)) => Ok(converted(&np)),
+        Ok(_) | Err(ClientError::NotFound(_)) => {
+            Err(ClientError::NotFound(k.clone().into()).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn tier_order(r: &Resource) -> f64 {
+    match r {
+        Resource::Tier(t) => t.spec.order.unwrap_or(f64::INFINITY),
+        _ => f64::INFINITY,
+    }
+}
+
+/// The Calico NetworkPolicy that enforces a Kubernetes one, as Calico shows it.
+fn converted(np: &k8s::NetworkPolicy) -> Resource {
+    Resource::NetworkPolicy(calico_policy::k8s::convert(np).0)
 }
 
 fn table_headings(kind: calico_api::Kind, wide: bool, all_ns: bool) -> Vec<&'static str> {

@@ -1,11 +1,17 @@
-//! `calicoctl label KIND NAME key=value [--overwrite]` and `--remove key`.
+//! `calicoctl label KIND NAME key=value [--overwrite]` and
+//! `calicoctl label KIND NAME key --remove`, as Calico's calicoctl: `-n` names
+//! the namespace of namespaced kinds (WorkloadEndpoint, NetworkPolicy,
+//! NetworkSet; `default` when absent); setting a key that is present needs
+//! `--overwrite` (unless the value is the same); removing a key that is absent
+//! is an error; the write carries the resourceVersion read, so a concurrent
+//! change is refused instead of overwritten.
 
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
 use clap::Args;
 
-use super::{key, parse_kind};
+use super::{key, parse_kind, refuse_converted_policy};
 
 /// Arguments of label.
 #[derive(Args)]
@@ -14,67 +20,69 @@ pub struct LabelArgs {
     kind: String,
     /// Name.
     name: String,
-    /// `key=value` to set.
+    /// `key=value` to set, or the key to remove with `--remove`.
     label: Option<String>,
-    /// Key of a label to remove.
+    /// Remove the label (`calicoctl label KIND NAME key --remove`; `--remove key` also works).
     #[arg(long)]
-    remove: Option<String>,
-    /// Replace an existing value.
-    #[arg(long)]
+    remove: bool,
+    /// Replace the value of a key that is already present.
+    #[arg(long, conflicts_with = "remove")]
     overwrite: bool,
-    /// Namespace of namespaced resources.
+    /// Namespace of namespaced resources (default `default`).
     #[arg(short = 'n', long)]
     namespace: Option<String>,
 }
 
 /// Runs the command.
 pub fn run(config: Option<&PathBuf>, a: LabelArgs) -> anyhow::Result<()> {
+    let Some(label) = &a.label else {
+        bail!("give key=value to set a label, or key --remove to remove one")
+    };
+    let (lk, lv) = if a.remove {
+        (label.as_str(), None)
+    } else {
+        match label.split_once('=') {
+            Some((k, v)) if !v.contains('=') => (k, Some(v)),
+            _ => bail!("invalid label {label}: use key=value"),
+        }
+    };
+    calico_api::validate::label_key(lk).map_err(anyhow::Error::msg)?;
+    if let Some(v) = lv {
+        calico_api::validate::label_value(v).map_err(anyhow::Error::msg)?;
+    }
     let kind = parse_kind(&a.kind)?;
     let k = key(kind, &a.name, a.namespace.as_deref())?;
+    refuse_converted_policy(&k, "label").map_err(anyhow::Error::msg)?;
+    // Messages name the resource as the user did, as Calico's do.
+    let target = format!("{} {}", a.kind, a.name);
     let client = crate::connect(config)?;
-    match (&a.label, &a.remove) {
-        (Some(l), None) => {
-            let Some((lk, lv)) = l.split_once('=') else {
-                bail!("label {l:?} must be key=value")
+    let mut r = client
+        .get(&k)
+        .map_err(|e| anyhow!("failed to get {target}, error {e}"))?;
+    let labels = &mut r.metadata_mut().labels;
+    let done = match lv {
+        None => {
+            if labels.remove(lk).is_none() {
+                bail!("cannot remove label of {target}, key {lk} does not exist");
+            }
+            format!("Successfully removed label {lk} from {target}")
+        }
+        Some(v) => {
+            let overwritten = match labels.get(lk) {
+                Some(old) if old != v && !a.overwrite => bail!(
+                    "failed to update label of {target}, key {lk} is already present. please use '--overwrite' to set a new value."
+                ),
+                Some(_) => true,
+                None => false,
             };
-            calico_api::validate::label_key(lk).map_err(anyhow::Error::msg)?;
-            calico_api::validate::label_value(lv).map_err(anyhow::Error::msg)?;
-            let mut r = client.get(&k)?;
-            match r.metadata().labels.get(lk) {
-                Some(v) if v == lv => {
-                    println!("Successfully set label {lk} on {}", label_target(&k));
-                    return Ok(());
-                }
-                Some(_) if !a.overwrite => {
-                    bail!(
-                        "failed to update label of resource {}: key {lk} is already present: use --overwrite to change it",
-                        label_target(&k)
-                    )
-                }
-                _ => {}
-            }
-            r.metadata_mut()
-                .labels
-                .insert(lk.to_string(), lv.to_string());
-            client.update(r)?;
-            println!("Successfully set label {lk} on {}", label_target(&k));
+            labels.insert(lk.to_string(), v.to_string());
+            let verb = if overwritten { "updated" } else { "set" };
+            format!("Successfully {verb} label {lk} on {target}")
         }
-        (None, Some(rk)) => {
-            let mut r = client.get(&k)?;
-            if r.metadata_mut().labels.remove(rk).is_none() {
-                bail!(
-                    "cannot remove label of resource {}: key {rk} is not present",
-                    label_target(&k)
-                );
-            }
-            client.update(r)?;
-            println!("Successfully removed label {rk} from {}", label_target(&k));
-        }
-        _ => bail!("give either key=value or --remove key"),
-    }
+    };
+    client
+        .update(r)
+        .map_err(|e| anyhow!("failed to update {target}, label not changed: {e}"))?;
+    println!("{done}");
     Ok(())
-}
-
-fn label_target(k: &calico_api::ResourceKey) -> String {
-    format!("{} {}", k.kind.name().to_lowercase(), k.name)
 }

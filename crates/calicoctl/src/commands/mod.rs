@@ -11,6 +11,7 @@ pub mod version;
 pub mod write;
 
 use anyhow::{Context, bail};
+use calico_api::resources::K8S_POLICY_NAME_PREFIX;
 use calico_api::{Kind, ResourceKey};
 
 /// Parses a kind as calicoctl takes it (plural, singular or short name).
@@ -35,9 +36,26 @@ pub fn key(kind: Kind, name: &str, namespace: Option<&str>) -> anyhow::Result<Re
     let namespace = kind
         .namespaced()
         .then(|| namespace.unwrap_or("default").to_string());
+    if let Some(ns) = &namespace {
+        calico_api::validate::dns1123_label(ns)
+            .map_err(anyhow::Error::msg)
+            .context("invalid namespace")?;
+    }
     Ok(ResourceKey {
         kind,
         namespace,
         name: name.to_string(),
     })
+}
+
+/// Calico's calicoctl refuses to create, change or delete a Calico
+/// NetworkPolicy named `knp.default.<name>`: that name is the converted
+/// Kubernetes NetworkPolicy `<name>`, managed as a Kubernetes policy.
+pub fn refuse_converted_policy(key: &ResourceKey, operation: &str) -> Result<(), String> {
+    match key.name.strip_prefix(K8S_POLICY_NAME_PREFIX) {
+        Some(k8s_name) if key.kind == Kind::NetworkPolicy => Err(format!(
+            "operation {operation} is not supported on {key}: kubernetes network policies must be managed through the kubernetes API: {operation} the networking.k8s.io/v1 NetworkPolicy {k8s_name:?} instead"
+        )),
+        _ => Ok(()),
+    }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::Value;
 
-use super::{key, parse_kind};
+use super::{key, parse_kind, refuse_converted_policy};
 
 /// Arguments of patch.
 #[derive(Args)]
@@ -66,8 +66,9 @@ pub fn run(config: Option<&PathBuf>, a: PatchArgs) -> anyhow::Result<()> {
     if !patch.is_object() {
         bail!("the patch must be an object, e.g. '{{\"spec\":{{\"natOutgoing\":true}}}}'");
     }
-    let client = crate::connect(config)?;
     let k = key(kind, &a.name, a.namespace.as_deref())?;
+    refuse_converted_policy(&k, "patch").map_err(anyhow::Error::msg)?;
+    let client = crate::connect(config)?;
     let current = client.get(&k)?;
     let mut v = current.to_json();
     merge(&mut v, &patch);

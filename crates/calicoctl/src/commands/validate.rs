@@ -3,6 +3,8 @@
 
 use clap::Args;
 
+use calico_api::Document;
+
 use crate::input::{kind_label, prepare_all, read_resources};
 
 /// Arguments of validate.
@@ -19,7 +21,7 @@ pub fn run(a: ValidateArgs) -> anyhow::Result<()> {
     println!(
         "Successfully validated {} {}resource(s)",
         rs.len(),
-        kind_label(&rs)
+        kind_label(rs.iter().map(Document::kind_name))
     );
     Ok(())
 }

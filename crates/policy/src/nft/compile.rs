@@ -507,8 +507,16 @@ impl Compiler<'_> {
 
     /// Address and negative-port conditions of one side (they are all required).
     fn entity_matches(&mut self, fam: Option<Family>, side: Side, e: &Entity) -> Vec<Match> {
-        let Some(f) = fam else { return Vec::new() };
         let mut out = Vec::new();
+        // Port numbers do not depend on the address family.
+        if !e.not_ports.ranges.is_empty() {
+            out.push(Match::Ports {
+                side,
+                neg: true,
+                ranges: e.not_ports.ranges.clone(),
+            });
+        }
+        let Some(f) = fam else { return out };
         let nets: Vec<IpNet> = e
             .nets
             .iter()
@@ -555,13 +563,6 @@ impl Compiler<'_> {
                 side,
                 neg: true,
                 set,
-            });
-        }
-        if !e.not_ports.ranges.is_empty() {
-            out.push(Match::Ports {
-                side,
-                neg: true,
-                ranges: e.not_ports.ranges.clone(),
             });
         }
         if !e.not_ports.names.is_empty() {

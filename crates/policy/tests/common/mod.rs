@@ -268,3 +268,39 @@ impl Dataplane {
         (true, logs)
     }
 }
+
+/// N policies and M endpoints (all local, on `node1`) in 10 groups: policy
+/// i applies to group i mod 10 and allows TCP to one port from the endpoint
+/// labelled `id == e<i mod M>`.
+pub fn scale_input(policies: usize, endpoints: usize) -> PolicyInput {
+    let mut i = PolicyInput::default();
+    let mut add = |v: serde_json::Value| {
+        i.add_document(v).unwrap();
+    };
+    add(
+        serde_json::json!({"apiVersion": "projectcalico.org/v3", "kind": "Profile", "metadata": {"name": "kns.scale"},
+               "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}}),
+    );
+    for e in 0..endpoints {
+        add(
+            serde_json::json!({"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+                   "metadata": {"name": format!("e{e}"), "namespace": "scale",
+                                "labels": {"group": format!("g{}", e % 10), "id": format!("e{e}")}},
+                   "spec": {"orchestrator": "k8s", "node": "node1", "interfaceName": format!("cali{e:08}"),
+                            "ipNetworks": [format!("10.{}.{}.{}/32", e / 65536, (e / 256) % 256, e % 256)],
+                            "profiles": ["kns.scale"]}}),
+        );
+    }
+    for p in 0..policies {
+        add(
+            serde_json::json!({"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+                   "metadata": {"name": format!("p{p}"), "namespace": "scale"},
+                   "spec": {"order": p, "selector": format!("group == 'g{}'", p % 10),
+                            "ingress": [{"action": "Allow", "protocol": "TCP",
+                                         "source": {"selector": format!("id == 'e{}'", p % endpoints)},
+                                         "destination": {"ports": [8000 + p % 1000]}}]}}),
+        );
+    }
+    i.local_interfaces = (0..endpoints).map(|e| format!("cali{e:08}")).collect();
+    i
+}

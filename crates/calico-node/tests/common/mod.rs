@@ -1,0 +1,233 @@
+//! A cluster of network namespaces: nodes joined by a bridge in a "fabric"
+//! namespace, a real etcd on that bridge, `calico-node` running in each
+//! node, pods attached by the real `calico` plugin run inside their node's
+//! namespace. Traffic stays inside these namespaces.
+
+#![allow(dead_code)] // each test file uses its own part of the harness
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use calico_testutil::{EtcdServer, TestNetns, workspace_bin};
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_calico-node");
+
+pub struct Node {
+    pub name: String,
+    pub ns: TestNetns,
+}
+
+pub struct Cluster {
+    /// Running agents by node index; killed first on drop.
+    pub agents: std::cell::RefCell<Vec<(usize, Child)>>,
+    // Field order is drop order: pods and nodes before etcd and the fabric.
+    pub nodes: Vec<Node>,
+    pub pods: Vec<TestNetns>,
+    pub etcd: EtcdServer,
+    pub fabric: TestNetns,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub fn new(n: usize, pool_yaml: &str) -> Cluster {
+        let fabric = TestNetns::new("fab");
+        fabric.exec(&["sh", "-c", "ip link add br0 type bridge && ip addr add 172.31.0.254/24 dev br0 && ip link set br0 up"]);
+        let etcd = EtcdServer::start_in_at(fabric.name(), "172.31.0.254");
+        let dir = tempfile::tempdir().unwrap();
+        let mut nodes = Vec::new();
+        for i in 1..=n {
+            let ns = TestNetns::new("node");
+            let addr = format!("172.31.0.{i}");
+            ns.exec(&[
+                "sh",
+                "-c",
+                &format!(
+                    "ip link add eth0 type veth peer name n{i} netns {f} && \
+                     ip netns exec {f} ip link set n{i} master br0 up && \
+                     ip addr add {addr}/24 dev eth0 && ip link set eth0 up && \
+                     ip route add default via 172.31.0.254",
+                    f = fabric.name()
+                ),
+            ]);
+            nodes.push(Node {
+                name: format!("node-{i}"),
+                ns,
+            });
+        }
+        let c = Cluster {
+            agents: std::cell::RefCell::new(Vec::new()),
+            nodes,
+            pods: Vec::new(),
+            etcd,
+            fabric,
+            dir,
+        };
+        let f = c.dir.path().join("pool.yaml");
+        std::fs::write(&f, pool_yaml).unwrap();
+        c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+        for i in 0..n {
+            c.start_agent_on(i);
+        }
+        c
+    }
+
+    pub fn calicoctl(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", self.fabric.name()])
+            .arg(workspace_bin("calicoctl"))
+            .args(args)
+            .env("DATASTORE_TYPE", "etcdv3")
+            .env("ETCD_ENDPOINTS", self.etcd.endpoint())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "calicoctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn node_cmd(&self, i: usize, args: &[&str]) -> Command {
+        let n = &self.nodes[i];
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", n.ns.name(), BIN])
+            .args(args)
+            .env("NODENAME", &n.name)
+            .env("DATASTORE_TYPE", "etcdv3")
+            .env("ETCD_ENDPOINTS", self.etcd.endpoint())
+            .env("CALICO_NETWORKING_BACKEND", "vxlan")
+            .env("NO_DEFAULT_POOLS", "true")
+            .env("FELIX_HEALTHENABLED", "true")
+            .env("FELIX_HEALTHPORT", "9099")
+            .env("CALICO_STATE_DIR", self.dir.path().join(&n.name))
+            .env(
+                "CALICO_IPAM_SOCKET",
+                self.dir.path().join(format!("{}.sock", n.name)),
+            )
+            .env_remove("IP");
+        c
+    }
+
+    pub fn start_agent_on(&self, i: usize) {
+        let child = self.node_cmd(i, &[]).stderr(Stdio::null()).spawn().unwrap();
+        self.agents.borrow_mut().push((i, child));
+        self.wait_ready(i);
+    }
+
+    pub fn wait_ready(&self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .node_cmd(i, &["-felix-ready"])
+            .status()
+            .unwrap()
+            .success()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{} never became ready",
+                self.nodes[i].name
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn kill_agent(&self, i: usize) {
+        let mut agents = self.agents.borrow_mut();
+        for (n, child) in agents.iter_mut() {
+            if *n == i {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        agents.retain(|(n, _)| *n != i);
+    }
+
+    pub fn sh(&self, i: usize, cmd: &str) -> String {
+        self.nodes[i].ns.exec(&["sh", "-c", cmd])
+    }
+
+    /// Adds a pod on node `i` with the calico plugin; returns (pod index, its address).
+    pub fn add_pod(&mut self, i: usize, name: &str) -> (usize, String) {
+        self.add_pod_with(i, name, json!({}))
+    }
+
+    /// Like `add_pod`, with extra network-config fields merged in.
+    pub fn add_pod_with(&mut self, i: usize, name: &str, extra: Value) -> (usize, String) {
+        self.add_pod_in(i, "default", name, extra)
+    }
+
+    /// Like `add_pod_with`, for a pod of Kubernetes namespace `namespace`.
+    pub fn add_pod_in(
+        &mut self,
+        i: usize,
+        namespace: &str,
+        name: &str,
+        extra: Value,
+    ) -> (usize, String) {
+        let pod = TestNetns::new("cpod");
+        let n = &self.nodes[i];
+        let mut conf = json!({"cniVersion": "1.0.0", "name": "k8s-pod-network", "type": "calico",
+            "nodename": n.name, "mtu": 1450, "datastore_type": "etcdv3",
+            "etcd_endpoints": self.etcd.endpoint(),
+            "ipam_lock_file": self.dir.path().join(format!("{}.lock", n.name)),
+            // Allocation through the node's calico-node (its IPAM service).
+            "ipam_socket": self.dir.path().join(format!("{}.sock", n.name)),
+            "log_file_path": self.dir.path().join("cni.log"),
+            "ipam": {"type": "calico-ipam"}});
+        if let (Some(c), Some(e)) = (conf.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", n.ns.name()])
+            .arg(workspace_bin("calico"))
+            .env("CNI_COMMAND", "ADD")
+            .env("CNI_CONTAINERID", format!("c-{namespace}-{name}"))
+            .env("CNI_NETNS", pod.path())
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_PATH", "/usr/lib/cni")
+            .env(
+                "CNI_ARGS",
+                format!("K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name}"),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(conf.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(out.status.success(), "ADD {name}: {v}");
+        let ip = v["ips"][0]["address"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        self.pods.push(pod);
+        (self.pods.len() - 1, ip)
+    }
+
+    pub fn ping(&self, from_pod: usize, to: &str) -> bool {
+        self.pods[from_pod]
+            .try_exec(&["ping", "-c", "1", "-W", "1", to])
+            .is_ok()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (_, mut c) in self.agents.borrow_mut().drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
