@@ -24,6 +24,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Attempts per request before reporting the datastore unreachable.
 const ATTEMPTS: u32 = 3;
+/// Keys per page of a list.
+const LIST_PAGE: i64 = 500;
 
 /// TLS and authentication settings for etcd.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -193,13 +195,35 @@ impl Store for EtcdStore {
         Ok(resp.kvs().first().map(to_kv))
     }
 
+    /// Lists in pages of [`LIST_PAGE`] keys, every page at the revision of
+    /// the first (one snapshot), so no answer outgrows gRPC's message limit
+    /// (10,000 workload endpoints are about 5 MB; the limit is 4 MiB).
     fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
-        let resp = self.call(|mut c| {
-            let prefix = prefix.to_string();
-            async move { c.get(prefix, Some(GetOptions::new().with_prefix())).await }
-        })?;
-        let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
-        let mut kvs: Vec<KeyValue> = resp.kvs().iter().map(to_kv).collect();
+        // etcd's "every key from here on" is a range end of "\0".
+        let end = crate::store::prefix_end(prefix).unwrap_or_else(|| "\0".to_string());
+        let mut start = prefix.to_string();
+        let mut rev = 0;
+        let mut kvs: Vec<KeyValue> = Vec::new();
+        loop {
+            let resp = self.call(|mut c| {
+                let mut opts = GetOptions::new()
+                    .with_range(end.clone())
+                    .with_limit(LIST_PAGE);
+                if rev > 0 {
+                    opts = opts.with_revision(rev);
+                }
+                let start = start.clone();
+                async move { c.get(start, Some(opts)).await }
+            })?;
+            if rev == 0 {
+                rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+            }
+            kvs.extend(resp.kvs().iter().map(to_kv));
+            match kvs.last() {
+                Some(last) if resp.more() => start = format!("{}\0", last.key),
+                _ => break,
+            }
+        }
         kvs.sort_by(|a, b| a.key.cmp(&b.key));
         Ok((kvs, rev))
     }

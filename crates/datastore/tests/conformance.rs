@@ -231,6 +231,26 @@ fn kv_transactions_are_atomic(f: Fixture) {
     assert_eq!(revs, vec![rev, rev]);
 }
 
+/// A list bigger than etcd's 4 MiB gRPC answer (1,200 values of 5 KB)
+/// comes back whole, in order, from one snapshot.
+fn kv_list_larger_than_one_answer(f: Fixture) {
+    let s = &*f.store;
+    let value = "v".repeat(5000);
+    for i in 0..1200 {
+        put(s, &format!("/big/{i:05}"), &value);
+    }
+    put(s, "/bigger", "outside");
+    let (kvs, rev) = s.list("/big/").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kvs.len(), 1200);
+    assert!(
+        kvs.iter()
+            .enumerate()
+            .all(|(i, kv)| kv.key == format!("/big/{i:05}")
+                && kv.value.len() == 5000
+                && kv.mod_revision <= rev)
+    );
+}
+
 fn kv_list_by_prefix(f: Fixture) {
     let s = &*f.store;
     for k in ["/a/b/2", "/a/b/1", "/a/bc", "/a/b", "/z"] {
@@ -540,6 +560,10 @@ macro_rules! suite {
             #[test]
             fn kv_list_by_prefix() {
                 super::kv_list_by_prefix(super::$backend());
+            }
+            #[test]
+            fn kv_list_larger_than_one_answer() {
+                super::kv_list_larger_than_one_answer(super::$backend());
             }
             #[test]
             fn watch_from_revision_in_order() {

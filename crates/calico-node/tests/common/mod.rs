@@ -112,7 +112,15 @@ impl Cluster {
     }
 
     pub fn start_agent_on(&self, i: usize) {
-        let child = self.node_cmd(i, &[]).stderr(Stdio::null()).spawn().unwrap();
+        // CALICO_TEST_AGENT_LOGS=DIR keeps each agent's log as DIR/<node>.log.
+        let log = match std::env::var_os("CALICO_TEST_AGENT_LOGS") {
+            Some(dir) => {
+                let f = std::path::Path::new(&dir).join(format!("{}.log", self.nodes[i].name));
+                Stdio::from(std::fs::File::create(f).unwrap())
+            }
+            None => Stdio::null(),
+        };
+        let child = self.node_cmd(i, &[]).stderr(log).spawn().unwrap();
         self.agents.borrow_mut().push((i, child));
         self.wait_ready(i);
     }
