@@ -23,17 +23,6 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 fn skip(needs: &[&str]) -> bool {
     for t in needs {
         if !have(t) {
@@ -41,7 +30,7 @@ fn skip(needs: &[&str]) -> bool {
             return true;
         }
     }
-    if !is_root() {
+    if !calico_testutil::is_root() {
         eprintln!("skipped: nftables needs root");
         return true;
     }
