@@ -53,8 +53,13 @@ pub fn run(
         Metrics::inc(&metrics.resyncs);
         let pass = (|| -> Result<(calico_datastore::Revision, Vec<String>), String> {
             let eff = settings::read(&client, &me, &env).map_err(|e| format!("datastore: {e}"))?;
-            let (snap, rev, skipped) =
-                sync::read(&client, &me, eff.dataplane()).map_err(|e| format!("datastore: {e}"))?;
+            // Read once: routes and policy both need the workload endpoints.
+            let (weps, mut skipped, _) = client
+                .list_lenient(calico_api::Kind::WorkloadEndpoint, None)
+                .map_err(|e| format!("datastore: {e}"))?;
+            let (snap, rev, more) = sync::read(&client, &me, eff.dataplane(), &weps)
+                .map_err(|e| format!("datastore: {e}"))?;
+            skipped.extend(more);
             for s in &skipped {
                 log("WARNING", &format!("skipped {s}"));
             }
@@ -71,7 +76,7 @@ pub fn run(
                 last_nft = nat::marker(&d.nft).map(str::to_string);
             }
             let (input, policy_skipped) =
-                policy::read(&client, &me, &eff).map_err(|e| format!("datastore: {e}"))?;
+                policy::read(&client, &me, &eff, weps).map_err(|e| format!("datastore: {e}"))?;
             for s in &policy_skipped {
                 log("WARNING", &format!("policy: skipped {s}"));
             }

@@ -14,15 +14,15 @@ use serde_json::Value;
 
 use super::settings::Effective;
 
-/// The kinds policy is computed from.
-const KINDS: [Kind; 8] = [
+/// The kinds policy is computed from besides the workload endpoints,
+/// which the caller has read already (for routes too).
+const KINDS: [Kind; 7] = [
     Kind::Tier,
     Kind::NetworkPolicy,
     Kind::GlobalNetworkPolicy,
     Kind::Profile,
     Kind::NetworkSet,
     Kind::GlobalNetworkSet,
-    Kind::WorkloadEndpoint,
     Kind::HostEndpoint,
 ];
 
@@ -32,18 +32,21 @@ pub fn read(
     client: &Client,
     me: &str,
     felix: &Effective,
+    workload_endpoints: Vec<Resource>,
 ) -> Result<(PolicyInput, Vec<String>), ClientError> {
     let mut input = PolicyInput::default();
     let mut skipped = Vec::new();
+    let mut resources = workload_endpoints;
     for kind in KINDS {
         let (items, bad, _) = client.list_lenient(kind, None)?;
         skipped.extend(bad);
-        for r in items {
-            if let Some(iface) = local_interface(&r, me) {
-                input.local_interfaces.insert(iface);
-            }
-            input.add_resource(r);
+        resources.extend(items);
+    }
+    for r in resources {
+        if let Some(iface) = local_interface(&r, me) {
+            input.local_interfaces.insert(iface);
         }
+        input.add_resource(r);
     }
     let (k8s, _) = client.list_k8s_network_policies(None)?;
     input.kubernetes_network_policies = k8s;

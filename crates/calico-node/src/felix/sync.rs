@@ -27,6 +27,7 @@ pub fn read(
     client: &Client,
     me: &str,
     settings: Settings,
+    weps: &[Resource],
 ) -> Result<(Snapshot, Revision, Vec<String>), ClientError> {
     let mut skipped = Vec::new();
     let (nodes, bad, _) = client.list_lenient(Kind::Node, None)?;
@@ -67,8 +68,6 @@ pub fn read(
             _ => None,
         })
         .collect();
-    let (weps, bad, _) = client.list_lenient(Kind::WorkloadEndpoint, None)?;
-    skipped.extend(bad);
     let workloads = weps
         .iter()
         .filter_map(|r| match r {
