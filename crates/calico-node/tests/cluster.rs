@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use calico_testutil::{TestNetns, require_root};
@@ -165,29 +164,48 @@ fn vxlan_cluster() {
         "172.30.5.5",
         "a pod with a floating IP leaves with it"
     );
-    let server = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            c.pods[e].name(),
-            "busybox",
-            "nc",
-            "-l",
-            "-p",
-            "8000",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
+    // The listener is bound before the client starts, so the check does not
+    // depend on how fast a server process comes up on a loaded machine.
+    let e_ns = calico_dataplane::NetNs::open(c.pods[e].path()).unwrap();
+    let e_listener = e_ns
+        .run(|| std::net::TcpListener::bind("0.0.0.0:8000"))
+        .unwrap()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Accepts on a thread (with a deadline, so a lost connection fails the
+    // test instead of hanging it), reads one line, then closes, which lets
+    // the client finish.
+    e_listener.set_nonblocking(true).unwrap();
+    let acc = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut conn = loop {
+            match e_listener.accept() {
+                Ok((conn, _)) => break conn,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => return format!("no connection: {e}"),
+            }
+        };
+        conn.set_nonblocking(false).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while !got.contains(&b'\n') {
+            match std::io::Read::read(&mut conn, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    });
     let sent = ext.try_exec(&[
         "sh",
         "-c",
         "echo via-floating | busybox nc -w 2 172.30.5.5 8000",
     ]);
-    let got = server.wait_with_output().unwrap();
+    let got = acc.join().unwrap();
     assert!(sent.is_ok(), "{sent:?}");
-    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "via-floating");
+    assert_eq!(got.trim(), "via-floating");
     let _ = ip_e;
 
     // Anti-spoofing: a pod sending from an address that is not its own is dropped.
