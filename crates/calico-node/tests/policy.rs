@@ -130,8 +130,9 @@ fn all_keys(pods: &[Pod]) -> Vec<Key> {
     keys
 }
 
-/// What the oracle says for every pair, from the resources alone.
-fn expected(input: &PolicyInput, pods: &[Pod]) -> Vec<(Key, bool)> {
+/// What the oracle says for every pair, from the resources alone:
+/// (pair, allowed, logged by a `Log` rule).
+fn expected(input: &PolicyInput, pods: &[Pod]) -> Vec<(Key, bool, bool)> {
     let id = |p: &Pod| Peer::Workload(EndpointId::workload(p.ns, &p.wep));
     all_keys(pods)
         .into_iter()
@@ -147,9 +148,83 @@ fn expected(input: &PolicyInput, pods: &[Pod]) -> Vec<(Key, bool)> {
                 from: id(&pods[a]),
                 to: id(&pods[b]),
             };
-            (k, evaluate(input, &p).allowed)
+            let v = evaluate(input, &p);
+            (k, v.allowed, v.logs > 0)
         })
         .collect()
+}
+
+/// Lets netfilter log from network namespaces other than the first (the
+/// nodes here are namespaces) while it lives; restores the setting after.
+struct NetnsLogging(String);
+
+const NF_LOG_ALL_NETNS: &str = "/proc/sys/net/netfilter/nf_log_all_netns";
+
+impl NetnsLogging {
+    fn enable() -> NetnsLogging {
+        let old = std::fs::read_to_string(NF_LOG_ALL_NETNS).unwrap();
+        std::fs::write(NF_LOG_ALL_NETNS, "1").unwrap();
+        NetnsLogging(old)
+    }
+}
+
+impl Drop for NetnsLogging {
+    fn drop(&mut self) {
+        let _ = std::fs::write(NF_LOG_ALL_NETNS, self.0.trim());
+    }
+}
+
+/// Kernel log records after sequence number `after` (all with `None`):
+/// (last sequence number, messages). Reads `/dev/kmsg` without blocking.
+fn kernel_log(after: Option<u64>) -> (Option<u64>, Vec<String>) {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_NONBLOCK: i32 = 0o4000;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open("/dev/kmsg")
+        .unwrap();
+    let (mut last, mut lines) = (after, Vec::new());
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                // "prio,seq,time,flags;message"
+                let rec = String::from_utf8_lossy(&buf[..n]);
+                let Some((head, msg)) = rec.split_once(';') else {
+                    continue;
+                };
+                let seq: Option<u64> = head.split(',').nth(1).and_then(|s| s.parse().ok());
+                if seq.is_some() && seq > after {
+                    last = seq;
+                    lines.push(msg.trim_end().to_string());
+                }
+            }
+            // Records overwritten while reading: skipped, go on.
+            Err(e) if e.raw_os_error() == Some(32) => {}
+            Err(_) => break,
+        }
+    }
+    (last, lines)
+}
+
+/// Whether a `Log` rule's kernel line for the pair is among `lines`.
+fn logged(lines: &[String], pods: &[Pod], (a, b, proto, port): Key) -> bool {
+    let addrs = format!("SRC={} DST={} ", pods[a].ip, pods[b].ip);
+    let proto = if proto == TCP {
+        "PROTO=TCP "
+    } else {
+        "PROTO=UDP "
+    };
+    let port = format!(" DPT={port} ");
+    lines.iter().any(|l| {
+        l.starts_with("calico-packet: ")
+            && l.contains(&addrs)
+            && l.contains(proto)
+            && l.contains(&port)
+    })
 }
 
 /// The matrix as the dataplane has it, probed in parallel.
@@ -413,13 +488,18 @@ fn reachability_matches_the_oracle() {
     // CALICO_POLICY_CASES=a,b runs only the cases whose names contain a or b.
     let only = std::env::var("CALICO_POLICY_CASES").unwrap_or_default();
     let wanted = |name: &str| only.is_empty() || only.split(',').any(|o| name.contains(o));
+    let _logging = NetnsLogging::enable();
     for case in cases(&pods).into_iter().filter(|c| wanted(c.name)) {
         apply(&c, &case.docs);
         let want = expected(&oracle_input(&c, &case.docs), &pods);
         // Enforcement takes a moment to reach both nodes: probe until the
         // matrix matches or the deadline passes.
         let deadline = Instant::now() + Duration::from_secs(15);
+        // Log lines are taken from the last round only: earlier rounds may
+        // have run while the previous case's policies were still enforced.
+        let mut log_mark;
         let mismatches = loop {
+            (log_mark, _) = kernel_log(None);
             let got = actual(&pods);
             let diff: Vec<String> = want
                 .iter()
@@ -438,14 +518,32 @@ fn reachability_matches_the_oracle() {
             }
             std::thread::sleep(Duration::from_millis(300));
         };
+        // Log rules: a kernel line for exactly the pairs the oracle logs.
+        let (_, lines) = kernel_log(log_mark);
+        let log_mismatches: Vec<String> = want
+            .iter()
+            .filter(|w| w.2 != logged(&lines, &pods, w.0))
+            .map(|w| {
+                format!(
+                    "{}: {} (oracle: {})",
+                    describe(&pods, w.0, w.1),
+                    if w.2 { "no log line" } else { "logged" },
+                    if w.2 { "logged" } else { "not logged" }
+                )
+            })
+            .collect();
         let denied = want.iter().filter(|w| !w.1).count();
+        let logs = want.iter().filter(|w| w.2).count();
         eprintln!(
-            "case {:?}: {} of {} denied, {} mismatches",
+            "case {:?}: {} of {} denied, {} logged, {} mismatches, {} log mismatches",
             case.name,
             denied,
             want.len(),
-            mismatches.len()
+            logs,
+            mismatches.len(),
+            log_mismatches.len()
         );
+        let mismatches: Vec<String> = mismatches.into_iter().chain(log_mismatches).collect();
         if !mismatches.is_empty() {
             eprintln!(
                 "node-1's table:\n{}",
@@ -456,4 +554,140 @@ fn reachability_matches_the_oracle() {
         delete(&c, &case.docs);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Whether a new TCP connection from inside network namespace `ns` to
+/// `to` succeeds.
+fn tcp_from(ns: &std::path::Path, to: SocketAddr) -> bool {
+    NetNs::open(ns)
+        .unwrap()
+        .run(|| TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
+        .unwrap_or(false)
+}
+
+/// Accepts (and drops) connections on `port` inside network namespace `ns`.
+fn listen_in(ns: &std::path::Path, port: u16) {
+    let l = NetNs::open(ns)
+        .unwrap()
+        .run(|| TcpListener::bind(("0.0.0.0", port)))
+        .unwrap()
+        .unwrap();
+    std::thread::spawn(move || for _ in l.incoming() {});
+}
+
+/// Polls `check` until it returns `want`; false if it never does within 15 s.
+fn becomes(want: bool, check: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if check() == want {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Host endpoints on the nodes' own interface (`eth0`, which also carries
+/// the VXLAN overlay and the agents' etcd connections): with no policy
+/// they deny everything but Calico's failsafe ports and the overlay
+/// between the cluster's hosts, so neither SSH, the datastore nor pod
+/// traffic between nodes is cut; a GlobalNetworkPolicy then opens a port;
+/// `defaultEndpointToHostAction` decides whether a pod reaches its host.
+#[test]
+fn host_endpoints_keep_failsafe_ports_and_the_overlay() {
+    require_root!();
+    let mut c = Cluster::new(2, POOL);
+    apply(&c, &[namespace_profile("x")]);
+    let (p1, ip1) = c.add_pod_in(0, "x", "a", json!({}));
+    let (p2, ip2) = c.add_pod_in(1, "x", "b", json!({}));
+    let (pod1, pod2) = (c.pods[p1].path(), c.pods[p2].path());
+    let node1 = c.nodes[0].ns.path();
+    let fabric = c.fabric.path();
+    for port in [22, 8080] {
+        listen_in(&node1, port);
+    }
+    listen_in(&fabric, 8081);
+    listen_in(&pod2, 80);
+    let node1_at = |port: u16| SocketAddr::from(([172, 31, 0, 1], port));
+    let etcd: SocketAddr = c
+        .etcd
+        .endpoint()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let fabric_8081 = SocketAddr::from(([172, 31, 0, 254], 8081));
+    let pod2_80: SocketAddr = format!("{ip2}:80").parse().unwrap();
+    let _ = ip1;
+
+    // Before: everything open, except a pod to its host (Calico's default
+    // defaultEndpointToHostAction is Drop).
+    assert!(tcp_from(&fabric, node1_at(8080)));
+    assert!(tcp_from(&node1, fabric_8081));
+    assert!(becomes(true, || tcp_from(&pod1, pod2_80)));
+    assert!(!tcp_from(&pod1, node1_at(8080)), "pod to its host: Drop");
+
+    let heps: Vec<String> = (1..=2)
+        .map(|i| {
+            format!(
+                "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata: {{name: node-{i}-eth0, labels: {{role: node}}}}\n\
+                 spec: {{node: node-{i}, interfaceName: eth0, expectedIPs: [172.31.0.{i}]}}\n"
+            )
+        })
+        .collect();
+    apply(&c, &heps);
+    assert!(
+        becomes(false, || tcp_from(&fabric, node1_at(8080))),
+        "a host endpoint without policy denies"
+    );
+    assert!(
+        tcp_from(&fabric, node1_at(22)),
+        "SSH (failsafe in) stays open"
+    );
+    assert!(
+        !tcp_from(&node1, fabric_8081),
+        "the node's egress is denied"
+    );
+    assert!(tcp_from(&node1, etcd), "etcd (failsafe out) stays open");
+    assert!(
+        tcp_from(&pod1, pod2_80),
+        "pods across nodes: VXLAN between the hosts passes"
+    );
+
+    // The agents still read the datastore: a policy for the host endpoints
+    // is enforced.
+    let open = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: node-8080}\n\
+                spec: {selector: role == 'node', types: [Ingress], ingress: [{action: Allow, protocol: TCP, destination: {ports: [8080]}}]}\n"
+        .to_string();
+    apply(&c, std::slice::from_ref(&open));
+    assert!(
+        becomes(true, || tcp_from(&fabric, node1_at(8080))),
+        "a GlobalNetworkPolicy opens 8080 on the host endpoints"
+    );
+    assert!(!tcp_from(&node1, fabric_8081), "egress is still denied");
+
+    // defaultEndpointToHostAction: workload → its own host.
+    let felix = |action: &str| {
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {{name: default}}\n\
+             spec: {{defaultEndpointToHostAction: {action}}}\n"
+        )
+    };
+    apply(&c, &[felix("Accept")]);
+    assert!(
+        becomes(true, || tcp_from(&pod1, node1_at(8080))),
+        "Accept lets a pod reach its host"
+    );
+    apply(&c, &[felix("Drop")]);
+    assert!(
+        becomes(false, || tcp_from(&pod1, node1_at(8080))),
+        "Drop stops it again"
+    );
+    delete(&c, &[open]);
+    delete(&c, &heps);
+    assert!(
+        becomes(true, || tcp_from(&node1, fabric_8081)),
+        "deleting the host endpoints opens the node again"
+    );
 }

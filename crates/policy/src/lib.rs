@@ -25,9 +25,10 @@
 //!                  iifname "cali*" jump from-wl ── iifname vmap @wl-from ─▶ fw-<h>
 //!                  oifname "cali*" jump to-wl   ── oifname vmap @wl-to   ─▶ tw-<h>
 //! input (hook)     ct … · iifname "cali*" goto wl-to-host (ND accept, jump from-wl,
-//!                  defaultEndpointToHostAction) · iifname vmap @hep-from ─▶ fh-<h>
+//!                  defaultEndpointToHostAction) · VXLAN/IP-in-IP from a cluster host
+//!                  accept · iifname vmap @hep-from ─▶ fh-<h>
 //! output (hook)    ct … · oifname "cali*" accept (host → own workloads is not policed)
-//!                  · oifname vmap @hep-to ─▶ th-<h>
+//!                  · VXLAN/IP-in-IP to a cluster host accept · oifname vmap @hep-to ─▶ th-<h>
 //!
 //! endpoint chain   [fh: jump failsafe-in | th: jump failsafe-out | fw: drop VXLAN, IP-in-IP]
 //! (tw/fw/fh/th)    per tier:   clear PASS

@@ -15,9 +15,10 @@
 //!   host, which is never policed;
 //! - workload → its host: egress policy, then `defaultEndpointToHostAction`
 //!   (IPv6 neighbour discovery is always allowed);
-//! - outside → host through a host endpoint: failsafe inbound ports, else the
-//!   host endpoint's ingress policy; host → outside through a host endpoint:
-//!   failsafe outbound ports, else its egress policy;
+//! - outside → host through a host endpoint: VXLAN and IP-in-IP from a
+//!   cluster host, failsafe inbound ports, else the host endpoint's ingress
+//!   policy; host → outside through a host endpoint: the same overlay to a
+//!   cluster host, failsafe outbound ports, else its egress policy;
 //! - everything else (host to host, forwarding between outside networks) is
 //!   not Calico's to police here.
 //!
@@ -131,12 +132,18 @@ fn path(m: &Model, p: &Packet, logs: &mut usize) -> Outcome {
         }
         (Peer::Outside, Peer::Workload(b)) => check(m, endpoint(b)?, Direction::Ingress, p, logs),
         (Peer::Outside, Peer::Host { endpoint: Some(h) }) => {
+            if overlay_between_hosts(m, p, p.src) {
+                return Ok("VXLAN or IP-in-IP from a cluster host".into());
+            }
             if failsafe(&m.settings.failsafe_inbound, p, p.src) {
                 return Ok("failsafe inbound port".into());
             }
             check(m, endpoint(h)?, Direction::Ingress, p, logs)
         }
         (Peer::Host { endpoint: Some(h) }, Peer::Outside) => {
+            if overlay_between_hosts(m, p, p.dst) {
+                return Ok("VXLAN or IP-in-IP to a cluster host".into());
+            }
             if failsafe(&m.settings.failsafe_outbound, p, p.dst) {
                 return Ok("failsafe outbound port".into());
             }
@@ -159,6 +166,13 @@ fn encap_check(m: &Model, p: &Packet) -> Result<(), String> {
         return Err("IP-in-IP packets from workloads are dropped".into());
     }
     Ok(())
+}
+
+/// Overlay packets whose other end (`peer`) is one of the cluster's hosts.
+fn overlay_between_hosts(m: &Model, p: &Packet, peer: IpAddr) -> bool {
+    let overlay = (p.protocol == proto::UDP && p.dst_port == m.settings.vxlan_port)
+        || (p.protocol == proto::IPIP && peer.is_ipv4());
+    overlay && m.settings.hosts.contains(&peer)
 }
 
 fn failsafe(ports: &[FailsafePort], p: &Packet, peer: IpAddr) -> bool {

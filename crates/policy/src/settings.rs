@@ -99,6 +99,12 @@ pub struct Settings {
     pub allow_ipip_from_workloads: bool,
     /// Drop packets conntrack considers invalid (`!disableConntrackInvalidCheck`).
     pub drop_invalid: bool,
+    /// The cluster's node addresses (Felix's "all hosts" set; not a
+    /// FelixConfiguration field: the agent fills it from the Node
+    /// resources). VXLAN and IP-in-IP packets between these addresses pass
+    /// host endpoints before their policy, so a host endpoint policy cannot
+    /// cut the overlay between nodes.
+    pub hosts: Vec<std::net::IpAddr>,
 }
 
 /// Felix's `failsafeInboundHostPorts` default.
@@ -150,6 +156,7 @@ impl Default for Settings {
             vxlan_port: 4789,
             allow_ipip_from_workloads: false,
             drop_invalid: true,
+            hosts: Vec::new(),
         }
     }
 }

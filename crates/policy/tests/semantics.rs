@@ -18,7 +18,13 @@ struct World {
 
 impl World {
     fn new(yaml: &str) -> World {
+        World::new_with(yaml, |_| {})
+    }
+
+    /// Like `new`, with the input adjusted by `f` first.
+    fn new_with(yaml: &str, f: impl FnOnce(&mut calico_policy::PolicyInput)) -> World {
         let mut input = input(yaml);
+        f(&mut input);
         // Every endpoint of node1 is local (tests with node2 use simulate's per-node compile).
         input.local_interfaces = input
             .workload_endpoints
@@ -448,6 +454,49 @@ fn host_endpoint_without_policy_or_profile_denies_except_failsafe() {
         "---\napiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata: {name: h}\nspec: {node: node1, interfaceName: eth1, profiles: [projectcalico-default-allow]}\n",
     );
     assert!(w.tcp("10.9.9.9", "host@h", 80), "built-in allow profile");
+}
+
+#[test]
+fn overlay_between_cluster_hosts_passes_host_endpoints() {
+    let yaml = format!(
+        "{}---\napiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata: {{name: h}}\nspec: {{node: node1, interfaceName: eth1}}\n",
+        base()
+    );
+    let w = World::new_with(&yaml, |i| {
+        i.settings.hosts = vec!["192.168.0.11".parse().unwrap(), "fd00::11".parse().unwrap()];
+    });
+    assert!(
+        w.allowed("192.168.0.11", "host@h", proto::UDP, 4789),
+        "VXLAN from a node"
+    );
+    assert!(
+        w.allowed("fd00::11", "host@h", proto::UDP, 4789),
+        "VXLAN from a node, IPv6"
+    );
+    assert!(
+        w.allowed("192.168.0.11", "host@h", proto::IPIP, 0),
+        "IP-in-IP from a node"
+    );
+    assert!(
+        w.allowed("host@h", "192.168.0.11", proto::UDP, 4789),
+        "VXLAN to a node"
+    );
+    assert!(
+        !w.allowed("192.168.0.99", "host@h", proto::UDP, 4789),
+        "VXLAN from elsewhere"
+    );
+    assert!(
+        !w.allowed("192.168.0.99", "host@h", proto::IPIP, 0),
+        "IP-in-IP from elsewhere"
+    );
+    assert!(
+        !w.tcp("192.168.0.11", "host@h", 80),
+        "only the overlay passes"
+    );
+    assert!(
+        !w.allowed("host@h", "192.168.0.11", proto::UDP, 4790),
+        "another UDP port"
+    );
 }
 
 #[test]

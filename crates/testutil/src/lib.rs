@@ -186,20 +186,22 @@ impl EtcdServer {
 
     /// Starts etcd inside `netns` listening on `host` (an address of that
     /// namespace), for clusters of namespaces that reach it over a bridge.
+    /// The namespace is the test's own, so etcd gets its standard ports
+    /// (2379, 2380), as Calico's failsafe ports expect.
     pub fn start_in_at(netns: &str, host: &str) -> EtcdServer {
-        EtcdServer::launch_at(Some(netns.to_string()), host)
+        EtcdServer::launch_at(Some(netns.to_string()), host, (2379, 2380))
     }
 
     fn launch(netns: Option<String>) -> EtcdServer {
-        EtcdServer::launch_at(netns, "127.0.0.1")
+        EtcdServer::launch_at(netns, "127.0.0.1", (free_port(), free_port()))
     }
 
-    fn launch_at(netns: Option<String>, host: &str) -> EtcdServer {
+    fn launch_at(netns: Option<String>, host: &str, (port, peer_port): (u16, u16)) -> EtcdServer {
         let dir = etcd_dir();
         let mut s = EtcdServer {
             child: None,
-            port: free_port(),
-            peer_port: free_port(),
+            port,
+            peer_port,
             name: format!("test-{}", std::process::id()),
             dir,
             tls: None,

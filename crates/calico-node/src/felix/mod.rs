@@ -75,8 +75,9 @@ pub fn run(
                 }
                 last_nft = nat::marker(&d.nft).map(str::to_string);
             }
-            let (input, policy_skipped) =
-                policy::read(&client, &me, &eff, weps).map_err(|e| format!("datastore: {e}"))?;
+            let hosts = snap.nodes.iter().filter_map(|n| n.ipv4.map(|a| a.addr()));
+            let (input, policy_skipped) = policy::read(&client, &me, &eff, weps, hosts.collect())
+                .map_err(|e| format!("datastore: {e}"))?;
             for s in &policy_skipped {
                 log("WARNING", &format!("policy: skipped {s}"));
             }

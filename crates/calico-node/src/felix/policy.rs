@@ -26,13 +26,16 @@ const KINDS: [Kind; 7] = [
     Kind::HostEndpoint,
 ];
 
-/// Reads everything enforcement on node `me` is computed from; the second
-/// value names resources that could not be decoded (left out).
+/// Reads everything enforcement on node `me` is computed from; `hosts` are
+/// the cluster's node addresses (overlay packets between them pass host
+/// endpoints). The second value names resources that could not be decoded
+/// (left out).
 pub fn read(
     client: &Client,
     me: &str,
     felix: &Effective,
     workload_endpoints: Vec<Resource>,
+    hosts: Vec<std::net::IpAddr>,
 ) -> Result<(PolicyInput, Vec<String>), ClientError> {
     let mut input = PolicyInput::default();
     let mut skipped = Vec::new();
@@ -59,6 +62,7 @@ pub fn read(
         }
         Err(e) => skipped.push(format!("FelixConfiguration for policy: {e}")),
     }
+    input.settings.hosts = hosts;
     Ok((input, skipped))
 }
 

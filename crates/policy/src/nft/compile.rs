@@ -18,6 +18,7 @@
 //! that list re-points the endpoint's map entries to another chain.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use calico_api::selector::Selector;
 use ipnet::IpNet;
@@ -151,6 +152,8 @@ impl Compiler<'_> {
     /// forward, input and output: conntrack, clear the marks, dispatch.
     fn base_chains(&mut self) {
         use names::*;
+        let overlay_in = self.overlay_between_hosts(Side::Src);
+        let overlay_out = self.overlay_between_hosts(Side::Dst);
         let s = &self.m.settings;
         let mut conntrack = vec![Rule::new(
             vec![Match::Ct(CtState::EstablishedRelated)],
@@ -175,6 +178,7 @@ impl Compiler<'_> {
         let mut input = conntrack.clone();
         input.push(clear_all.clone());
         input.extend(per_prefix(Iface::In, Verdict::Goto(WL_TO_HOST.into())));
+        input.extend(overlay_in);
         input.push(vmap(Iface::In, HEP_FROM));
 
         let mut output = conntrack;
@@ -183,11 +187,56 @@ impl Compiler<'_> {
             .map(|r| r.comment("host to local workload: not policed"));
         output.extend(not_policed);
         output.push(clear_all);
+        output.extend(overlay_out);
         output.push(vmap(Iface::Out, HEP_TO));
 
         self.chain(FORWARD, Some(Hook::Forward), None, forward);
         self.chain(INPUT, Some(Hook::Input), None, input);
         self.chain(OUTPUT, Some(Hook::Output), None, output);
+    }
+
+    /// VXLAN and IP-in-IP packets from (`Side::Src`) or to (`Side::Dst`)
+    /// the cluster's hosts: accepted before host endpoint policy, as Felix
+    /// does, so that policy on a node's interface keeps the overlay up.
+    fn overlay_between_hosts(&mut self, peer: Side) -> Vec<Rule> {
+        let mut rules = Vec::new();
+        for fam in [Family::V4, Family::V6] {
+            let hosts: Vec<IpNet> = self
+                .m
+                .settings
+                .hosts
+                .iter()
+                .filter(|a| {
+                    matches!(
+                        (fam, a),
+                        (Family::V4, IpAddr::V4(_)) | (Family::V6, IpAddr::V6(_))
+                    )
+                })
+                .map(|&a| IpNet::from(a))
+                .collect();
+            if hosts.is_empty() {
+                continue;
+            }
+            let set = self.net_set(fam, &hosts);
+            let addr = Match::Addr {
+                family: fam,
+                side: peer,
+                neg: false,
+                set,
+            };
+            let vxlan = vec![
+                Match::NfProto(fam),
+                l4(proto::UDP),
+                dport(self.m.settings.vxlan_port),
+                addr.clone(),
+            ];
+            rules.push(Rule::new(vxlan, Verdict::Accept).comment("VXLAN between hosts"));
+            if fam == Family::V4 {
+                let ipip = vec![Match::NfProto(fam), l4(proto::IPIP), addr];
+                rules.push(Rule::new(ipip, Verdict::Accept).comment("IP-in-IP between hosts"));
+            }
+        }
+        rules
     }
 
     /// from-wl and to-wl: one map lookup; an unknown workload interface is dropped.
