@@ -17,6 +17,9 @@ pub struct Health {
     live: AtomicBool,
     ready: AtomicBool,
     detail: Mutex<String>,
+    /// The BGP speaker, when it runs (`/bgp-liveness`, `/bgp-readiness`,
+    /// `/bgp-status`).
+    bgp: Mutex<Option<Arc<crate::bgp::speaker::Shared>>>,
 }
 
 impl Health {
@@ -25,6 +28,7 @@ impl Health {
             live: AtomicBool::new(true),
             ready: AtomicBool::new(false),
             detail: Mutex::new("starting".into()),
+            bgp: Mutex::new(None),
         })
     }
 
@@ -32,6 +36,30 @@ impl Health {
     pub fn set_ready(&self, ready: bool, detail: impl Into<String>) {
         self.ready.store(ready, Ordering::SeqCst);
         *self.detail.lock().unwrap_or_else(|p| p.into_inner()) = detail.into();
+    }
+
+    /// Reports the BGP speaker from now on.
+    pub fn set_bgp(&self, shared: Arc<crate::bgp::speaker::Shared>) {
+        *self.bgp.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared);
+    }
+
+    fn answer_bgp(&self, path: &str) -> (u16, String) {
+        let bgp = self.bgp.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(bgp) = bgp else {
+            return (503, "the BGP speaker is not running\n".into());
+        };
+        match path {
+            "/bgp-liveness" => (200, "live: BGP speaker running\n".into()),
+            "/bgp-readiness" => match crate::bgp::ready(&bgp) {
+                Ok(m) => (200, format!("ready: {m}\n")),
+                Err(m) => (503, format!("not ready: {m}\n")),
+            },
+            _ => (200, crate::bgp::status_lines(&bgp)),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
     }
 
     pub fn set_live(&self, live: bool) {
@@ -47,6 +75,7 @@ impl Health {
         let (ok, what) = match path {
             "/liveness" => (self.live.load(Ordering::SeqCst), "live"),
             "/readiness" => (self.ready.load(Ordering::SeqCst), "ready"),
+            "/bgp-liveness" | "/bgp-readiness" | "/bgp-status" => return self.answer_bgp(path),
             _ => return (404, "not found\n".into()),
         };
         if ok {

@@ -5,6 +5,7 @@
 //! - [`startup`]: Node registration, default pools, VXLAN tunnel address, files for the CNI plugin;
 
 pub mod autodetect;
+pub mod bgp;
 pub mod config;
 pub mod felix;
 pub mod health;

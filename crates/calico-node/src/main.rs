@@ -75,9 +75,23 @@ fn main() -> ExitCode {
                 }
             }
         }
-        "-bird-live" | "-bird-ready" => {
-            eprintln!("calico-node {arg}: the BGP speaker is not part of this build yet");
-            ExitCode::FAILURE
+        "-bird-live" | "-bird-ready" | "-bird6-live" | "-bird6-ready" => {
+            let (host, port) = health_addr();
+            let path = if arg.ends_with("live") {
+                "/bgp-liveness"
+            } else {
+                "/bgp-readiness"
+            };
+            match health::probe(&host, port, path) {
+                Ok(body) => {
+                    println!("{body}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("calico-node {arg}: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         "install-cni" | "-install-cni" => {
             let cfg = match NodeConfig::from_lookup(env) {
@@ -254,6 +268,28 @@ fn agent(startup_only: bool) -> ExitCode {
                 );
                 return ExitCode::FAILURE;
             }
+        }
+    }
+    if cfg.backend == calico_node::config::Backend::Bird {
+        let shared = Arc::new(calico_node::bgp::speaker::Shared::default());
+        health.set_bgp(shared.clone());
+        let (client, me) = (client.clone(), cfg.nodename.clone());
+        let ready = health.clone();
+        let spawned = std::thread::Builder::new()
+            .name("bgp".into())
+            .spawn(move || {
+                // Sessions start once Felix's first pass has loaded the
+                // nftables tables: a connection made before connection tracking
+                // runs in this namespace has its later FIN or RST judged
+                // "invalid" and dropped, and would hang half-open.
+                let t = std::time::Instant::now();
+                while !ready.is_ready() && t.elapsed() < Duration::from_secs(30) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                calico_node::bgp::run(client, me, shared, Arc::new(log))
+            });
+        if let Err(e) = spawned {
+            log("ERROR", &format!("cannot start the BGP speaker: {e}"));
         }
     }
     calico_node::felix::run(

@@ -54,11 +54,14 @@ pub fn run(
         let pass = (|| -> Result<(calico_datastore::Revision, Vec<String>), String> {
             let eff = settings::read(&client, &me, &env).map_err(|e| format!("datastore: {e}"))?;
             // Read once: routes and policy both need the workload endpoints.
-            let (weps, mut skipped, _) = client
+            // The watch starts after the first read: a change made while
+            // the later lists are read is seen again rather than missed.
+            let (weps, mut skipped, first_rev) = client
                 .list_lenient(calico_api::Kind::WorkloadEndpoint, None)
                 .map_err(|e| format!("datastore: {e}"))?;
-            let (snap, rev, more) = sync::read(&client, &me, eff.dataplane(), &weps)
+            let (snap, _, more) = sync::read(&client, &me, eff.dataplane(), &weps)
                 .map_err(|e| format!("datastore: {e}"))?;
+            let rev = first_rev;
             skipped.extend(more);
             for s in &skipped {
                 log("WARNING", &format!("skipped {s}"));

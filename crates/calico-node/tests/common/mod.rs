@@ -28,10 +28,17 @@ pub struct Cluster {
     pub etcd: EtcdServer,
     pub fabric: TestNetns,
     pub dir: tempfile::TempDir,
+    /// `CALICO_NETWORKING_BACKEND` of the agents.
+    pub backend: &'static str,
 }
 
 impl Cluster {
     pub fn new(n: usize, pool_yaml: &str) -> Cluster {
+        Cluster::with_backend(n, pool_yaml, "vxlan")
+    }
+
+    /// Like `new`, the agents with `CALICO_NETWORKING_BACKEND=backend`.
+    pub fn with_backend(n: usize, pool_yaml: &str, backend: &'static str) -> Cluster {
         let fabric = TestNetns::new("fab");
         fabric.exec(&["sh", "-c", "ip link add br0 type bridge && ip addr add 172.31.0.254/24 dev br0 && ip link set br0 up"]);
         let etcd = EtcdServer::start_in_at(fabric.name(), "172.31.0.254");
@@ -63,6 +70,7 @@ impl Cluster {
             etcd,
             fabric,
             dir,
+            backend,
         };
         let f = c.dir.path().join("pool.yaml");
         std::fs::write(&f, pool_yaml).unwrap();
@@ -98,7 +106,7 @@ impl Cluster {
             .env("NODENAME", &n.name)
             .env("DATASTORE_TYPE", "etcdv3")
             .env("ETCD_ENDPOINTS", self.etcd.endpoint())
-            .env("CALICO_NETWORKING_BACKEND", "vxlan")
+            .env("CALICO_NETWORKING_BACKEND", self.backend)
             .env("NO_DEFAULT_POOLS", "true")
             .env("FELIX_HEALTHENABLED", "true")
             .env("FELIX_HEALTHPORT", "9099")
@@ -112,10 +120,14 @@ impl Cluster {
     }
 
     pub fn start_agent_on(&self, i: usize) {
-        // CALICO_TEST_AGENT_LOGS=DIR keeps each agent's log as DIR/<node>.log.
+        // CALICO_TEST_AGENT_LOGS=DIR keeps each agent's log as DIR/<fabric netns>-<node>.log.
         let log = match std::env::var_os("CALICO_TEST_AGENT_LOGS") {
             Some(dir) => {
-                let f = std::path::Path::new(&dir).join(format!("{}.log", self.nodes[i].name));
+                let f = std::path::Path::new(&dir).join(format!(
+                    "{}-{}.log",
+                    self.fabric.name(),
+                    self.nodes[i].name
+                ));
                 Stdio::from(std::fs::File::create(f).unwrap())
             }
             None => Stdio::null(),

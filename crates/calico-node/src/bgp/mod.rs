@@ -1,0 +1,173 @@
+//! calico-node's BGP speaker (`CALICO_NETWORKING_BACKEND=bird`): what
+//! Calico does with BIRD and confd, in-process.
+//!
+//! - [`plan`]: datastore → peers and advertised prefixes (pure);
+//! - [`speaker`]: the sessions (over `calico_bgp`'s pure state machine and
+//!   codec), the learned routes and the kernel route programmer.
+//!
+//! [`run`] is its reconcile loop: read, plan, configure the speaker, wait
+//! for a datastore change (or 30 s), again.
+
+pub mod plan;
+pub mod speaker;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use calico_api::{Kind, Resource};
+use calico_datastore::{Client, ClientError, Revision};
+use ipnet::IpNet;
+
+use speaker::{Shared, Speaker};
+
+/// Reads what the plan needs.
+pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), ClientError> {
+    let mut resources: Vec<Resource> = Vec::new();
+    // The revision of the first list: watching from there, a change made
+    // while the others are read is seen again rather than missed.
+    let mut first = None;
+    for kind in [
+        Kind::Node,
+        Kind::BGPConfiguration,
+        Kind::BGPPeer,
+        Kind::IPPool,
+    ] {
+        let (items, _, rev) = client.list_lenient(kind, None)?;
+        first.get_or_insert(rev);
+        resources.extend(items);
+    }
+    let (kvs, last) = client
+        .store()
+        .list(&calico_ipam::keys::blocks_prefix("ipv4"))?;
+    let host = format!("host:{me}");
+    let mine: Vec<IpNet> = kvs
+        .iter()
+        .filter_map(|kv| serde_json::from_slice::<calico_ipam::Block>(&kv.value).ok())
+        .filter(|b| b.affinity.as_deref() == Some(host.as_str()))
+        .filter_map(|b| b.cidr.parse::<IpNet>().ok())
+        .collect();
+    Ok((plan::inputs(me, resources, mine), first.unwrap_or(last)))
+}
+
+/// Runs the speaker for node `me` until the process ends.
+pub fn run(client: Client, me: String, shared: Arc<Shared>, log: speaker::Log) {
+    let restarted = speaker::kernel_has_bgp_routes();
+    if restarted {
+        log(
+            "INFO",
+            "BGP: routes of an earlier run found: restarting gracefully",
+        );
+    }
+    if let Ok(mut s) = shared.state.lock() {
+        s.restarted = restarted;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let (shared, stop, log) = (shared.clone(), stop.clone(), log.clone());
+        let _ = std::thread::Builder::new()
+            .name("bgp-routes".into())
+            .spawn(move || speaker::program_loop(shared, stop, log));
+    }
+    let mut speaker = Speaker::new(shared, log.clone());
+    let mut last_problems: Vec<String> = Vec::new();
+    loop {
+        let rev = match read(&client, &me) {
+            Ok((inputs, rev)) => {
+                match plan::plan(&inputs) {
+                    Some(p) => {
+                        if p.problems != last_problems {
+                            for pr in &p.problems {
+                                log("WARNING", &format!("BGP: {pr}"));
+                            }
+                            last_problems = p.problems.clone();
+                        }
+                        if let Err(e) = speaker.configure(&p) {
+                            log("ERROR", &e);
+                        }
+                    }
+                    None => log("WARNING", "BGP: this node has no IPv4 address yet"),
+                }
+                Some(rev)
+            }
+            Err(e) => {
+                log("ERROR", &format!("BGP: datastore: {e}"));
+                None
+            }
+        };
+        let Some(rev) = rev else {
+            std::thread::sleep(Duration::from_secs(1));
+            continue;
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        match client.store().watch("/calico/", rev + 1) {
+            Ok(mut w) => {
+                while Instant::now() < deadline {
+                    match w.next(Duration::from_millis(500)) {
+                        Ok(Some(_)) => {
+                            std::thread::sleep(Duration::from_millis(50));
+                            while let Ok(Some(_)) = w.next(Duration::from_millis(1)) {}
+                            break;
+                        }
+                        Ok(None) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(_) => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// The peers as `calicoctl node status` lists them, one per line:
+/// address, type, state (`up`/`start`...), since, info — tab-separated.
+pub fn status_lines(shared: &Shared) -> String {
+    let mut out = String::new();
+    for p in shared.status() {
+        let since = p
+            .since
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let secs = since % 86400;
+        let state = if p.state == calico_bgp::fsm::State::Established {
+            "up"
+        } else {
+            "start"
+        };
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{:02}:{:02}:{:02}\t{}\n",
+            p.address,
+            p.kind.label(),
+            state,
+            secs / 3600,
+            (secs / 60) % 60,
+            secs % 60,
+            p.info
+        ));
+    }
+    out
+}
+
+/// Readiness as `-bird-ready` reports it: every configured peer
+/// established (no peers: ready).
+pub fn ready(shared: &Shared) -> Result<String, String> {
+    let st = shared.status();
+    let down: Vec<IpAddr> = st
+        .iter()
+        .filter(|p| p.state != calico_bgp::fsm::State::Established)
+        .map(|p| p.address)
+        .collect();
+    if down.is_empty() {
+        Ok(format!("BGP: {} peers established", st.len()))
+    } else {
+        Err(format!(
+            "BGP not established with {}",
+            down.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}

@@ -1,0 +1,527 @@
+//! Who this node peers with and what it advertises, from the datastore
+//! (pure): what confd writes into BIRD's configuration in Calico.
+//!
+//! - Node-to-node mesh (`nodeToNodeMeshEnabled`, default on): every other
+//!   node with an IPv4 address, route reflectors excepted (a node with
+//!   `routeReflectorClusterID` is neither in the mesh nor meshed with). Of
+//!   each pair the node with the higher address waits for the other to
+//!   connect, so one connection forms.
+//! - BGPPeer: applies to this node when `node` names it, `nodeSelector`
+//!   selects it, or neither is set (global); peers with `peerIP` +
+//!   `asNumber`, or with the Calico nodes `peerSelector` selects (at their
+//!   own address and AS).
+//! - AS: `Node.spec.bgp.asNumber`, else the BGPConfiguration's, else 64512;
+//!   listen port from BGPConfiguration `default` (179), `node.<name>` wins.
+//! - Advertised: this node's affine blocks, except in pools with
+//!   `disableBGPExport`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+use calico_api::Resource;
+use calico_api::meta::Object;
+use calico_api::resources::{BGPConfigurationSpec, BGPPeerSpec};
+use calico_api::selector::Selector;
+use ipnet::IpNet;
+
+/// The AS number when none is configured.
+pub const DEFAULT_AS: u32 = 64512;
+/// BGP's port.
+pub const DEFAULT_PORT: u16 = 179;
+
+/// A node as BGP sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpNode {
+    pub name: String,
+    pub ipv4: Option<Ipv4Addr>,
+    pub asn: Option<u32>,
+    pub route_reflector_cluster_id: Option<Ipv4Addr>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A pool, for what may be advertised and how learned routes are installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpPool {
+    pub cidr: IpNet,
+    pub disable_export: bool,
+    /// VXLAN or IP-in-IP: routes to its blocks are programmed by the Felix
+    /// part from the IPAM blocks (tunnels), never from BGP.
+    pub encapsulated: bool,
+}
+
+/// Everything the plan is computed from.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub me: String,
+    pub nodes: Vec<BgpNode>,
+    pub configurations: Vec<Object<BGPConfigurationSpec>>,
+    pub peers: Vec<Object<BGPPeerSpec>>,
+    pub pools: Vec<BgpPool>,
+    /// Blocks affine to this node.
+    pub my_blocks: Vec<IpNet>,
+}
+
+/// Kinds of peers, as `calicoctl node status` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PeerKind {
+    Mesh,
+    Global,
+    NodeSpecific,
+}
+
+impl PeerKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            PeerKind::Mesh => "node-to-node mesh",
+            PeerKind::Global => "global",
+            PeerKind::NodeSpecific => "node specific",
+        }
+    }
+}
+
+/// One peer of this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerPlan {
+    pub address: IpAddr,
+    pub asn: u32,
+    pub kind: PeerKind,
+    /// Waits for the peer to connect.
+    pub passive: bool,
+    pub keep_original_next_hop: bool,
+    /// Graceful restart time offered, in seconds (BIRD's default: 120).
+    pub restart_time: u16,
+    /// The peer is a Calico node (its routes may be pool blocks).
+    pub calico_node: bool,
+}
+
+/// What this node's speaker should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub router_id: Ipv4Addr,
+    pub local_as: u32,
+    pub listen_port: u16,
+    pub peers: BTreeMap<IpAddr, PeerPlan>,
+    /// Prefixes to advertise.
+    pub exports: BTreeSet<IpNet>,
+    /// Pools, for installing learned routes.
+    pub pools: Vec<BgpPool>,
+    /// What was left out, and why.
+    pub problems: Vec<String>,
+}
+
+/// Splits datastore resources into the inputs (nodes, BGP resources, pools;
+/// blocks are given by the caller, who knows the affinities).
+pub fn inputs(me: &str, resources: Vec<Resource>, my_blocks: Vec<IpNet>) -> Inputs {
+    let mut i = Inputs {
+        me: me.to_string(),
+        my_blocks,
+        ..Inputs::default()
+    };
+    for r in resources {
+        match r {
+            Resource::Node(n) => {
+                let bgp = n.spec.bgp.as_ref();
+                i.nodes.push(BgpNode {
+                    name: n.metadata.name.clone(),
+                    ipv4: bgp
+                        .and_then(|b| b.ipv4_address.as_deref())
+                        .and_then(|a| a.split('/').next()?.parse().ok()),
+                    asn: bgp.and_then(|b| b.as_number).map(|a| a.0),
+                    route_reflector_cluster_id: bgp
+                        .and_then(|b| b.route_reflector_cluster_id.as_deref())
+                        .and_then(|c| c.parse().ok()),
+                    labels: n.metadata.labels.clone(),
+                });
+            }
+            Resource::BGPConfiguration(c) => i.configurations.push(c),
+            Resource::BGPPeer(p) => i.peers.push(p),
+            Resource::IPPool(p) => {
+                if p.spec.disabled {
+                    continue;
+                }
+                if let Ok(cidr) = p.spec.cidr.parse::<IpNet>() {
+                    i.pools.push(BgpPool {
+                        cidr: cidr.trunc(),
+                        disable_export: p.spec.disable_bgp_export,
+                        encapsulated: [&p.spec.vxlan_mode, &p.spec.ipip_mode]
+                            .iter()
+                            .any(|m| m.as_deref().is_some_and(|m| m != "Never")),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    i
+}
+
+fn config<'a>(i: &'a Inputs, name: &str) -> Option<&'a BGPConfigurationSpec> {
+    i.configurations
+        .iter()
+        .find(|c| c.metadata.name == name)
+        .map(|c| &c.spec)
+}
+
+/// Parses a Go duration like `120s`, `2m`, `1h30m` into seconds.
+fn seconds(d: &str) -> Option<u64> {
+    let mut total = 0.0f64;
+    let mut num = String::new();
+    let mut chars = d.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let n: f64 = num.parse().ok()?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return None,
+        };
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    Some(total.round() as u64)
+}
+
+/// Computes the plan; `None` when this node has no IPv4 address yet (no
+/// router id, nothing to peer from).
+pub fn plan(i: &Inputs) -> Option<Plan> {
+    let me = i.nodes.iter().find(|n| n.name == i.me)?;
+    let my_addr = me.ipv4?;
+    let mut problems = Vec::new();
+    let global = config(i, "default");
+    let mine = config(i, &format!("node.{}", i.me));
+    let default_as = global
+        .and_then(|c| c.as_number)
+        .map(|a| a.0)
+        .unwrap_or(DEFAULT_AS);
+    let as_of = |n: &BgpNode| n.asn.unwrap_or(default_as);
+    let local_as = as_of(me);
+    let listen_port = mine
+        .and_then(|c| c.listen_port)
+        .or(global.and_then(|c| c.listen_port))
+        .unwrap_or(DEFAULT_PORT);
+    let mesh = global
+        .and_then(|c| c.node_to_node_mesh_enabled)
+        .unwrap_or(true);
+    // nodeMeshMaxRestartTime: the restart time mesh sessions offer.
+    let mesh_restart = global
+        .and_then(|c| c.node_mesh_max_restart_time.as_deref())
+        .and_then(seconds)
+        .map_or(120, |t| t.min(4095) as u16);
+    let mut peers = BTreeMap::new();
+    let node_peer = |n: &BgpNode, addr: Ipv4Addr, kind: PeerKind| PeerPlan {
+        address: IpAddr::V4(addr),
+        asn: as_of(n),
+        kind,
+        passive: addr > my_addr,
+        keep_original_next_hop: false,
+        restart_time: mesh_restart,
+        calico_node: true,
+    };
+    if mesh && me.route_reflector_cluster_id.is_none() {
+        for n in &i.nodes {
+            let Some(addr) = n.ipv4 else { continue };
+            if n.name == i.me || n.route_reflector_cluster_id.is_some() || addr == my_addr {
+                continue;
+            }
+            peers.insert(IpAddr::V4(addr), node_peer(n, addr, PeerKind::Mesh));
+        }
+    }
+    let mut labels = me.labels.clone();
+    labels
+        .entry("kubernetes.io/hostname".into())
+        .or_insert_with(|| i.me.clone());
+    for p in &i.peers {
+        let s = &p.spec;
+        let name = &p.metadata.name;
+        let applies = match (&s.node, &s.node_selector) {
+            (Some(node), _) => *node == i.me,
+            (None, Some(sel)) => match Selector::parse(sel) {
+                Ok(sel) => sel.matches(&labels),
+                Err(e) => {
+                    problems.push(format!("BGPPeer {name}: nodeSelector: {e}"));
+                    false
+                }
+            },
+            (None, None) => true,
+        };
+        if !applies {
+            continue;
+        }
+        let kind = if s.node.is_some() {
+            PeerKind::NodeSpecific
+        } else {
+            PeerKind::Global
+        };
+        let restart_time = s
+            .max_restart_time
+            .as_deref()
+            .and_then(seconds)
+            .map(|t| t.min(4095) as u16)
+            .unwrap_or(120);
+        let keep = s.keep_original_next_hop.unwrap_or(false);
+        if let Some(sel) = &s.peer_selector {
+            let sel = match Selector::parse(sel) {
+                Ok(sel) => sel,
+                Err(e) => {
+                    problems.push(format!("BGPPeer {name}: peerSelector: {e}"));
+                    continue;
+                }
+            };
+            for n in i.nodes.iter().filter(|n| n.name != i.me) {
+                let mut l = n.labels.clone();
+                l.entry("kubernetes.io/hostname".into())
+                    .or_insert_with(|| n.name.clone());
+                let Some(addr) = n.ipv4.filter(|_| sel.matches(&l)) else {
+                    continue;
+                };
+                let mut pp = node_peer(n, addr, kind);
+                pp.keep_original_next_hop = keep;
+                pp.restart_time = restart_time;
+                peers.insert(IpAddr::V4(addr), pp);
+            }
+            continue;
+        }
+        let (Some(ip), Some(asn)) = (&s.peer_ip, s.as_number) else {
+            problems.push(format!(
+                "BGPPeer {name}: needs peerIP and asNumber, or peerSelector"
+            ));
+            continue;
+        };
+        // peerIP may carry a port ("10.0.0.1:1179"); the address is what peers.
+        let host = ip
+            .strip_prefix('[')
+            .and_then(|r| r.split_once(']').map(|(h, _)| h))
+            .unwrap_or_else(|| match ip.split_once(':') {
+                Some((h, port)) if !port.contains(':') => h,
+                _ => ip,
+            });
+        let Ok(address) = host.parse::<IpAddr>() else {
+            problems.push(format!("BGPPeer {name}: peerIP {ip:?} is not an address"));
+            continue;
+        };
+        if address == IpAddr::V4(my_addr) {
+            continue;
+        }
+        if address.is_ipv6() {
+            problems.push(format!("BGPPeer {name}: IPv6 peers are not supported yet"));
+            continue;
+        }
+        peers.insert(
+            address,
+            PeerPlan {
+                address,
+                asn: asn.0,
+                kind,
+                passive: false,
+                keep_original_next_hop: keep,
+                restart_time,
+                calico_node: false,
+            },
+        );
+    }
+    let exports = i
+        .my_blocks
+        .iter()
+        .filter(|b| {
+            !i.pools
+                .iter()
+                .any(|p| p.disable_export && p.cidr.contains(*b))
+        })
+        .copied()
+        .collect();
+    Some(Plan {
+        router_id: my_addr,
+        local_as,
+        listen_port,
+        peers,
+        exports,
+        pools: i.pools.clone(),
+        problems,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn node(name: &str, addr: &str, labels: &[(&str, &str)]) -> BgpNode {
+        BgpNode {
+            name: name.into(),
+            ipv4: Some(addr.parse().unwrap()),
+            asn: None,
+            route_reflector_cluster_id: None,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn resources(yaml: &str) -> Vec<Resource> {
+        calico_api::codec::decode_documents(yaml)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    fn inputs3(extra: &str) -> Inputs {
+        let mut i = Inputs {
+            me: "a".into(),
+            nodes: vec![
+                node("a", "10.0.0.2", &[("rack", "r1")]),
+                node("b", "10.0.0.1", &[("rack", "r1")]),
+                node("c", "10.0.0.3", &[("rack", "r2")]),
+            ],
+            ..Inputs::default()
+        };
+        for r in resources(extra) {
+            match r {
+                Resource::BGPConfiguration(c) => i.configurations.push(c),
+                Resource::BGPPeer(p) => i.peers.push(p),
+                _ => {}
+            }
+        }
+        i
+    }
+
+    #[test]
+    fn mesh_by_default_with_one_connecting_side() {
+        let p = plan(&inputs3("")).unwrap();
+        assert_eq!((p.local_as, p.listen_port), (64512, 179));
+        let b = &p.peers[&"10.0.0.1".parse::<IpAddr>().unwrap()];
+        let c = &p.peers[&"10.0.0.3".parse::<IpAddr>().unwrap()];
+        assert_eq!(b.kind, PeerKind::Mesh);
+        assert!(!b.passive, "b has the lower address: we connect");
+        assert!(c.passive, "c has the higher address: it connects");
+        assert_eq!(p.peers.len(), 2);
+    }
+
+    #[test]
+    fn node_as_and_configuration() {
+        let mut i = inputs3(
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+             spec: {asNumber: 65000, listenPort: 1179, nodeToNodeMeshEnabled: true, nodeMeshMaxRestartTime: 30s}\n",
+        );
+        i.nodes[2].asn = Some(65003);
+        let p = plan(&i).unwrap();
+        assert_eq!((p.local_as, p.listen_port), (65000, 1179));
+        let c = &p.peers[&"10.0.0.3".parse::<IpAddr>().unwrap()];
+        assert_eq!((c.asn, c.restart_time), (65003, 30));
+    }
+
+    #[test]
+    fn route_reflectors_leave_the_mesh_and_mesh_can_be_off() {
+        let mut i = inputs3("");
+        i.nodes[2].route_reflector_cluster_id = Some("224.0.0.1".parse().unwrap());
+        let p = plan(&i).unwrap();
+        assert_eq!(p.peers.len(), 1);
+        let i = inputs3(
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+             spec: {nodeToNodeMeshEnabled: false}\n",
+        );
+        assert!(plan(&i).unwrap().peers.is_empty());
+    }
+
+    #[test]
+    fn bgp_peers_global_node_specific_and_selectors() {
+        let i = inputs3(
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+             spec: {nodeToNodeMeshEnabled: false}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\n\
+             spec: {peerIP: 192.168.1.1, asNumber: 65001, maxRestartTime: 5m}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: mine}\n\
+             spec: {node: a, peerIP: '192.168.1.2:1179', asNumber: 65002, keepOriginalNextHop: true}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: other}\n\
+             spec: {node: b, peerIP: 192.168.1.3, asNumber: 65003}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: rack}\n\
+             spec: {nodeSelector: rack == 'r1', peerSelector: rack == 'r2'}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: elsewhere}\n\
+             spec: {nodeSelector: rack == 'r2', peerIP: 192.168.1.4, asNumber: 65004}\n",
+        );
+        let p = plan(&i).unwrap();
+        let get = |a: &str| p.peers.get(&a.parse::<IpAddr>().unwrap());
+        let tor = get("192.168.1.1").unwrap();
+        assert_eq!(
+            (tor.asn, tor.kind, tor.restart_time),
+            (65001, PeerKind::Global, 300)
+        );
+        let mine = get("192.168.1.2").unwrap();
+        assert_eq!(mine.kind, PeerKind::NodeSpecific);
+        assert!(mine.keep_original_next_hop);
+        assert!(get("192.168.1.3").is_none(), "another node's peer");
+        assert!(get("192.168.1.4").is_none(), "selector does not match");
+        let c = get("10.0.0.3").unwrap();
+        assert!(c.calico_node && c.kind == PeerKind::Global && c.passive);
+        assert_eq!(p.peers.len(), 3);
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+    }
+
+    #[test]
+    fn bad_peers_are_problems_not_failures() {
+        let i = inputs3(
+            "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: half}\n\
+             spec: {peerIP: 192.168.1.1}\n",
+        );
+        let p = plan(&i).unwrap();
+        assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
+        assert_eq!(p.peers.len(), 2, "the mesh stays");
+    }
+
+    #[test]
+    fn exports_skip_pools_without_bgp_export() {
+        let mut i = inputs3("");
+        i.pools = vec![
+            BgpPool {
+                cidr: "10.10.0.0/16".parse().unwrap(),
+                disable_export: false,
+                encapsulated: false,
+            },
+            BgpPool {
+                cidr: "10.20.0.0/16".parse().unwrap(),
+                disable_export: true,
+                encapsulated: false,
+            },
+        ];
+        i.my_blocks = vec![
+            "10.10.1.0/26".parse().unwrap(),
+            "10.20.1.0/26".parse().unwrap(),
+        ];
+        let p = plan(&i).unwrap();
+        assert_eq!(
+            p.exports.into_iter().collect::<Vec<_>>(),
+            vec!["10.10.1.0/26".parse::<IpNet>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(seconds("120s"), Some(120));
+        assert_eq!(seconds("2m"), Some(120));
+        assert_eq!(seconds("1h30m"), Some(5400));
+        assert_eq!(seconds("500ms"), Some(1));
+        assert_eq!(seconds("5"), None);
+        assert_eq!(seconds("5x"), None);
+    }
+
+    #[test]
+    fn no_address_no_plan() {
+        let mut i = inputs3("");
+        i.nodes[0].ipv4 = None;
+        assert!(plan(&i).is_none());
+    }
+}

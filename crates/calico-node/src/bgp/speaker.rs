@@ -1,0 +1,789 @@
+//! The BGP speaker's threads: a listener, one thread per peer running the
+//! pure [`calico_bgp::fsm::Session`] (plus a reader thread per connection
+//! that decodes and hands messages over), and the route programmer.
+//!
+//! ```text
+//!  listener ──accepted socket──▶ peer thread ◀──decoded messages── reader thread
+//!                                 │  fsm.step(event) → actions: connect,
+//!                                 │  send, timers, routes in/out
+//!                                 ▼
+//!                         Shared { exports, learned routes, status }
+//!                                 │ changed
+//!                                 ▼
+//!                         programmer thread ──netlink──▶ kernel (proto 81)
+//! ```
+//!
+//! Everything a peer thread does is driven by one channel: accepted
+//! connections, messages and read errors from its reader, export changes
+//! and stop; timers are deadlines it waits on with `recv_timeout`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use calico_bgp::fsm::{self, Action, Event, Session, State, Timer};
+use calico_bgp::msg::{Afi, Attributes, Message, Origin, Segment, Update};
+use calico_bgp::wire::{self, Context};
+use ipnet::IpNet;
+
+use super::plan::{PeerKind, PeerPlan, Plan};
+
+/// Where the speaker logs: (level, message).
+pub type Log = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// One learned route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    pub next_hop: IpAddr,
+    pub as_path_len: usize,
+    pub local_pref: u32,
+}
+
+/// Routes from one peer.
+#[derive(Debug, Clone, Default)]
+pub struct PeerRoutes {
+    pub routes: BTreeMap<IpNet, Path>,
+    /// The session went down gracefully (RFC 4724): its routes are kept,
+    /// marked stale, until then, or until the peer's End-of-RIB after it
+    /// comes back removes those it did not announce again.
+    pub stale_until: Option<Instant>,
+    pub stale: BTreeSet<IpNet>,
+    /// The peer is from a Calico node.
+    pub calico_node: bool,
+}
+
+/// What `calicoctl node status` shows for a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub address: IpAddr,
+    pub kind: PeerKind,
+    pub state: State,
+    pub since: SystemTime,
+    pub info: String,
+}
+
+/// State shared by the speaker's threads.
+#[derive(Debug, Default)]
+pub struct SharedState {
+    pub router_id: Option<Ipv4Addr>,
+    pub local_as: u32,
+    pub exports: BTreeSet<IpNet>,
+    /// Pools (learned routes into encapsulated pools are not installed).
+    pub pools: Vec<super::plan::BgpPool>,
+    pub learned: BTreeMap<IpAddr, PeerRoutes>,
+    pub status: BTreeMap<IpAddr, PeerStatus>,
+    /// Bumped on every change the programmer must look at.
+    pub generation: u64,
+    /// Peers that sent End-of-RIB since the speaker started.
+    pub end_of_rib: BTreeSet<IpAddr>,
+    /// This process found BGP routes of an earlier run in the kernel: it
+    /// restarted with its forwarding state (the R and F bits of graceful
+    /// restart), and keeps those routes until its peers have re-sent theirs.
+    pub restarted: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub state: Mutex<SharedState>,
+    pub changed: Condvar,
+}
+
+impl Shared {
+    fn with<R>(&self, f: impl FnOnce(&mut SharedState) -> R) -> R {
+        let mut s = match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let r = f(&mut s);
+        s.generation += 1;
+        self.changed.notify_all();
+        r
+    }
+
+    /// A copy of the peers' status.
+    pub fn status(&self) -> Vec<PeerStatus> {
+        match self.state.lock() {
+            Ok(s) => s.status.values().cloned().collect(),
+            Err(p) => p.into_inner().status.values().cloned().collect(),
+        }
+    }
+}
+
+enum Input {
+    /// A connection the listener accepted from this peer.
+    Incoming(TcpStream),
+    /// From the reader of connection `generation`.
+    Read(u64, Box<Event>),
+    /// Exports changed: advertise the difference.
+    Exports,
+    Stop,
+}
+
+struct PeerHandle {
+    plan: PeerPlan,
+    tx: Sender<Input>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The speaker: owns the threads; [`Speaker::configure`] brings it to a plan.
+pub struct Speaker {
+    shared: Arc<Shared>,
+    peers: Arc<Mutex<BTreeMap<IpAddr, PeerHandle>>>,
+    listener: Option<(u16, Arc<std::sync::atomic::AtomicBool>)>,
+    identity: Option<(Ipv4Addr, u32)>,
+    log: Log,
+}
+
+impl Speaker {
+    pub fn new(shared: Arc<Shared>, log: Log) -> Speaker {
+        Speaker {
+            shared,
+            peers: Arc::default(),
+            listener: None,
+            identity: None,
+            log,
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Brings listener, sessions and exports in line with `plan`.
+    pub fn configure(&mut self, plan: &Plan) -> Result<(), String> {
+        let identity = (plan.router_id, plan.local_as);
+        if self.identity.is_some_and(|i| i != identity) {
+            // A new router id or AS: every session starts over.
+            self.stop_all();
+        }
+        self.identity = Some(identity);
+        if self.listener.as_ref().map(|l| l.0) != Some(plan.listen_port) {
+            if let Some((_, stop)) = self.listener.take() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            self.listen(plan.listen_port, stop.clone())?;
+            self.listener = Some((plan.listen_port, stop));
+        }
+        let exports_changed = self.shared.with(|s| {
+            s.router_id = Some(plan.router_id);
+            s.local_as = plan.local_as;
+            let changed = s.exports != plan.exports;
+            s.exports = plan.exports.clone();
+            s.pools = plan.pools.clone();
+            s.status.retain(|a, _| plan.peers.contains_key(a));
+            changed
+        });
+        let mut peers = lock(&self.peers);
+        let gone: Vec<IpAddr> = peers
+            .iter()
+            .filter(|(a, h)| plan.peers.get(a) != Some(&h.plan))
+            .map(|(a, _)| *a)
+            .collect();
+        for a in gone {
+            if let Some(mut h) = peers.remove(&a) {
+                let _ = h.tx.send(Input::Stop);
+                if let Some(t) = h.thread.take() {
+                    let _ = t.join();
+                }
+            }
+            self.shared.with(|s| {
+                if !plan.peers.contains_key(&a) {
+                    s.learned.remove(&a);
+                    s.status.remove(&a);
+                }
+            });
+        }
+        for (a, p) in &plan.peers {
+            if peers.contains_key(a) {
+                if exports_changed && let Some(h) = peers.get(a) {
+                    let _ = h.tx.send(Input::Exports);
+                }
+                continue;
+            }
+            let (tx, rx) = mpsc::channel();
+            let cfg = fsm::Config {
+                local_as: plan.local_as,
+                peer_as: p.asn,
+                router_id: plan.router_id,
+                hold_time: 240,
+                connect_retry: 5,
+                passive: p.passive,
+                families: vec![Afi::Ipv4],
+                graceful_restart: Some(p.restart_time),
+                restarting: lock(&self.shared.state).restarted,
+            };
+            let peer = PeerThread {
+                plan: p.clone(),
+                port: plan.listen_port,
+                session: Session::new(cfg),
+                shared: self.shared.clone(),
+                tx: tx.clone(),
+                rx,
+                conn: None,
+                generation: 0,
+                timers: HashMap::new(),
+                ctx: Context::default(),
+                advertised: BTreeSet::new(),
+                last_peer_restart: None,
+                log: self.log.clone(),
+            };
+            self.shared.with(|s| {
+                s.status.insert(
+                    *a,
+                    PeerStatus {
+                        address: *a,
+                        kind: p.kind,
+                        state: State::Idle,
+                        since: SystemTime::now(),
+                        info: String::new(),
+                    },
+                );
+                if let Some(l) = s.learned.get_mut(a) {
+                    l.calico_node = p.calico_node;
+                }
+            });
+            let thread = std::thread::Builder::new()
+                .name(format!("bgp-{a}"))
+                .spawn(move || peer.run())
+                .map_err(|e| format!("BGP peer thread: {e}"))?;
+            peers.insert(
+                *a,
+                PeerHandle {
+                    plan: p.clone(),
+                    tx,
+                    thread: Some(thread),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn stop_all(&mut self) {
+        let mut peers = lock(&self.peers);
+        for (_, mut h) in std::mem::take(&mut *peers) {
+            let _ = h.tx.send(Input::Stop);
+            if let Some(t) = h.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    fn listen(&self, port: u16, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
+        let l = TcpListener::bind(("0.0.0.0", port))
+            .map_err(|e| format!("BGP: cannot listen on port {port}: {e}"))?;
+        l.set_nonblocking(true)
+            .map_err(|e| format!("BGP listener: {e}"))?;
+        let peers = self.peers.clone();
+        let log = self.log.clone();
+        std::thread::Builder::new()
+            .name("bgp-listen".into())
+            .spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match l.accept() {
+                        Ok((s, from)) => {
+                            let peers = lock(&peers);
+                            match peers.get(&from.ip()) {
+                                Some(h) => {
+                                    let _ = s.set_nonblocking(false);
+                                    let _ = h.tx.send(Input::Incoming(s));
+                                }
+                                None => {
+                                    log("INFO", &format!("BGP: refused {from}: not a peer"));
+                                    let _ = s.shutdown(Shutdown::Both);
+                                }
+                            }
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                }
+            })
+            .map_err(|e| format!("BGP listener thread: {e}"))?;
+        Ok(())
+    }
+}
+
+impl Drop for Speaker {
+    fn drop(&mut self) {
+        self.stop_all();
+        if let Some((_, stop)) = self.listener.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+struct PeerThread {
+    plan: PeerPlan,
+    port: u16,
+    session: Session,
+    shared: Arc<Shared>,
+    tx: Sender<Input>,
+    rx: Receiver<Input>,
+    conn: Option<TcpStream>,
+    generation: u64,
+    timers: HashMap<Timer, Instant>,
+    ctx: Context,
+    /// What the peer has from us.
+    advertised: BTreeSet<IpNet>,
+    /// The peer's graceful restart time from the last negotiation.
+    last_peer_restart: Option<u16>,
+    log: Log,
+}
+
+impl PeerThread {
+    fn run(mut self) {
+        let mut pending = vec![Event::Start];
+        loop {
+            while let Some(e) = (!pending.is_empty()).then(|| pending.remove(0)) {
+                let actions = self.session.step(e);
+                for a in actions {
+                    if let Some(e) = self.act(a) {
+                        pending.push(e);
+                    }
+                }
+            }
+            self.set_status();
+            let now = Instant::now();
+            let next = self.timers.values().min().copied();
+            let wait = next.map_or(Duration::from_secs(3600), |t| {
+                t.saturating_duration_since(now)
+            });
+            match self.rx.recv_timeout(wait) {
+                Ok(Input::Incoming(s)) => {
+                    if self.session.accepts_connection() {
+                        self.attach(s);
+                        pending.push(Event::Connected);
+                    } else {
+                        // One session per peer (the mesh has one connecting side).
+                        let _ = s.shutdown(Shutdown::Both);
+                    }
+                }
+                Ok(Input::Read(generation, e)) => {
+                    if generation == self.generation && self.conn.is_some() {
+                        pending.push(*e);
+                    }
+                }
+                Ok(Input::Exports) => self.advertise(false),
+                Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    for a in self.session.step(Event::Stop) {
+                        self.act(a);
+                    }
+                    self.shared.with(|s| {
+                        s.learned.remove(&self.plan.address);
+                    });
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let now = Instant::now();
+                    let due: Vec<Timer> = self
+                        .timers
+                        .iter()
+                        .filter(|(_, at)| **at <= now)
+                        .map(|(t, _)| *t)
+                        .collect();
+                    for t in due {
+                        self.timers.remove(&t);
+                        pending.push(Event::Timer(t));
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_status(&self) {
+        let state = self.session.state();
+        let info = match (state, self.session.last_error()) {
+            (State::Established, _) => "Established".to_string(),
+            (_, Some(e)) => format!("{}: {e}", state.name()),
+            _ => state.name().to_string(),
+        };
+        let address = self.plan.address;
+        let kind = self.plan.kind;
+        let mut st = lock(&self.shared.state);
+        let entry = st.status.entry(address).or_insert_with(|| PeerStatus {
+            address,
+            kind,
+            state,
+            since: SystemTime::now(),
+            info: info.clone(),
+        });
+        if entry.state != state {
+            entry.since = SystemTime::now();
+        }
+        entry.state = state;
+        entry.info = info;
+    }
+
+    /// Uses `s` as the connection, with a reader thread feeding this thread.
+    fn attach(&mut self, s: TcpStream) {
+        if let Some(old) = self.conn.take() {
+            let _ = old.shutdown(Shutdown::Both);
+        }
+        self.generation += 1;
+        let _ = s.set_nodelay(true);
+        let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+        if let Ok(reader) = s.try_clone() {
+            let tx = self.tx.clone();
+            let generation = self.generation;
+            let _ = std::thread::Builder::new()
+                .name(format!("bgp-read-{}", self.plan.address))
+                .spawn(move || read_loop(reader, generation, tx));
+        }
+        self.conn = Some(s);
+    }
+
+    /// Carries out one action; may produce an event to feed back.
+    fn act(&mut self, a: Action) -> Option<Event> {
+        match a {
+            Action::Connect => {
+                let to = SocketAddr::new(self.plan.address, self.port);
+                match TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
+                    Ok(s) => {
+                        self.attach(s);
+                        Some(Event::Connected)
+                    }
+                    Err(_) => Some(Event::ConnectionLost),
+                }
+            }
+            Action::Disconnect => {
+                if let Some(c) = self.conn.take() {
+                    let _ = c.shutdown(Shutdown::Both);
+                }
+                self.generation += 1;
+                None
+            }
+            Action::Send(m) => self.send(&m).err().map(|_| Event::ConnectionLost),
+            Action::Arm(t, secs) => {
+                self.timers
+                    .insert(t, Instant::now() + Duration::from_secs(u64::from(secs)));
+                None
+            }
+            Action::Disarm(t) => {
+                self.timers.remove(&t);
+                None
+            }
+            Action::Up(n) => {
+                self.ctx = Context { asn4: n.asn4 };
+                self.last_peer_restart = n
+                    .peer_graceful_restart
+                    .as_ref()
+                    .map(|g| g.restart_time)
+                    .filter(|t| *t > 0);
+                (self.log)(
+                    "INFO",
+                    &format!("BGP: session with {} established", self.plan.address),
+                );
+                self.advertised.clear();
+                self.advertise(true);
+                None
+            }
+            Action::Received(u) => {
+                self.receive(u);
+                None
+            }
+            Action::RefreshRequested(_) => {
+                self.advertised.clear();
+                self.advertise(true);
+                None
+            }
+            Action::Down { reason, graceful } => {
+                (self.log)(
+                    "WARNING",
+                    &format!("BGP: session with {} down: {reason}", self.plan.address),
+                );
+                self.ctx = Context::default();
+                self.advertised.clear();
+                let restart = graceful.then_some(self.last_peer_restart).flatten();
+                let address = self.plan.address;
+                self.shared.with(|s| match restart {
+                    Some(secs) => {
+                        if let Some(l) = s.learned.get_mut(&address) {
+                            l.stale_until =
+                                Some(Instant::now() + Duration::from_secs(u64::from(secs)));
+                            l.stale = l.routes.keys().copied().collect();
+                        }
+                    }
+                    None => {
+                        s.learned.remove(&address);
+                    }
+                });
+                None
+            }
+        }
+    }
+
+    fn send(&mut self, m: &Message) -> std::io::Result<()> {
+        let Some(c) = self.conn.as_mut() else {
+            return Err(std::io::Error::other("not connected"));
+        };
+        let bytes = wire::encode(m, &self.ctx).map_err(std::io::Error::other)?;
+        c.write_all(&bytes)
+    }
+
+    /// Sends what the peer lacks from our exports (all of it with `full`),
+    /// withdraws what it should no longer have; End-of-RIB after a full send.
+    fn advertise(&mut self, full: bool) {
+        if self.session.state() != State::Established {
+            return;
+        }
+        let (exports, router_id, local_as) = {
+            let s = lock(&self.shared.state);
+            (s.exports.clone(), s.router_id, s.local_as)
+        };
+        let Some(router_id) = router_id else { return };
+        let add: Vec<IpNet> = exports.difference(&self.advertised).copied().collect();
+        let del: Vec<IpNet> = self.advertised.difference(&exports).copied().collect();
+        let ebgp = self.plan.asn != local_as;
+        let attributes = Attributes {
+            origin: Origin::Igp,
+            as_path: if ebgp {
+                vec![Segment::Sequence(vec![local_as])]
+            } else {
+                Vec::new()
+            },
+            next_hop: Some(router_id),
+            local_pref: (!ebgp).then_some(100),
+            ..Attributes::default()
+        };
+        for u in wire::pack(&del, &add, &attributes, None, &self.ctx) {
+            if self.send(&Message::Update(u)).is_err() {
+                return;
+            }
+        }
+        if full {
+            let _ = self.send(&Message::Update(Update::end_of_rib(Afi::Ipv4)));
+        }
+        self.advertised = exports;
+    }
+
+    fn receive(&mut self, u: Update) {
+        let address = self.plan.address;
+        let calico_node = self.plan.calico_node;
+        let (local_as, router_id) = {
+            let st = lock(&self.shared.state);
+            (st.local_as, st.router_id)
+        };
+        if let Some(why) = &u.treated_as_withdraw {
+            (self.log)(
+                "WARNING",
+                &format!("BGP: update from {address} treated as withdraw: {why}"),
+            );
+        }
+        self.shared.with(|s| {
+            let l = s.learned.entry(address).or_default();
+            l.calico_node = calico_node;
+            if u.end_of_rib.is_some() {
+                s.end_of_rib.insert(address);
+                // The peer re-sent everything after a restart: what it did
+                // not re-send is gone.
+                l.stale_until = None;
+                for p in std::mem::take(&mut l.stale) {
+                    l.routes.remove(&p);
+                }
+                return;
+            }
+            for w in &u.withdrawn {
+                l.routes.remove(w);
+                l.stale.remove(w);
+            }
+            // Loops: our own AS in an eBGP path; our own route reflected
+            // back (RFC 4456 ORIGINATOR_ID).
+            let looped = (u.attributes.as_path.iter().any(|seg| match seg {
+                Segment::Set(v) | Segment::Sequence(v) => v.contains(&local_as),
+            }) && self.plan.asn != local_as)
+                || (u.attributes.originator_id.is_some()
+                    && u.attributes.originator_id == router_id);
+            for p in &u.announced {
+                let next_hop = match (p, u.attributes.next_hop, u.ipv6_next_hop) {
+                    (IpNet::V4(_), Some(nh), _) => IpAddr::V4(nh),
+                    (IpNet::V6(_), _, Some(nh)) => nh,
+                    _ => continue,
+                };
+                l.stale.remove(p);
+                if looped {
+                    l.routes.remove(p);
+                    continue;
+                }
+                l.routes.insert(
+                    *p,
+                    Path {
+                        next_hop,
+                        as_path_len: u.attributes.as_path_len(),
+                        local_pref: u.attributes.local_pref.unwrap_or(100),
+                    },
+                );
+            }
+        });
+    }
+}
+
+fn read_loop(mut s: TcpStream, generation: u64, tx: Sender<Input>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(65536);
+    let mut chunk = vec![0u8; 65536];
+    let mut ctx = Context::default();
+    loop {
+        loop {
+            match wire::decode(&buf, &ctx) {
+                Ok(Some((m, used))) => {
+                    buf.drain(..used);
+                    if let Message::Open(o) = &m {
+                        // We always send the 4-octet AS capability.
+                        ctx.asn4 = o.four_octet_as().is_some();
+                    }
+                    if tx
+                        .send(Input::Read(generation, Box::new(Event::Message(m))))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Input::Read(generation, Box::new(Event::DecodeError(e))));
+                    return;
+                }
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(Input::Read(generation, Box::new(Event::ConnectionLost)));
+                return;
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// The routes the kernel should have: per learned prefix the best path
+/// (highest LOCAL_PREF, shortest AS path, lowest peer address), leaving out
+/// our own exports and prefixes inside encapsulated pools (the Felix part
+/// programs those through the tunnels).
+pub fn desired_routes(s: &SharedState, now: Instant) -> BTreeMap<IpNet, IpAddr> {
+    let mut best: BTreeMap<IpNet, (&Path, IpAddr)> = BTreeMap::new();
+    for (peer, l) in &s.learned {
+        let expired = l.stale_until.is_some_and(|t| t <= now);
+        for (prefix, path) in &l.routes {
+            if expired && l.stale.contains(prefix) {
+                continue;
+            }
+            if s.exports.contains(prefix)
+                || s.pools
+                    .iter()
+                    .any(|p| p.encapsulated && p.cidr.contains(prefix))
+            {
+                continue;
+            }
+            let better = match best.get(prefix) {
+                None => true,
+                Some((b, bpeer)) => {
+                    (std::cmp::Reverse(path.local_pref), path.as_path_len, *peer)
+                        < (std::cmp::Reverse(b.local_pref), b.as_path_len, *bpeer)
+                }
+            };
+            if better {
+                best.insert(*prefix, (path, *peer));
+            }
+        }
+    }
+    best.into_iter()
+        .map(|(prefix, (path, _))| (prefix, path.next_hop))
+        .collect()
+}
+
+/// Keeps the kernel's BGP routes (protocol [`PROTO_BGP`], main table) equal
+/// to [`desired_routes`]; runs until `stop`.
+pub fn program_loop(shared: Arc<Shared>, stop: Arc<std::sync::atomic::AtomicBool>, log: Log) {
+    let mut seen = u64::MAX;
+    let mut problems_logged = BTreeSet::new();
+    let started = Instant::now();
+    // Routes of an earlier run stay until every peer has re-sent its
+    // routes (End-of-RIB) or the restart time passes: a restart does not
+    // flap them.
+    let keep_old_until = started + Duration::from_secs(120);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let desired = {
+            let mut st = lock(&shared.state);
+            if st.generation == seen {
+                // Wake at least every second: stale routes expire.
+                st = match shared.changed.wait_timeout(st, Duration::from_secs(1)) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                };
+            }
+            seen = st.generation;
+            let synced = !st.restarted
+                || (!st.status.is_empty() && st.status.keys().all(|p| st.end_of_rib.contains(p)));
+            let delete = synced || Instant::now() >= keep_old_until;
+            (desired_routes(&st, Instant::now()), delete)
+        };
+        let (desired, delete) = desired;
+        match sync_routes(&desired, delete) {
+            Ok(problems) => {
+                for p in problems {
+                    if problems_logged.insert(p.clone()) {
+                        log("WARNING", &format!("BGP: {p}"));
+                    }
+                }
+            }
+            Err(e) => {
+                log("ERROR", &format!("BGP routes: {e}"));
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// The route protocol of routes learned by BGP (Felix's are 80; BIRD's 12).
+pub const PROTO_BGP: u8 = 81;
+
+/// Whether the kernel holds routes of an earlier run (protocol [`PROTO_BGP`]).
+pub fn kernel_has_bgp_routes() -> bool {
+    let Ok(mut nl) = calico_dataplane::Netlink::open() else {
+        return false;
+    };
+    [false, true].into_iter().any(|v6| {
+        nl.routes(v6)
+            .map(|rs| rs.iter().any(|r| r.protocol == PROTO_BGP))
+            .unwrap_or(false)
+    })
+}
+
+fn sync_routes(desired: &BTreeMap<IpNet, IpAddr>, delete: bool) -> Result<Vec<String>, String> {
+    use calico_dataplane::netlink::{Route, TABLE_MAIN};
+    let mut nl = calico_dataplane::Netlink::open().map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    let mut have: BTreeMap<IpNet, Option<IpAddr>> = BTreeMap::new();
+    for v6 in [false, true] {
+        for r in nl.routes(v6).map_err(|e| e.to_string())? {
+            if r.protocol == PROTO_BGP && r.table == TABLE_MAIN {
+                have.insert(r.dst, r.gateway);
+            }
+        }
+    }
+    for dst in have.keys() {
+        if delete && !desired.contains_key(dst) {
+            let _ = nl.delete_route(&Route::new(*dst).protocol(PROTO_BGP));
+        }
+    }
+    for (dst, gw) in desired {
+        if have.get(dst) == Some(&Some(*gw)) {
+            continue;
+        }
+        let r = Route::new(*dst).via(*gw).protocol(PROTO_BGP);
+        if let Err(e) = nl.replace_route(&r) {
+            problems.push(format!("cannot install {dst} via {gw}: {e}"));
+        }
+    }
+    Ok(problems)
+}

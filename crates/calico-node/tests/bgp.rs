@@ -1,0 +1,272 @@
+//! BGP (`CALICO_NETWORKING_BACKEND=bird`) on a cluster of network
+//! namespaces (see `common`): the node-to-node mesh carrying the blocks of
+//! an unencapsulated pool, and BIRD 2 (Debian `bird2`) as a route
+//! reflector and as a source of routes.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use calico_testutil::require_root;
+use common::Cluster;
+use serde_json::json;
+
+const POOL: &str = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: flat}\n\
+                    spec: {cidr: 10.84.0.0/16, blockSize: 26, ipipMode: Never, vxlanMode: Never}\n";
+
+fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The blocks of node `i` (`10.84.x.y/26`), from its blackhole routes.
+fn blocks_of(c: &Cluster, i: usize) -> Vec<String> {
+    c.sh(i, "ip route show type blackhole proto 80")
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+fn bgp_routes(c: &Cluster, i: usize) -> String {
+    c.sh(i, "ip route show proto 81")
+}
+
+#[test]
+fn mesh_of_three_nodes_routes_an_unencapsulated_pool() {
+    require_root!();
+    let mut c = Cluster::with_backend(3, POOL, "bird");
+    let mut pods = Vec::new();
+    for i in 0..3 {
+        pods.push(c.add_pod(i, &format!("p{i}")));
+    }
+    for i in 0..3 {
+        until("every node's blocks routed on every other node", || {
+            let routes = bgp_routes(&c, i);
+            (0..3).filter(|j| *j != i).all(|j| {
+                let blocks = blocks_of(&c, j);
+                !blocks.is_empty()
+                    && blocks
+                        .iter()
+                        .all(|b| routes.contains(&format!("{b} via 172.31.0.{} dev eth0", j + 1)))
+            })
+        });
+    }
+    for (a, _) in &pods {
+        for (b, ip) in &pods {
+            if a != b {
+                // Felix admits a new pod's interface on its next pass.
+                until(&format!("pod {a} reaching {ip}"), || c.ping(*a, ip));
+            }
+        }
+    }
+    // Readiness of the speaker: two established peers on each node.
+    for i in 0..3 {
+        until("-bird-ready", || {
+            c.node_cmd(i, &["-bird-ready"]).status().unwrap().success()
+        });
+        let out = c.node_cmd(i, &["-bird-live"]).output().unwrap();
+        assert!(out.status.success());
+    }
+    // `calicoctl node status` on node 1: both mesh peers up.
+    let out = Command::new("ip")
+        .args(["netns", "exec", c.nodes[0].ns.name()])
+        .arg(calico_testutil::workspace_bin("calicoctl"))
+        .args(["node", "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("Calico process is running.\n\nIPv4 BGP status\n"),
+        "{text}"
+    );
+    for peer in ["172.31.0.2", "172.31.0.3"] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {peer} ")))
+            .unwrap_or_else(|| panic!("no row for {peer}:\n{text}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(cells[2..4], ["node-to-node mesh", "up"], "{row}");
+        assert_eq!(cells[5], "Established", "{row}");
+    }
+    // Graceful restart (restart time 6 s, nodeMeshMaxRestartTime): the
+    // agent of node 3 killed and started again within the restart time —
+    // its blocks never leave node 1's kernel, and node 3 keeps node 1's.
+    let f = c.dir.path().join("gr.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+         spec: {nodeMeshMaxRestartTime: 6s}\n",
+    )
+    .unwrap();
+    c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    // The new restart time is offered by sessions made from now on.
+    c.kill_agent(2);
+    c.start_agent_on(2);
+    until("node 3 peers again", || {
+        c.node_cmd(2, &["-bird-ready"]).status().unwrap().success()
+    });
+    let blocks3 = blocks_of(&c, 2);
+    let blocks1 = blocks_of(&c, 0);
+    let present = |c: &Cluster| {
+        let on1 = bgp_routes(c, 0);
+        let on3 = bgp_routes(c, 2);
+        blocks3.iter().all(|b| on1.contains(b.as_str()))
+            && blocks1.iter().all(|b| on3.contains(b.as_str()))
+    };
+    assert!(present(&c));
+    c.kill_agent(2);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3) {
+        assert!(present(&c), "routes flapped while node 3's agent was down");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.start_agent_on(2);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(8) {
+        assert!(present(&c), "routes flapped while node 3's agent restarted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(c.node_cmd(2, &["-bird-ready"]).status().unwrap().success());
+    // Killed for good: its routes stay for the restart time, then go.
+    c.kill_agent(2);
+    let t = Instant::now();
+    until(
+        "routes of the stopped node withdrawn after the restart time",
+        || {
+            let routes = bgp_routes(&c, 0);
+            blocks3.iter().all(|b| !routes.contains(b.as_str()))
+        },
+    );
+    let kept = t.elapsed();
+    eprintln!("routes of the stopped node kept for {kept:?}");
+    assert!(
+        kept >= Duration::from_secs(4),
+        "withdrawn after {kept:?}, before the restart time"
+    );
+}
+
+/// BIRD 2 in the fabric namespace, with `config` and a control socket.
+struct Bird {
+    child: Child,
+    socket: std::path::PathBuf,
+    netns: String,
+}
+
+impl Bird {
+    fn start(c: &Cluster, config: &str) -> Bird {
+        let dir = c.dir.path();
+        let conf = dir.join("bird.conf");
+        std::fs::write(&conf, config).unwrap();
+        let socket = dir.join("bird.ctl");
+        let log = dir.join("bird.log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", c.fabric.name(), "bird", "-f", "-c"])
+            .arg(&conf)
+            .arg("-s")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut b = Bird {
+            child,
+            socket,
+            netns: c.fabric.name().to_string(),
+        };
+        until("BIRD's control socket", || {
+            if let Ok(Some(status)) = b.child.try_wait() {
+                panic!(
+                    "bird exited ({status}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            b.socket.exists()
+        });
+        b
+    }
+
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.netns, "birdc", "-s"])
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Bird {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn bird_reflects_routes_between_nodes_and_its_own_reach_the_kernels() {
+    require_root!();
+    if Command::new("bird").arg("--version").output().is_err() {
+        panic!("bird (Debian bird2) is not installed; .ci/run installs it");
+    }
+    let mut c = Cluster::with_backend(2, POOL, "bird");
+    let f = c.dir.path().join("bgp.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+         spec: {nodeToNodeMeshEnabled: false}\n---\n\
+         apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: rr}\n\
+         spec: {peerIP: 172.31.0.254, asNumber: 64512}\n",
+    )
+    .unwrap();
+    c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    let bird = Bird::start(
+        &c,
+        "router id 172.31.0.254;\n\
+         protocol device {}\n\
+         protocol static extra { ipv4; route 198.51.100.0/24 blackhole; }\n\
+         template bgp rrc {\n  local 172.31.0.254 as 64512;\n  rr client;\n  rr cluster id 1.1.1.1;\n\
+           ipv4 { import all; export all; };\n}\n\
+         protocol bgp node1 from rrc { neighbor 172.31.0.1 as 64512; }\n\
+         protocol bgp node2 from rrc { neighbor 172.31.0.2 as 64512; }\n",
+    );
+    let (a, _) = c.add_pod(0, "a");
+    let (_, ip_b) = c.add_pod(1, "b");
+    until("both sessions established in BIRD", || {
+        let s = bird.cmd(&["show", "protocols"]);
+        s.lines()
+            .filter(|l| l.starts_with("node") && l.contains("Established"))
+            .count()
+            == 2
+    });
+    for (i, j) in [(0, 1), (1, 0)] {
+        until("each node's block reflected to the other", || {
+            let routes = bgp_routes(&c, i);
+            let blocks = blocks_of(&c, j);
+            !blocks.is_empty()
+                && blocks
+                    .iter()
+                    .all(|b| routes.contains(&format!("{b} via 172.31.0.{} dev eth0", j + 1)))
+        });
+    }
+    until("pods across nodes through reflected routes", || c.ping(a, &ip_b));
+    for i in 0..2 {
+        until("BIRD's own route in the node's kernel", || {
+            bgp_routes(&c, i).contains("198.51.100.0/24 via 172.31.0.254 dev eth0")
+        });
+    }
+    bird.cmd(&["disable", "extra"]);
+    for i in 0..2 {
+        until("BIRD's withdrawal reaching the node's kernel", || {
+            !bgp_routes(&c, i).contains("198.51.100.0/24")
+        });
+    }
+    let _ = json!({});
+}
