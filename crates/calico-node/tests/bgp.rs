@@ -256,7 +256,9 @@ fn bird_reflects_routes_between_nodes_and_its_own_reach_the_kernels() {
                     .all(|b| routes.contains(&format!("{b} via 172.31.0.{} dev eth0", j + 1)))
         });
     }
-    until("pods across nodes through reflected routes", || c.ping(a, &ip_b));
+    until("pods across nodes through reflected routes", || {
+        c.ping(a, &ip_b)
+    });
     for i in 0..2 {
         until("BIRD's own route in the node's kernel", || {
             bgp_routes(&c, i).contains("198.51.100.0/24 via 172.31.0.254 dev eth0")

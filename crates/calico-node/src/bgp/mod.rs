@@ -3,12 +3,14 @@
 //!
 //! - [`plan`]: datastore → peers and advertised prefixes (pure);
 //! - [`speaker`]: the sessions (over `calico_bgp`'s pure state machine and
-//!   codec), the learned routes and the kernel route programmer.
+//!   codec) and the routes they learn;
+//! - [`routes`]: the best learned paths into the kernel.
 //!
 //! [`run`] is its reconcile loop: read, plan, configure the speaker, wait
 //! for a datastore change (or 30 s), again.
 
 pub mod plan;
+pub mod routes;
 pub mod speaker;
 
 use std::net::IpAddr;
@@ -53,7 +55,7 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
 
 /// Runs the speaker for node `me` until the process ends.
 pub fn run(client: Client, me: String, shared: Arc<Shared>, log: speaker::Log) {
-    let restarted = speaker::kernel_has_bgp_routes();
+    let restarted = routes::kernel_has_bgp_routes();
     if restarted {
         log(
             "INFO",
@@ -68,7 +70,7 @@ pub fn run(client: Client, me: String, shared: Arc<Shared>, log: speaker::Log) {
         let (shared, stop, log) = (shared.clone(), stop.clone(), log.clone());
         let _ = std::thread::Builder::new()
             .name("bgp-routes".into())
-            .spawn(move || speaker::program_loop(shared, stop, log));
+            .spawn(move || routes::program_loop(shared, stop, log));
     }
     let mut speaker = Speaker::new(shared, log.clone());
     let mut last_problems: Vec<String> = Vec::new();
