@@ -272,3 +272,145 @@ fn bird_reflects_routes_between_nodes_and_its_own_reach_the_kernels() {
     }
     let _ = json!({});
 }
+
+/// GoBGP (`gobgpd`) in the fabric namespace, its API on the namespace's
+/// loopback.
+struct GoBgp {
+    child: Child,
+    netns: String,
+}
+
+impl GoBgp {
+    fn start(c: &Cluster, config: &str) -> GoBgp {
+        let conf = c.dir.path().join("gobgpd.toml");
+        std::fs::write(&conf, config).unwrap();
+        let log = c.dir.path().join("gobgpd.log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", c.fabric.name(), "gobgpd", "-p", "-f"])
+            .arg(&conf)
+            .args(["--api-hosts", "127.0.0.1:50051", "--pprof-disable"])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut g = GoBgp {
+            child,
+            netns: c.fabric.name().to_string(),
+        };
+        until("gobgpd's API", || {
+            if let Ok(Some(status)) = g.child.try_wait() {
+                panic!(
+                    "gobgpd exited ({status}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            g.try_cmd(&["global"]).is_some()
+        });
+        g
+    }
+
+    fn try_cmd(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.netns, "gobgp", "-u", "127.0.0.1"])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn cmd(&self, args: &[&str]) -> String {
+        self.try_cmd(args)
+            .unwrap_or_else(|| panic!("gobgp {args:?} failed"))
+    }
+}
+
+impl Drop for GoBgp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn gobgp_as_an_external_peer_with_an_md5_password() {
+    require_root!();
+    if Command::new("gobgpd").arg("--version").output().is_err() {
+        panic!("gobgpd (Debian gobgpd) is not installed; .ci/run installs it");
+    }
+    let mut c = Cluster::with_backend(1, POOL, "bird");
+    let (_pod, _) = c.add_pod(0, "a");
+    // The password, as a Kubernetes secret would hold it, in the agent's
+    // secrets directory: <dir>/<secret>/<key>.
+    let secrets = c.dir.path().join("node-1-secrets");
+    std::fs::create_dir_all(secrets.join("bgp-tor")).unwrap();
+    std::fs::write(secrets.join("bgp-tor").join("password"), "s3cret-md5\n").unwrap();
+    c.kill_agent(0);
+    c.extra_env.borrow_mut().push((
+        "CALICO_BGP_SECRETS_DIR".into(),
+        secrets.to_string_lossy().into_owned(),
+    ));
+    c.start_agent_on(0);
+    let f = c.dir.path().join("peer.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\n\
+         spec: {peerIP: 172.31.0.254, asNumber: 65001, password: {secretKeyRef: {name: bgp-tor, key: password}}}\n",
+    )
+    .unwrap();
+    c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    let g = GoBgp::start(
+        &c,
+        "[global.config]\n  as = 65001\n  router-id = \"172.31.0.254\"\n\
+         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"172.31.0.1\"\n    peer-as = 64512\n\
+             auth-password = \"s3cret-md5\"\n",
+    );
+    until("the session established in GoBGP", || {
+        g.cmd(&["neighbor"])
+            .lines()
+            .any(|l| l.contains("172.31.0.1") && l.contains("Establ"))
+    });
+    let blocks = blocks_of(&c, 0);
+    assert!(!blocks.is_empty());
+    until(
+        "the node's blocks in GoBGP's RIB with AS path 64512",
+        || {
+            let rib = g.cmd(&["global", "rib"]);
+            blocks.iter().all(|b| {
+                rib.lines().any(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.contains(&b.as_str()) && f.contains(&"172.31.0.1") && f.contains(&"64512")
+                })
+            })
+        },
+    );
+    g.cmd(&[
+        "global",
+        "rib",
+        "add",
+        "-a",
+        "ipv4",
+        "203.0.113.0/24",
+        "nexthop",
+        "172.31.0.254",
+    ]);
+    until("GoBGP's route in the node's kernel", || {
+        bgp_routes(&c, 0).contains("203.0.113.0/24 via 172.31.0.254 dev eth0")
+    });
+    g.cmd(&["global", "rib", "del", "-a", "ipv4", "203.0.113.0/24"]);
+    until("GoBGP's withdrawal in the node's kernel", || {
+        !bgp_routes(&c, 0).contains("203.0.113.0/24")
+    });
+    // The wrong password: no session.
+    std::fs::write(secrets.join("bgp-tor").join("password"), "wrong\n").unwrap();
+    c.kill_agent(0);
+    c.start_agent_on(0);
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(
+        !g.cmd(&["neighbor"])
+            .lines()
+            .any(|l| l.contains("172.31.0.1") && l.contains("Establ")),
+        "a session with the wrong password"
+    );
+}

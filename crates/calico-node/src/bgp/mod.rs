@@ -50,7 +50,13 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
         .filter(|b| b.affinity.as_deref() == Some(host.as_str()))
         .filter_map(|b| b.cidr.parse::<IpNet>().ok())
         .collect();
-    Ok((plan::inputs(me, resources, mine), first.unwrap_or(last)))
+    let mut inputs = plan::inputs(me, resources, mine);
+    let dir = std::env::var("CALICO_BGP_SECRETS_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| plan::DEFAULT_SECRETS_DIR.into());
+    inputs.secrets = plan::read_secrets(std::path::Path::new(&dir));
+    Ok((inputs, first.unwrap_or(last)))
 }
 
 /// Runs the speaker for node `me` until the process ends.

@@ -14,6 +14,12 @@
 //!   listen port from BGPConfiguration `default` (179), `node.<name>` wins.
 //! - Advertised: this node's affine blocks, except in pools with
 //!   `disableBGPExport`.
+//! - Passwords (TCP MD5): BGPPeer `password` and BGPConfiguration
+//!   `nodeMeshPassword` name a Kubernetes secret (`secretKeyRef`); with no
+//!   Kubernetes API they are read from a local directory,
+//!   `<dir>/<secret name>/<key>` (see [`read_secrets`]). A peer whose
+//!   password cannot be found is left out and reported.
+//! - Source address: the node's address unless `sourceAddress: None`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -59,6 +65,53 @@ pub struct Inputs {
     pub pools: Vec<BgpPool>,
     /// Blocks affine to this node.
     pub my_blocks: Vec<IpNet>,
+    /// Secrets by `<name>/<key>`.
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// Where BGP passwords are read from when no Kubernetes API is configured
+/// (`CALICO_BGP_SECRETS_DIR`).
+pub const DEFAULT_SECRETS_DIR: &str = "/etc/calico/bgp-secrets";
+
+/// Reads `<dir>/<name>/<key>` files into `name/key → value` (a trailing
+/// newline is not part of the value). A missing directory has no secrets.
+pub fn read_secrets(dir: &std::path::Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Ok(names) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for name in names.flatten() {
+        let Ok(keys) = std::fs::read_dir(name.path()) else {
+            continue;
+        };
+        for key in keys.flatten() {
+            if let Ok(v) = std::fs::read_to_string(key.path()) {
+                out.insert(
+                    format!(
+                        "{}/{}",
+                        name.file_name().to_string_lossy(),
+                        key.file_name().to_string_lossy()
+                    ),
+                    v.trim_end_matches(['\n', '\r']).to_string(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn password(
+    i: &Inputs,
+    p: Option<&calico_api::resources::BGPPassword>,
+) -> Result<Option<String>, String> {
+    let Some(r) = p.and_then(|p| p.secret_key_ref.as_ref()) else {
+        return Ok(None);
+    };
+    i.secrets
+        .get(&format!("{}/{}", r.name, r.key))
+        .cloned()
+        .map(Some)
+        .ok_or_else(|| format!("secret {:?} key {:?} not found", r.name, r.key))
 }
 
 /// Kinds of peers, as `calicoctl node status` names them.
@@ -92,6 +145,10 @@ pub struct PeerPlan {
     pub restart_time: u16,
     /// The peer is a Calico node (its routes may be pool blocks).
     pub calico_node: bool,
+    /// TCP MD5 password.
+    pub password: Option<String>,
+    /// Connect from this address (the node's, unless `sourceAddress: None`).
+    pub source_address: Option<IpAddr>,
 }
 
 /// What this node's speaker should do.
@@ -219,6 +276,13 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
         .and_then(|c| c.node_mesh_max_restart_time.as_deref())
         .and_then(seconds)
         .map_or(120, |t| t.min(4095) as u16);
+    let mesh_password = match password(i, global.and_then(|c| c.node_mesh_password.as_ref())) {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(format!("nodeMeshPassword: {e}"));
+            None
+        }
+    };
     let mut peers = BTreeMap::new();
     let node_peer = |n: &BgpNode, addr: Ipv4Addr, kind: PeerKind| PeerPlan {
         address: IpAddr::V4(addr),
@@ -228,6 +292,8 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
         keep_original_next_hop: false,
         restart_time: mesh_restart,
         calico_node: true,
+        password: mesh_password.clone(),
+        source_address: Some(IpAddr::V4(my_addr)),
     };
     if mesh && me.route_reflector_cluster_id.is_none() {
         for n in &i.nodes {
@@ -271,6 +337,15 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
             .map(|t| t.min(4095) as u16)
             .unwrap_or(120);
         let keep = s.keep_original_next_hop.unwrap_or(false);
+        let pw = match password(i, s.password.as_ref()) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!("BGPPeer {name}: password: {e}"));
+                continue;
+            }
+        };
+        let source_address =
+            (s.source_address.as_deref() != Some("None")).then_some(IpAddr::V4(my_addr));
         if let Some(sel) = &s.peer_selector {
             let sel = match Selector::parse(sel) {
                 Ok(sel) => sel,
@@ -289,6 +364,8 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
                 let mut pp = node_peer(n, addr, kind);
                 pp.keep_original_next_hop = keep;
                 pp.restart_time = restart_time;
+                pp.password = pw.clone();
+                pp.source_address = source_address;
                 peers.insert(IpAddr::V4(addr), pp);
             }
             continue;
@@ -328,6 +405,8 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
                 keep_original_next_hop: keep,
                 restart_time,
                 calico_node: false,
+                password: pw,
+                source_address,
             },
         );
     }
@@ -469,6 +548,35 @@ mod tests {
         assert!(c.calico_node && c.kind == PeerKind::Global && c.passive);
         assert_eq!(p.peers.len(), 3);
         assert!(p.problems.is_empty(), "{:?}", p.problems);
+    }
+
+    #[test]
+    fn passwords_from_secrets_and_source_address() {
+        let mut i = inputs3(
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+             spec: {nodeMeshPassword: {secretKeyRef: {name: mesh, key: pw}}}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\n\
+             spec: {peerIP: 192.168.1.1, asNumber: 65001, sourceAddress: None, password: {secretKeyRef: {name: tor, key: pw}}}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: nokey}\n\
+             spec: {peerIP: 192.168.1.2, asNumber: 65001, password: {secretKeyRef: {name: gone, key: pw}}}\n",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        for (name, v) in [("mesh", "m3sh\n"), ("tor", "t0r")] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+            std::fs::write(dir.path().join(name).join("pw"), v).unwrap();
+        }
+        i.secrets = read_secrets(dir.path());
+        let p = plan(&i).unwrap();
+        let get = |a: &str| p.peers.get(&a.parse::<IpAddr>().unwrap());
+        let mesh = get("10.0.0.1").unwrap();
+        assert_eq!(mesh.password.as_deref(), Some("m3sh"));
+        assert_eq!(mesh.source_address, Some("10.0.0.2".parse().unwrap()));
+        let tor = get("192.168.1.1").unwrap();
+        assert_eq!(tor.password.as_deref(), Some("t0r"));
+        assert_eq!(tor.source_address, None, "sourceAddress: None");
+        assert!(get("192.168.1.2").is_none(), "its secret is missing");
+        assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
+        assert!(p.problems[0].contains("nokey"), "{:?}", p.problems);
     }
 
     #[test]

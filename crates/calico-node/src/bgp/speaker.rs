@@ -134,6 +134,10 @@ pub struct Speaker {
     shared: Arc<Shared>,
     peers: Arc<Mutex<BTreeMap<IpAddr, PeerHandle>>>,
     listener: Option<(u16, Arc<std::sync::atomic::AtomicBool>)>,
+    /// The listening socket (a handle), for its MD5 keys.
+    listening: Option<TcpListener>,
+    /// MD5 keys set on the listener, by peer.
+    md5_keys: BTreeMap<IpAddr, String>,
     identity: Option<(Ipv4Addr, u32)>,
     log: Log,
 }
@@ -144,6 +148,8 @@ impl Speaker {
             shared,
             peers: Arc::default(),
             listener: None,
+            listening: None,
+            md5_keys: BTreeMap::new(),
             identity: None,
             log,
         }
@@ -166,9 +172,11 @@ impl Speaker {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            self.listen(plan.listen_port, stop.clone())?;
+            self.listening = Some(self.listen(plan.listen_port, stop.clone())?);
             self.listener = Some((plan.listen_port, stop));
+            self.md5_keys.clear();
         }
+        self.set_listener_keys(plan);
         let exports_changed = self.shared.with(|s| {
             s.router_id = Some(plan.router_id);
             s.local_as = plan.local_as;
@@ -273,11 +281,38 @@ impl Speaker {
         }
     }
 
-    fn listen(&self, port: u16, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
+    /// The listener expects each peer's password (TCP MD5), and no other.
+    fn set_listener_keys(&mut self, plan: &Plan) {
+        let Some(l) = &self.listening else { return };
+        let want: BTreeMap<IpAddr, String> = plan
+            .peers
+            .iter()
+            .filter_map(|(a, p)| Some((*a, p.password.clone()?)))
+            .collect();
+        for (a, key) in &want {
+            if self.md5_keys.get(a) != Some(key)
+                && let Err(e) = calico_sys::listener_md5(l, *a, key.as_bytes())
+            {
+                (self.log)("ERROR", &format!("BGP: MD5 key for {a}: {e}"));
+            }
+        }
+        for a in self.md5_keys.keys().filter(|a| !want.contains_key(a)) {
+            let _ = calico_sys::listener_md5(l, *a, b"");
+        }
+        self.md5_keys = want;
+    }
+
+    /// Listens on `port`; returns a handle to the listening socket.
+    fn listen(
+        &self,
+        port: u16,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<TcpListener, String> {
         let l = TcpListener::bind(("0.0.0.0", port))
             .map_err(|e| format!("BGP: cannot listen on port {port}: {e}"))?;
         l.set_nonblocking(true)
             .map_err(|e| format!("BGP listener: {e}"))?;
+        let handle = l.try_clone().map_err(|e| format!("BGP listener: {e}"))?;
         let peers = self.peers.clone();
         let log = self.log.clone();
         std::thread::Builder::new()
@@ -303,7 +338,7 @@ impl Speaker {
                 }
             })
             .map_err(|e| format!("BGP listener thread: {e}"))?;
-        Ok(())
+        Ok(handle)
     }
 }
 
@@ -448,7 +483,9 @@ impl PeerThread {
         match a {
             Action::Connect => {
                 let to = SocketAddr::new(self.plan.address, self.port);
-                match TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
+                let md5 = self.plan.password.as_deref().map(str::as_bytes);
+                match calico_sys::connect(to, self.plan.source_address, md5, Duration::from_secs(2))
+                {
                     Ok(s) => {
                         self.attach(s);
                         Some(Event::Connected)

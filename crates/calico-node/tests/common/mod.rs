@@ -30,6 +30,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     /// `CALICO_NETWORKING_BACKEND` of the agents.
     pub backend: &'static str,
+    /// More environment for agents started from now on.
+    pub extra_env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl Cluster {
@@ -71,6 +73,7 @@ impl Cluster {
             fabric,
             dir,
             backend,
+            extra_env: std::cell::RefCell::new(Vec::new()),
         };
         let f = c.dir.path().join("pool.yaml");
         std::fs::write(&f, pool_yaml).unwrap();
@@ -116,6 +119,9 @@ impl Cluster {
                 self.dir.path().join(format!("{}.sock", n.name)),
             )
             .env_remove("IP");
+        for (k, v) in self.extra_env.borrow().iter() {
+            c.env(k, v);
+        }
         c
     }
 
