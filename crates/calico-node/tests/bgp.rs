@@ -65,6 +65,27 @@ fn mesh_of_three_nodes_routes_an_unencapsulated_pool() {
             }
         }
     }
+    // A pod on node 3 with an address from node 1's block (the `ipAddrs`
+    // annotation): node 3 advertises it as a /32, which wins over node 1's
+    // block on the other nodes.
+    let block1: ipnet::Ipv4Net = blocks_of(&c, 0)[0].parse().unwrap();
+    let borrowed = std::net::Ipv4Addr::from(u32::from(block1.network()) + 50).to_string();
+    let annotation = format!("[\"{borrowed}\"]");
+    let (_, got) = c.add_pod_with(
+        2,
+        "borrower",
+        json!({"runtimeConfig": {"io.kubernetes.cri.pod-annotations":
+            {"cni.projectcalico.org/ipAddrs": annotation}}}),
+    );
+    assert_eq!(got, borrowed);
+    for i in [0, 1] {
+        until("the borrowed address routed to node 3", || {
+            bgp_routes(&c, i).contains(&format!("{borrowed} via 172.31.0.3 dev eth0"))
+        });
+    }
+    until("pod on node 2 reaching the borrowed address", || {
+        c.ping(pods[1].0, &borrowed)
+    });
     // Readiness of the speaker: two established peers on each node.
     for i in 0..3 {
         until("-bird-ready", || {

@@ -44,13 +44,29 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
         .store()
         .list(&calico_ipam::keys::blocks_prefix("ipv4"))?;
     let host = format!("host:{me}");
-    let mine: Vec<IpNet> = kvs
+    let (mut mine, mut borrowed) = (Vec::new(), Vec::new());
+    for b in kvs
         .iter()
         .filter_map(|kv| serde_json::from_slice::<calico_ipam::Block>(&kv.value).ok())
-        .filter(|b| b.affinity.as_deref() == Some(host.as_str()))
-        .filter_map(|b| b.cidr.parse::<IpNet>().ok())
-        .collect();
+    {
+        if b.affinity.as_deref() == Some(host.as_str()) {
+            mine.extend(b.cidr.parse::<IpNet>().ok());
+            continue;
+        }
+        // Addresses this node took from another node's block: /32 routes.
+        for (o, a) in b.allocations.iter().enumerate() {
+            let node = a
+                .and_then(|i| b.attributes.get(i))
+                .and_then(|attr| attr.secondary.get("node"));
+            if node.map(String::as_str) == Some(me)
+                && let Some(ip) = b.ip_of(o)
+            {
+                borrowed.push(IpNet::from(ip));
+            }
+        }
+    }
     let mut inputs = plan::inputs(me, resources, mine);
+    inputs.borrowed = borrowed;
     let dir = std::env::var("CALICO_BGP_SECRETS_DIR")
         .ok()
         .filter(|d| !d.is_empty())

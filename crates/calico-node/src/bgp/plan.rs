@@ -12,7 +12,8 @@
 //!   own address and AS).
 //! - AS: `Node.spec.bgp.asNumber`, else the BGPConfiguration's, else 64512;
 //!   listen port from BGPConfiguration `default` (179), `node.<name>` wins.
-//! - Advertised: this node's affine blocks, except in pools with
+//! - Advertised: this node's affine blocks and, as /32 (/128), the
+//!   addresses it borrowed from other nodes' blocks, except in pools with
 //!   `disableBGPExport`.
 //! - Passwords (TCP MD5): BGPPeer `password` and BGPConfiguration
 //!   `nodeMeshPassword` name a Kubernetes secret (`secretKeyRef`); with no
@@ -65,6 +66,8 @@ pub struct Inputs {
     pub pools: Vec<BgpPool>,
     /// Blocks affine to this node.
     pub my_blocks: Vec<IpNet>,
+    /// Addresses this node uses from other nodes' blocks (host prefixes).
+    pub borrowed: Vec<IpNet>,
     /// Secrets by `<name>/<key>`.
     pub secrets: BTreeMap<String, String>,
 }
@@ -413,6 +416,7 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
     let exports = i
         .my_blocks
         .iter()
+        .chain(&i.borrowed)
         .filter(|b| {
             !i.pools
                 .iter()
@@ -609,10 +613,17 @@ mod tests {
             "10.10.1.0/26".parse().unwrap(),
             "10.20.1.0/26".parse().unwrap(),
         ];
+        i.borrowed = vec![
+            "10.10.2.7/32".parse().unwrap(),
+            "10.20.2.7/32".parse().unwrap(),
+        ];
         let p = plan(&i).unwrap();
         assert_eq!(
             p.exports.into_iter().collect::<Vec<_>>(),
-            vec!["10.10.1.0/26".parse::<IpNet>().unwrap()]
+            vec![
+                "10.10.1.0/26".parse::<IpNet>().unwrap(),
+                "10.10.2.7/32".parse::<IpNet>().unwrap()
+            ]
         );
     }
 
