@@ -406,6 +406,30 @@ fn gobgp_as_an_external_peer_with_an_md5_password() {
             })
         },
     );
+    // Services and communities (BGPConfiguration): the service CIDR is
+    // advertised; the pool's blocks carry the communities.
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+         spec:\n  serviceClusterIPs: [{cidr: 10.96.0.0/12}]\n\
+         \x20 communities: [{name: pool, value: '65001:100'}]\n\
+         \x20 prefixAdvertisements: [{cidr: 10.84.0.0/16, communities: [pool, '65001:7:9']}]\n",
+    )
+    .unwrap();
+    c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    until(
+        "the service CIDR and the communities in GoBGP's RIB",
+        || {
+            let rib = g.cmd(&["global", "rib"]);
+            rib.lines()
+                .any(|l| l.contains("10.96.0.0/12") && l.contains("172.31.0.1"))
+                && blocks.iter().all(|b| {
+                    rib.lines().any(|l| {
+                        l.contains(b.as_str()) && l.contains("65001:100") && l.contains("65001:7:9")
+                    })
+                })
+        },
+    );
     g.cmd(&[
         "global",
         "rib",

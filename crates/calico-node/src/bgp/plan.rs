@@ -21,6 +21,12 @@
 //!   `<dir>/<secret name>/<key>` (see [`read_secrets`]). A peer whose
 //!   password cannot be found is left out and reported.
 //! - Source address: the node's address unless `sourceAddress: None`.
+//! - Services: `serviceClusterIPs`, `serviceExternalIPs` and
+//!   `serviceLoadBalancerIPs` of BGPConfiguration `default` are advertised
+//!   by every node.
+//! - Communities: `prefixAdvertisements` attach communities (names from
+//!   `communities`, or values `aa:nn` / large `aa:nn:mm`) to every
+//!   advertised prefix inside their CIDR, as Calico's `net ~ cidr` filter.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -154,6 +160,39 @@ pub struct PeerPlan {
     pub source_address: Option<IpAddr>,
 }
 
+/// Communities attached to an advertised prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Communities {
+    /// RFC 1997: `aa << 16 | nn`.
+    pub standard: Vec<u32>,
+    /// RFC 8092: `aa:nn:mm`.
+    pub large: Vec<[u32; 3]>,
+}
+
+enum CommunityValue {
+    Standard(u32),
+    Large([u32; 3]),
+}
+
+/// `aa:nn` (16-bit parts) or `aa:nn:mm` (32-bit parts).
+fn parse_community(v: &str) -> Option<CommunityValue> {
+    let parts: Vec<&str> = v.split(':').collect();
+    match parts.as_slice() {
+        [a, n] => {
+            let (a, n): (u16, u16) = (a.parse().ok()?, n.parse().ok()?);
+            Some(CommunityValue::Standard(
+                (u32::from(a) << 16) | u32::from(n),
+            ))
+        }
+        [a, n, m] => Some(CommunityValue::Large([
+            a.parse().ok()?,
+            n.parse().ok()?,
+            m.parse().ok()?,
+        ])),
+        _ => None,
+    }
+}
+
 /// What this node's speaker should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -163,6 +202,8 @@ pub struct Plan {
     pub peers: BTreeMap<IpAddr, PeerPlan>,
     /// Prefixes to advertise.
     pub exports: BTreeSet<IpNet>,
+    /// Communities of the advertised prefixes that have any.
+    pub communities: BTreeMap<IpNet, Communities>,
     /// Pools, for installing learned routes.
     pub pools: Vec<BgpPool>,
     /// What was left out, and why.
@@ -413,10 +454,28 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
             },
         );
     }
-    let exports = i
+    let mut services = Vec::new();
+    if let Some(g) = global {
+        for e in [
+            &g.service_cluster_ips,
+            &g.service_external_ips,
+            &g.service_load_balancer_ips,
+        ]
+        .into_iter()
+        .flatten()
+        .flatten()
+        {
+            match e.cidr.parse::<IpNet>() {
+                Ok(n) => services.push(n.trunc()),
+                Err(_) => problems.push(format!("service CIDR {:?} is not a CIDR", e.cidr)),
+            }
+        }
+    }
+    let exports: BTreeSet<IpNet> = i
         .my_blocks
         .iter()
         .chain(&i.borrowed)
+        .chain(&services)
         .filter(|b| {
             !i.pools
                 .iter()
@@ -424,12 +483,56 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
         })
         .copied()
         .collect();
+    let mut communities: BTreeMap<IpNet, Communities> = BTreeMap::new();
+    let named: BTreeMap<&str, &str> = global
+        .and_then(|g| g.communities.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| (c.name.as_str(), c.value.as_str()))
+        .collect();
+    for adv in global
+        .and_then(|g| g.prefix_advertisements.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let Ok(cidr) = adv.cidr.parse::<IpNet>() else {
+            problems.push(format!(
+                "prefixAdvertisements: {:?} is not a CIDR",
+                adv.cidr
+            ));
+            continue;
+        };
+        let mut add = Communities::default();
+        for c in &adv.communities {
+            let value = named.get(c.as_str()).copied().unwrap_or(c);
+            match parse_community(value) {
+                Some(CommunityValue::Standard(v)) => add.standard.push(v),
+                Some(CommunityValue::Large(v)) => add.large.push(v),
+                None => problems.push(format!(
+                    "prefixAdvertisements {}: community {c:?} is neither a name from communities nor aa:nn or aa:nn:mm",
+                    adv.cidr
+                )),
+            }
+        }
+        for e in exports.iter().filter(|e| cidr.contains(*e)) {
+            let entry = communities.entry(*e).or_default();
+            entry.standard.extend(&add.standard);
+            entry.large.extend(&add.large);
+        }
+    }
+    for c in communities.values_mut() {
+        c.standard.sort_unstable();
+        c.standard.dedup();
+        c.large.sort_unstable();
+        c.large.dedup();
+    }
     Some(Plan {
         router_id: my_addr,
         local_as,
         listen_port,
         peers,
         exports,
+        communities,
         pools: i.pools.clone(),
         problems,
     })
@@ -625,6 +728,33 @@ mod tests {
                 "10.10.2.7/32".parse::<IpNet>().unwrap()
             ]
         );
+    }
+
+    #[test]
+    fn services_and_communities() {
+        let mut i = inputs3(
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+             spec:\n  serviceClusterIPs: [{cidr: 10.96.0.0/12}]\n  serviceExternalIPs: [{cidr: 192.0.2.0/24}]\n\
+             \x20 communities: [{name: web, value: '65001:100'}, {name: big, value: '65001:1:2'}]\n\
+             \x20 prefixAdvertisements:\n  - {cidr: 10.10.0.0/16, communities: [web, '65001:200']}\n\
+             \x20 - {cidr: 10.10.1.0/26, communities: [big]}\n  - {cidr: 192.0.2.0/24, communities: [nope]}\n",
+        );
+        i.my_blocks = vec![
+            "10.10.1.0/26".parse().unwrap(),
+            "10.10.2.0/26".parse().unwrap(),
+        ];
+        let p = plan(&i).unwrap();
+        let n = |s: &str| s.parse::<IpNet>().unwrap();
+        assert!(p.exports.contains(&n("10.96.0.0/12")) && p.exports.contains(&n("192.0.2.0/24")));
+        let c1 = &p.communities[&n("10.10.1.0/26")];
+        assert_eq!(c1.standard, vec![(65001 << 16) | 100, (65001 << 16) | 200]);
+        assert_eq!(c1.large, vec![[65001, 1, 2]]);
+        assert_eq!(
+            p.communities[&n("10.10.2.0/26")].large,
+            Vec::<[u32; 3]>::new()
+        );
+        assert!(!p.communities.contains_key(&n("10.96.0.0/12")));
+        assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use calico_bgp::msg::{Afi, Attributes, Message, Origin, Segment, Update};
 use calico_bgp::wire::{self, Context};
 use ipnet::IpNet;
 
-use super::plan::{PeerKind, PeerPlan, Plan};
+use super::plan::{Communities, PeerKind, PeerPlan, Plan};
 
 /// Where the speaker logs: (level, message).
 pub type Log = Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -72,6 +72,8 @@ pub struct SharedState {
     pub router_id: Option<Ipv4Addr>,
     pub local_as: u32,
     pub exports: BTreeSet<IpNet>,
+    /// Communities of exports that have any.
+    pub communities: BTreeMap<IpNet, Communities>,
     /// Pools (learned routes into encapsulated pools are not installed).
     pub pools: Vec<super::plan::BgpPool>,
     pub learned: BTreeMap<IpAddr, PeerRoutes>,
@@ -180,8 +182,9 @@ impl Speaker {
         let exports_changed = self.shared.with(|s| {
             s.router_id = Some(plan.router_id);
             s.local_as = plan.local_as;
-            let changed = s.exports != plan.exports;
+            let changed = s.exports != plan.exports || s.communities != plan.communities;
             s.exports = plan.exports.clone();
+            s.communities = plan.communities.clone();
             s.pools = plan.pools.clone();
             s.status.retain(|a, _| plan.peers.contains_key(a));
             changed
@@ -236,7 +239,7 @@ impl Speaker {
                 generation: 0,
                 timers: HashMap::new(),
                 ctx: Context::default(),
-                advertised: BTreeSet::new(),
+                advertised: BTreeMap::new(),
                 last_peer_restart: None,
                 log: self.log.clone(),
             };
@@ -370,7 +373,7 @@ struct PeerThread {
     timers: HashMap<Timer, Instant>,
     ctx: Context,
     /// What the peer has from us.
-    advertised: BTreeSet<IpNet>,
+    advertised: BTreeMap<IpNet, Communities>,
     /// The peer's graceful restart time from the last negotiation.
     last_peer_restart: Option<u16>,
     log: Log,
@@ -574,15 +577,36 @@ impl PeerThread {
         if self.session.state() != State::Established {
             return;
         }
-        let (exports, router_id, local_as) = {
+        let (exports, communities, router_id, local_as) = {
             let s = lock(&self.shared.state);
-            (s.exports.clone(), s.router_id, s.local_as)
+            (
+                s.exports.clone(),
+                s.communities.clone(),
+                s.router_id,
+                s.local_as,
+            )
         };
         let Some(router_id) = router_id else { return };
-        let add: Vec<IpNet> = exports.difference(&self.advertised).copied().collect();
-        let del: Vec<IpNet> = self.advertised.difference(&exports).copied().collect();
+        // What the peer should have: each prefix with its communities.
+        let want: BTreeMap<IpNet, Communities> = exports
+            .iter()
+            .map(|p| (*p, communities.get(p).cloned().unwrap_or_default()))
+            .collect();
+        let del: Vec<IpNet> = self
+            .advertised
+            .keys()
+            .filter(|p| !want.contains_key(p))
+            .copied()
+            .collect();
+        // New or changed prefixes, grouped by their communities.
+        let mut add: BTreeMap<&Communities, Vec<IpNet>> = BTreeMap::new();
+        for (p, c) in &want {
+            if self.advertised.get(p) != Some(c) {
+                add.entry(c).or_default().push(*p);
+            }
+        }
         let ebgp = self.plan.asn != local_as;
-        let attributes = Attributes {
+        let base = Attributes {
             origin: Origin::Igp,
             as_path: if ebgp {
                 vec![Segment::Sequence(vec![local_as])]
@@ -593,7 +617,22 @@ impl PeerThread {
             local_pref: (!ebgp).then_some(100),
             ..Attributes::default()
         };
-        for u in wire::pack(&del, &add, &attributes, None, &self.ctx) {
+        let mut updates = wire::pack(&del, &[], &base, None, &self.ctx);
+        for (c, prefixes) in add {
+            let mut attributes = base.clone();
+            attributes.communities = c.standard.clone();
+            if !c.large.is_empty() {
+                let value = c
+                    .large
+                    .iter()
+                    .flat_map(|l| l.iter().flat_map(|v| v.to_be_bytes()))
+                    .collect();
+                // LARGE_COMMUNITY (RFC 8092): optional transitive, type 32.
+                attributes.other.push((0xc0, 32, value));
+            }
+            updates.extend(wire::pack(&[], &prefixes, &attributes, None, &self.ctx));
+        }
+        for u in updates {
             if self.send(&Message::Update(u)).is_err() {
                 return;
             }
@@ -601,7 +640,7 @@ impl PeerThread {
         if full {
             let _ = self.send(&Message::Update(Update::end_of_rib(Afi::Ipv4)));
         }
-        self.advertised = exports;
+        self.advertised = want;
     }
 
     fn receive(&mut self, u: Update) {
