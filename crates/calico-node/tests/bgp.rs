@@ -459,3 +459,189 @@ fn gobgp_as_an_external_peer_with_an_md5_password() {
         "a session with the wrong password"
     );
 }
+
+/// A hand-driven BGP peer in the fabric namespace.
+struct RawPeer {
+    s: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawPeer {
+    fn connect(c: &Cluster) -> RawPeer {
+        let ns = calico_dataplane::NetNs::open(c.fabric.path()).unwrap();
+        let to: std::net::SocketAddr = "172.31.0.1:179".parse().unwrap();
+        let s = ns
+            .run(|| std::net::TcpStream::connect_timeout(&to, Duration::from_secs(2)))
+            .unwrap()
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        RawPeer { s, buf: Vec::new() }
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.s.write_all(bytes).unwrap();
+    }
+
+    fn send(&mut self, m: &calico_bgp::msg::Message) {
+        let ctx = calico_bgp::wire::Context { asn4: true };
+        let bytes = calico_bgp::wire::encode(m, &ctx).unwrap();
+        self.send_raw(&bytes);
+    }
+
+    /// The next message from the speaker; None when the connection ends.
+    fn next(&mut self) -> Option<calico_bgp::msg::Message> {
+        use std::io::Read;
+        let ctx = calico_bgp::wire::Context { asn4: true };
+        loop {
+            if let Some((m, n)) = calico_bgp::wire::decode(&self.buf, &ctx).unwrap() {
+                self.buf.drain(..n);
+                return Some(m);
+            }
+            let mut chunk = [0u8; 4096];
+            match self.s.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Reads until a NOTIFICATION: its (code, subcode).
+    fn notification(&mut self) -> (u8, u8) {
+        while let Some(m) = self.next() {
+            if let calico_bgp::msg::Message::Notification(n) = m {
+                return (n.code, n.subcode);
+            }
+        }
+        panic!("the connection ended without a NOTIFICATION");
+    }
+}
+
+fn open(asn: u32) -> calico_bgp::msg::Message {
+    use calico_bgp::msg::{Afi, Capability, Message, Open};
+    Message::Open(Open {
+        asn,
+        hold_time: 90,
+        router_id: "172.31.0.254".parse().unwrap(),
+        capabilities: vec![
+            Capability::Multiprotocol {
+                afi: Afi::Ipv4,
+                safi: 1,
+            },
+            Capability::FourOctetAs(asn),
+        ],
+    })
+}
+
+/// Malformed input from a configured peer: the NOTIFICATION RFC 4271 asks
+/// for and a closed connection, or (RFC 7606) the update's routes treated
+/// as withdrawn with the session kept; the agent never falls over.
+#[test]
+fn malformed_messages_get_notifications_and_the_agent_stays_up() {
+    use calico_bgp::msg::{Message, err};
+    require_root!();
+    let c = Cluster::with_backend(1, POOL, "bird");
+    let f = c.dir.path().join("peer.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: raw}\n\
+         spec: {peerIP: 172.31.0.254, asNumber: 65001}\n",
+    )
+    .unwrap();
+    c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    let connect = || {
+        let t = Instant::now();
+        loop {
+            let mut p = RawPeer::connect(&c);
+            // The speaker answers a configured peer with its OPEN.
+            match p.next() {
+                Some(Message::Open(o)) => {
+                    assert_eq!(o.asn, 64512);
+                    return p;
+                }
+                other => assert!(
+                    t.elapsed() < Duration::from_secs(30),
+                    "no OPEN from the speaker: {other:?}"
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    // A broken marker: message header error, connection not synchronised.
+    let mut p = connect();
+    let mut bad = vec![0u8; 19];
+    bad[16..18].copy_from_slice(&19u16.to_be_bytes());
+    bad[18] = 4;
+    p.send_raw(&bad);
+    assert_eq!(
+        p.notification(),
+        (err::MESSAGE_HEADER, err::CONNECTION_NOT_SYNCHRONIZED)
+    );
+    assert!(p.next().is_none(), "closed after the NOTIFICATION");
+    // The wrong AS: OPEN message error, bad peer AS.
+    let mut p = connect();
+    p.send(&open(65002));
+    assert_eq!(p.notification(), (err::OPEN_MESSAGE, err::BAD_PEER_AS));
+    // A good session, then an UPDATE whose ORIGIN is malformed: treated as
+    // withdraw, the session stays (a KEEPALIVE still gets through and the
+    // route never reaches the kernel); then one whose attribute lengths
+    // overrun the message: UPDATE message error, malformed attribute list.
+    let mut p = connect();
+    p.send(&open(65001));
+    p.send(&Message::Keepalive);
+    let mut origin_bad = Vec::new();
+    // withdrawn len 0; attributes: ORIGIN with value 7 (invalid), AS_PATH
+    // [65001], NEXT_HOP 172.31.0.254; NLRI 203.0.113.0/24.
+    let attrs: Vec<u8> = [
+        &[0x40, 1, 1, 7][..],
+        &[0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9][..],
+        &[0x40, 3, 4, 172, 31, 0, 254][..],
+    ]
+    .concat();
+    origin_bad.extend_from_slice(&[0u8, 0]);
+    origin_bad.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    origin_bad.extend_from_slice(&attrs);
+    origin_bad.extend_from_slice(&[24, 203, 0, 113]);
+    let frame = |body: &[u8], kind: u8| {
+        let mut m = vec![0xffu8; 16];
+        m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+        m.push(kind);
+        m.extend_from_slice(body);
+        m
+    };
+    p.send_raw(&frame(&origin_bad, 2));
+    p.send(&Message::Keepalive);
+    until("the session established", || {
+        c.node_cmd(0, &["-bird-ready"]).status().unwrap().success()
+    });
+    // The same update with a valid ORIGIN for another prefix is installed:
+    // the treat-as-withdraw above was not a dead session.
+    let mut good = origin_bad.clone();
+    good[7] = 0; // ORIGIN IGP
+    let n = good.len();
+    good[n - 3..].copy_from_slice(&[198, 51, 100]);
+    p.send_raw(&frame(&good, 2));
+    until("the valid route in the kernel", || {
+        bgp_routes(&c, 0).contains("198.51.100.0/24 via 172.31.0.254")
+    });
+    assert!(
+        !bgp_routes(&c, 0).contains("203.0.113.0/24"),
+        "a route with a malformed ORIGIN was installed"
+    );
+    // Total attribute length larger than the message.
+    let overrun = [0u8, 0, 0x01, 0x00, 0x40, 1, 1, 0];
+    p.send_raw(&frame(&overrun, 2));
+    assert_eq!(
+        p.notification(),
+        (err::UPDATE_MESSAGE, err::MALFORMED_ATTRIBUTE_LIST)
+    );
+    // Still alive and serving.
+    assert!(c.node_cmd(0, &["-bird-live"]).status().unwrap().success());
+    let mut p = connect();
+    p.send(&open(65001));
+    p.send(&Message::Keepalive);
+    until("the session established again", || {
+        c.node_cmd(0, &["-bird-ready"]).status().unwrap().success()
+    });
+    drop(p);
+}
