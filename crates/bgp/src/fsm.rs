@@ -66,6 +66,9 @@ pub struct Config {
     pub router_id: Ipv4Addr,
     /// Proposed hold time in seconds (BIRD's default: 240).
     pub hold_time: u16,
+    /// Seconds between KEEPALIVEs; a third of the negotiated hold time when
+    /// not set (BIRD's `keepalive time`).
+    pub keepalive: Option<u16>,
     /// Seconds between connection attempts (Calico's BIRD: 5).
     pub connect_retry: u16,
     /// Never connects; waits for the peer (Calico's mesh: the node with
@@ -126,11 +129,18 @@ pub struct Negotiated {
     /// The peer accepts ROUTE-REFRESH.
     pub route_refresh: bool,
     pub peer_router_id: Ipv4Addr,
+    /// The configured keepalive time, if any.
+    pub keepalive: Option<u16>,
 }
 
 impl Negotiated {
+    /// Seconds between our KEEPALIVEs (0: none).
     pub fn keepalive(&self) -> u16 {
-        self.hold_time / 3
+        match self.keepalive {
+            _ if self.hold_time == 0 => 0,
+            Some(k) => k.clamp(1, self.hold_time),
+            None => self.hold_time / 3,
+        }
     }
 }
 
@@ -387,6 +397,7 @@ impl Session {
             peer_graceful_restart: open.graceful_restart().cloned(),
             route_refresh: open.route_refresh(),
             peer_router_id: open.router_id,
+            keepalive: self.config.keepalive,
         };
         let keepalive = negotiated.keepalive();
         self.negotiated = Some(negotiated);
@@ -472,6 +483,7 @@ mod tests {
             peer_as: 64512,
             router_id: Ipv4Addr::new(10, 0, 0, 1),
             hold_time: 90,
+            keepalive: None,
             connect_retry: 5,
             passive,
             families: vec![Afi::Ipv4, Afi::Ipv6],
@@ -704,6 +716,17 @@ mod tests {
             s.last_error(),
             Some("received NOTIFICATION: cease (code 6, subcode 4)")
         );
+    }
+
+    #[test]
+    fn configured_keepalive_time() {
+        let mut c = config(false);
+        c.keepalive = Some(7);
+        let mut s = Session::new(c);
+        s.step(Event::Start);
+        s.step(Event::Connected);
+        let out = s.step(Event::Message(peer_open(64512, [10, 0, 0, 2], 30, false)));
+        assert!(out.contains(&Action::Arm(Timer::Keepalive, 7)), "{out:?}");
     }
 
     #[test]

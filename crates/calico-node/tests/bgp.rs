@@ -645,3 +645,70 @@ fn malformed_messages_get_notifications_and_the_agent_stays_up() {
     });
     drop(p);
 }
+
+/// calico-node as a route reflector (RFC 4456): node 3 has a
+/// `routeReflectorClusterID`, the mesh is off, and one BGPPeer makes every
+/// node peer with the reflectors (peerings between Calico nodes go both
+/// ways). Nodes 1 and 2 have no session with each other, yet each learns
+/// the other's blocks through node 3, next hop unchanged.
+#[test]
+fn calico_node_reflects_routes_for_its_clients() {
+    require_root!();
+    let mut c = Cluster::with_backend(3, POOL, "bird");
+    let f = c.dir.path().join("rr.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+         spec: {nodeToNodeMeshEnabled: false}\n---\n\
+         apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: to-reflectors}\n\
+         spec: {nodeSelector: all(), peerSelector: has(route-reflector)}\n",
+    )
+    .unwrap();
+    c.calicoctl(&[
+        "patch",
+        "node",
+        "node-3",
+        "-p",
+        r#"{"metadata":{"labels":{"route-reflector":"true"}},"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.1"}}}"#,
+    ]);
+    c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    let (a, _) = c.add_pod(0, "a");
+    let (_, ip_b) = c.add_pod(1, "b");
+    for (i, j) in [(0, 1), (1, 0)] {
+        until("a client's block reflected to the other client", || {
+            let routes = bgp_routes(&c, i);
+            let blocks = blocks_of(&c, j);
+            !blocks.is_empty()
+                && blocks
+                    .iter()
+                    .all(|b| routes.contains(&format!("{b} via 172.31.0.{} dev eth0", j + 1)))
+        });
+    }
+    until("pods across the clients", || c.ping(a, &ip_b));
+    // The clients peer only with the reflector.
+    let status = |i: usize| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", c.nodes[i].ns.name()])
+            .arg(calico_testutil::workspace_bin("calicoctl"))
+            .args(["node", "status"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let s1 = status(0);
+    assert!(
+        s1.contains("| 172.31.0.3 ") && !s1.contains("| 172.31.0.2 "),
+        "{s1}"
+    );
+    let s3 = status(2);
+    assert!(
+        s3.contains("| 172.31.0.1 ") && s3.contains("| 172.31.0.2 "),
+        "{s3}"
+    );
+    // The reflector routes to both clients itself.
+    let r3 = bgp_routes(&c, 2);
+    assert!(
+        r3.contains("via 172.31.0.1 dev eth0") && r3.contains("via 172.31.0.2 dev eth0"),
+        "{r3}"
+    );
+}

@@ -158,6 +158,12 @@ pub struct PeerPlan {
     pub password: Option<String>,
     /// Connect from this address (the node's, unless `sourceAddress: None`).
     pub source_address: Option<IpAddr>,
+    /// `keepaliveTime` in seconds, if set.
+    pub keepalive: Option<u16>,
+    /// This node reflects routes for the peer (RFC 4456): this node has a
+    /// `routeReflectorClusterID` and the peer is a Calico node outside
+    /// that cluster.
+    pub rr_client: bool,
 }
 
 /// Communities attached to an advertised prefix.
@@ -200,6 +206,8 @@ pub struct Plan {
     pub local_as: u32,
     pub listen_port: u16,
     pub peers: BTreeMap<IpAddr, PeerPlan>,
+    /// This node is a route reflector with this cluster id.
+    pub cluster_id: Option<Ipv4Addr>,
     /// Prefixes to advertise.
     pub exports: BTreeSet<IpNet>,
     /// Communities of the advertised prefixes that have any.
@@ -338,6 +346,9 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
         calico_node: true,
         password: mesh_password.clone(),
         source_address: Some(IpAddr::V4(my_addr)),
+        keepalive: None,
+        rr_client: me.route_reflector_cluster_id.is_some()
+            && n.route_reflector_cluster_id != me.route_reflector_cluster_id,
     };
     if mesh && me.route_reflector_cluster_id.is_none() {
         for n in &i.nodes {
@@ -355,18 +366,36 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
     for p in &i.peers {
         let s = &p.spec;
         let name = &p.metadata.name;
-        let applies = match (&s.node, &s.node_selector) {
-            (Some(node), _) => *node == i.me,
-            (None, Some(sel)) => match Selector::parse(sel) {
-                Ok(sel) => sel.matches(&labels),
-                Err(e) => {
-                    problems.push(format!("BGPPeer {name}: nodeSelector: {e}"));
-                    false
-                }
-            },
+        let node_selector = match s.node_selector.as_deref().map(Selector::parse) {
+            Some(Err(e)) => {
+                problems.push(format!("BGPPeer {name}: nodeSelector: {e}"));
+                continue;
+            }
+            Some(Ok(sel)) => Some(sel),
+            None => None,
+        };
+        // Whether the BGPPeer's node side (`node`, `nodeSelector`, or every
+        // node) takes a node.
+        let on_node_side = |n: &str, l: &BTreeMap<String, String>| match (&s.node, &node_selector) {
+            (Some(node), _) => node == n,
+            (None, Some(sel)) => sel.matches(l),
             (None, None) => true,
         };
-        if !applies {
+        let applies = on_node_side(&i.me, &labels);
+        let peer_selector = match s.peer_selector.as_deref().map(Selector::parse) {
+            Some(Err(e)) => {
+                problems.push(format!("BGPPeer {name}: peerSelector: {e}"));
+                continue;
+            }
+            Some(Ok(sel)) => Some(sel),
+            None => None,
+        };
+        // Peerings between Calico nodes go both ways: a node the
+        // peerSelector picks peers with the nodes of the node side.
+        let picked = peer_selector
+            .as_ref()
+            .is_some_and(|sel| sel.matches(&labels));
+        if !applies && !picked {
             continue;
         }
         let kind = if s.node.is_some() {
@@ -390,19 +419,19 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
         };
         let source_address =
             (s.source_address.as_deref() != Some("None")).then_some(IpAddr::V4(my_addr));
-        if let Some(sel) = &s.peer_selector {
-            let sel = match Selector::parse(sel) {
-                Ok(sel) => sel,
-                Err(e) => {
-                    problems.push(format!("BGPPeer {name}: peerSelector: {e}"));
-                    continue;
-                }
-            };
+        let keepalive = s
+            .keepalive_time
+            .as_deref()
+            .and_then(seconds)
+            .map(|t| t.clamp(1, 65535) as u16);
+        if let Some(sel) = &peer_selector {
             for n in i.nodes.iter().filter(|n| n.name != i.me) {
                 let mut l = n.labels.clone();
                 l.entry("kubernetes.io/hostname".into())
                     .or_insert_with(|| n.name.clone());
-                let Some(addr) = n.ipv4.filter(|_| sel.matches(&l)) else {
+                let selected =
+                    (applies && sel.matches(&l)) || (picked && on_node_side(&n.name, &l));
+                let Some(addr) = n.ipv4.filter(|_| selected) else {
                     continue;
                 };
                 let mut pp = node_peer(n, addr, kind);
@@ -410,8 +439,12 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
                 pp.restart_time = restart_time;
                 pp.password = pw.clone();
                 pp.source_address = source_address;
+                pp.keepalive = keepalive;
                 peers.insert(IpAddr::V4(addr), pp);
             }
+            continue;
+        }
+        if !applies {
             continue;
         }
         let (Some(ip), Some(asn)) = (&s.peer_ip, s.as_number) else {
@@ -451,6 +484,8 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
                 calico_node: false,
                 password: pw,
                 source_address,
+                keepalive,
+                rr_client: false,
             },
         );
     }
@@ -531,6 +566,7 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
         local_as,
         listen_port,
         peers,
+        cluster_id: me.route_reflector_cluster_id,
         exports,
         communities,
         pools: i.pools.clone(),
@@ -629,7 +665,7 @@ mod tests {
             "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
              spec: {nodeToNodeMeshEnabled: false}\n---\n\
              apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\n\
-             spec: {peerIP: 192.168.1.1, asNumber: 65001, maxRestartTime: 5m}\n---\n\
+             spec: {peerIP: 192.168.1.1, asNumber: 65001, maxRestartTime: 5m, keepaliveTime: 20s}\n---\n\
              apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: mine}\n\
              spec: {node: a, peerIP: '192.168.1.2:1179', asNumber: 65002, keepOriginalNextHop: true}\n---\n\
              apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: other}\n\
@@ -646,6 +682,7 @@ mod tests {
             (tor.asn, tor.kind, tor.restart_time),
             (65001, PeerKind::Global, 300)
         );
+        assert_eq!(tor.keepalive, Some(20));
         let mine = get("192.168.1.2").unwrap();
         assert_eq!(mine.kind, PeerKind::NodeSpecific);
         assert!(mine.keep_original_next_hop);
@@ -684,6 +721,38 @@ mod tests {
         assert!(get("192.168.1.2").is_none(), "its secret is missing");
         assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
         assert!(p.problems[0].contains("nokey"), "{:?}", p.problems);
+    }
+
+    #[test]
+    fn route_reflector_topology_both_ways() {
+        // c is a route reflector; every node peers with reflectors.
+        let mut i = inputs3(
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+             spec: {nodeToNodeMeshEnabled: false}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: to-rr}\n\
+             spec: {nodeSelector: all(), peerSelector: has(route-reflector)}\n",
+        );
+        i.nodes[2].route_reflector_cluster_id = Some("224.0.0.1".parse().unwrap());
+        i.nodes[2]
+            .labels
+            .insert("route-reflector".into(), "true".into());
+        let a = plan(&i).unwrap();
+        assert_eq!(
+            a.peers.keys().collect::<Vec<_>>(),
+            vec![&"10.0.0.3".parse::<IpAddr>().unwrap()]
+        );
+        assert!(!a.peers.values().next().unwrap().rr_client);
+        assert_eq!(a.cluster_id, None);
+        i.me = "c".into();
+        let c = plan(&i).unwrap();
+        assert_eq!(c.cluster_id, Some("224.0.0.1".parse().unwrap()));
+        assert_eq!(
+            c.peers.len(),
+            2,
+            "the reflector peers with every node: {:?}",
+            c.peers
+        );
+        assert!(c.peers.values().all(|p| p.rr_client && p.calico_node));
     }
 
     #[test]

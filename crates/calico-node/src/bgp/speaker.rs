@@ -41,12 +41,15 @@ pub struct Path {
     pub next_hop: IpAddr,
     pub as_path_len: usize,
     pub local_pref: u32,
+    /// As received (a route reflector passes them on).
+    pub attributes: Attributes,
 }
 
 /// Routes from one peer.
 #[derive(Debug, Clone, Default)]
 pub struct PeerRoutes {
-    pub routes: BTreeMap<IpNet, Path>,
+    /// The prefixes of one UPDATE share their path.
+    pub routes: BTreeMap<IpNet, Arc<Path>>,
     /// The session went down gracefully (RFC 4724): its routes are kept,
     /// marked stale, until then, or until the peer's End-of-RIB after it
     /// comes back removes those it did not announce again.
@@ -54,6 +57,10 @@ pub struct PeerRoutes {
     pub stale: BTreeSet<IpNet>,
     /// The peer is from a Calico node.
     pub calico_node: bool,
+    /// The peer's BGP identifier (ORIGINATOR_ID of what we reflect).
+    pub router_id: Option<Ipv4Addr>,
+    /// We reflect for this peer (it is a route reflection client).
+    pub rr_client: bool,
 }
 
 /// What `calicoctl node status` shows for a peer.
@@ -71,6 +78,8 @@ pub struct PeerStatus {
 pub struct SharedState {
     pub router_id: Option<Ipv4Addr>,
     pub local_as: u32,
+    /// This node is a route reflector with this cluster id.
+    pub cluster_id: Option<Ipv4Addr>,
     pub exports: BTreeSet<IpNet>,
     /// Communities of exports that have any.
     pub communities: BTreeMap<IpNet, Communities>,
@@ -135,6 +144,9 @@ struct PeerHandle {
 pub struct Speaker {
     shared: Arc<Shared>,
     peers: Arc<Mutex<BTreeMap<IpAddr, PeerHandle>>>,
+    /// Every peer thread's channel, for a route reflector's threads to tell
+    /// the others that routes changed (never locked while joining).
+    senders: Senders,
     listener: Option<(u16, Arc<std::sync::atomic::AtomicBool>)>,
     /// The listening socket (a handle), for its MD5 keys.
     listening: Option<TcpListener>,
@@ -144,11 +156,14 @@ pub struct Speaker {
     log: Log,
 }
 
+type Senders = Arc<Mutex<BTreeMap<IpAddr, Sender<Input>>>>;
+
 impl Speaker {
     pub fn new(shared: Arc<Shared>, log: Log) -> Speaker {
         Speaker {
             shared,
             peers: Arc::default(),
+            senders: Arc::default(),
             listener: None,
             listening: None,
             md5_keys: BTreeMap::new(),
@@ -182,6 +197,7 @@ impl Speaker {
         let exports_changed = self.shared.with(|s| {
             s.router_id = Some(plan.router_id);
             s.local_as = plan.local_as;
+            s.cluster_id = plan.cluster_id;
             let changed = s.exports != plan.exports || s.communities != plan.communities;
             s.exports = plan.exports.clone();
             s.communities = plan.communities.clone();
@@ -196,6 +212,7 @@ impl Speaker {
             .map(|(a, _)| *a)
             .collect();
         for a in gone {
+            lock(&self.senders).remove(&a);
             if let Some(mut h) = peers.remove(&a) {
                 let _ = h.tx.send(Input::Stop);
                 if let Some(t) = h.thread.take() {
@@ -222,6 +239,7 @@ impl Speaker {
                 peer_as: p.asn,
                 router_id: plan.router_id,
                 hold_time: 240,
+                keepalive: p.keepalive,
                 connect_retry: 5,
                 passive: p.passive,
                 families: vec![Afi::Ipv4],
@@ -240,6 +258,7 @@ impl Speaker {
                 timers: HashMap::new(),
                 ctx: Context::default(),
                 advertised: BTreeMap::new(),
+                senders: self.senders.clone(),
                 last_peer_restart: None,
                 log: self.log.clone(),
             };
@@ -256,12 +275,14 @@ impl Speaker {
                 );
                 if let Some(l) = s.learned.get_mut(a) {
                     l.calico_node = p.calico_node;
+                    l.rr_client = p.rr_client;
                 }
             });
             let thread = std::thread::Builder::new()
                 .name(format!("bgp-{a}"))
                 .spawn(move || peer.run())
                 .map_err(|e| format!("BGP peer thread: {e}"))?;
+            lock(&self.senders).insert(*a, tx.clone());
             peers.insert(
                 *a,
                 PeerHandle {
@@ -275,6 +296,7 @@ impl Speaker {
     }
 
     fn stop_all(&mut self) {
+        lock(&self.senders).clear();
         let mut peers = lock(&self.peers);
         for (_, mut h) in std::mem::take(&mut *peers) {
             let _ = h.tx.send(Input::Stop);
@@ -373,7 +395,8 @@ struct PeerThread {
     timers: HashMap<Timer, Instant>,
     ctx: Context,
     /// What the peer has from us.
-    advertised: BTreeMap<IpNet, Communities>,
+    advertised: BTreeMap<IpNet, Attributes>,
+    senders: Senders,
     /// The peer's graceful restart time from the last negotiation.
     last_peer_restart: Option<u16>,
     log: Log,
@@ -515,6 +538,13 @@ impl PeerThread {
             }
             Action::Up(n) => {
                 self.ctx = Context { asn4: n.asn4 };
+                let (address, id, client) =
+                    (self.plan.address, n.peer_router_id, self.plan.rr_client);
+                self.shared.with(|s| {
+                    let l = s.learned.entry(address).or_default();
+                    l.router_id = Some(id);
+                    l.rr_client = client;
+                });
                 self.last_peer_restart = n
                     .peer_graceful_restart
                     .as_ref()
@@ -530,6 +560,7 @@ impl PeerThread {
             }
             Action::Received(u) => {
                 self.receive(u);
+                self.tell_others();
                 None
             }
             Action::RefreshRequested(_) => {
@@ -558,6 +589,7 @@ impl PeerThread {
                         s.learned.remove(&address);
                     }
                 });
+                self.tell_others();
                 None
             }
         }
@@ -573,38 +605,15 @@ impl PeerThread {
 
     /// Sends what the peer lacks from our exports (all of it with `full`),
     /// withdraws what it should no longer have; End-of-RIB after a full send.
-    fn advertise(&mut self, full: bool) {
-        if self.session.state() != State::Established {
-            return;
-        }
-        let (exports, communities, router_id, local_as) = {
-            let s = lock(&self.shared.state);
-            (
-                s.exports.clone(),
-                s.communities.clone(),
-                s.router_id,
-                s.local_as,
-            )
-        };
-        let Some(router_id) = router_id else { return };
-        // What the peer should have: each prefix with its communities.
-        let want: BTreeMap<IpNet, Communities> = exports
-            .iter()
-            .map(|p| (*p, communities.get(p).cloned().unwrap_or_default()))
-            .collect();
-        let del: Vec<IpNet> = self
-            .advertised
-            .keys()
-            .filter(|p| !want.contains_key(p))
-            .copied()
-            .collect();
-        // New or changed prefixes, grouped by their communities.
-        let mut add: BTreeMap<&Communities, Vec<IpNet>> = BTreeMap::new();
-        for (p, c) in &want {
-            if self.advertised.get(p) != Some(c) {
-                add.entry(c).or_default().push(*p);
-            }
-        }
+    /// What the peer should have from us: our exports with their
+    /// communities and, on a route reflector, the routes it reflects
+    /// (RFC 4456: from a client to every iBGP peer, from a non-client to
+    /// clients only; ORIGINATOR_ID set, our cluster id prepended to
+    /// CLUSTER_LIST, next hop kept).
+    fn rib_out(&self) -> Option<BTreeMap<IpNet, Attributes>> {
+        let st = lock(&self.shared.state);
+        let router_id = st.router_id?;
+        let local_as = st.local_as;
         let ebgp = self.plan.asn != local_as;
         let base = Attributes {
             origin: Origin::Igp,
@@ -617,20 +626,89 @@ impl PeerThread {
             local_pref: (!ebgp).then_some(100),
             ..Attributes::default()
         };
-        let mut updates = wire::pack(&del, &[], &base, None, &self.ctx);
-        for (c, prefixes) in add {
-            let mut attributes = base.clone();
-            attributes.communities = c.standard.clone();
-            if !c.large.is_empty() {
-                let value = c
-                    .large
-                    .iter()
-                    .flat_map(|l| l.iter().flat_map(|v| v.to_be_bytes()))
-                    .collect();
-                // LARGE_COMMUNITY (RFC 8092): optional transitive, type 32.
-                attributes.other.push((0xc0, 32, value));
+        let mut want: BTreeMap<IpNet, Attributes> = BTreeMap::new();
+        for p in &st.exports {
+            let mut a = base.clone();
+            if let Some(c) = st.communities.get(p) {
+                a.communities = c.standard.clone();
+                if !c.large.is_empty() {
+                    let value = c
+                        .large
+                        .iter()
+                        .flat_map(|l| l.iter().flat_map(|v| v.to_be_bytes()))
+                        .collect();
+                    // LARGE_COMMUNITY (RFC 8092): optional transitive, type 32.
+                    a.other.push((0xc0, 32, value));
+                }
             }
-            updates.extend(wire::pack(&[], &prefixes, &attributes, None, &self.ctx));
+            want.insert(*p, a);
+        }
+        let Some(cluster_id) = st.cluster_id.filter(|_| !ebgp) else {
+            return Some(want);
+        };
+        let now = Instant::now();
+        let mut best: BTreeMap<IpNet, (&Path, IpAddr, Option<Ipv4Addr>)> = BTreeMap::new();
+        for (peer, l) in &st.learned {
+            if *peer == self.plan.address || !(l.rr_client || self.plan.rr_client) {
+                continue;
+            }
+            let expired = l.stale_until.is_some_and(|t| t <= now);
+            for (prefix, path) in &l.routes {
+                if want.contains_key(prefix) || (expired && l.stale.contains(prefix)) {
+                    continue;
+                }
+                let better = best.get(prefix).is_none_or(|(b, bpeer, _)| {
+                    (std::cmp::Reverse(path.local_pref), path.as_path_len, *peer)
+                        < (std::cmp::Reverse(b.local_pref), b.as_path_len, *bpeer)
+                });
+                if better {
+                    best.insert(*prefix, (path, *peer, l.router_id));
+                }
+            }
+        }
+        for (prefix, (path, _, source_id)) in best {
+            let mut a = path.attributes.clone();
+            if a.originator_id.is_none() {
+                a.originator_id = source_id;
+            }
+            a.cluster_list.insert(0, cluster_id);
+            if let IpAddr::V4(nh) = path.next_hop {
+                a.next_hop = Some(nh);
+            }
+            a.local_pref.get_or_insert(100);
+            want.insert(prefix, a);
+        }
+        Some(want)
+    }
+
+    /// Sends the peer what it lacks from [`Self::rib_out`] (everything with
+    /// `full`) and withdraws what it should no longer have; End-of-RIB
+    /// after a full send.
+    fn advertise(&mut self, full: bool) {
+        if self.session.state() != State::Established {
+            return;
+        }
+        let Some(want) = self.rib_out() else { return };
+        let del: Vec<IpNet> = self
+            .advertised
+            .keys()
+            .filter(|p| !want.contains_key(p))
+            .copied()
+            .collect();
+        // New or changed prefixes, grouped by their attributes.
+        let mut groups: Vec<(&Attributes, Vec<IpNet>)> = Vec::new();
+        for (p, a) in &want {
+            if self.advertised.get(p) == Some(a) {
+                continue;
+            }
+            match groups.iter_mut().find(|(g, _)| *g == a) {
+                Some((_, v)) => v.push(*p),
+                None => groups.push((a, vec![*p])),
+            }
+        }
+        let mut updates = wire::pack(&del, &[], &Attributes::default(), None, &self.ctx);
+        for (a, prefixes) in groups {
+            updates.extend(wire::pack(&[], &prefixes, a, None, &self.ctx));
         }
         for u in updates {
             if self.send(&Message::Update(u)).is_err() {
@@ -643,12 +721,24 @@ impl PeerThread {
         self.advertised = want;
     }
 
+    /// On a route reflector: the other sessions re-check what they send.
+    fn tell_others(&self) {
+        if lock(&self.shared.state).cluster_id.is_none() {
+            return;
+        }
+        for (a, tx) in lock(&self.senders).iter() {
+            if *a != self.plan.address {
+                let _ = tx.send(Input::Exports);
+            }
+        }
+    }
+
     fn receive(&mut self, u: Update) {
         let address = self.plan.address;
         let calico_node = self.plan.calico_node;
-        let (local_as, router_id) = {
+        let (local_as, router_id, cluster_id) = {
             let st = lock(&self.shared.state);
-            (st.local_as, st.router_id)
+            (st.local_as, st.router_id, st.cluster_id)
         };
         if let Some(why) = &u.treated_as_withdraw {
             (self.log)(
@@ -679,26 +769,32 @@ impl PeerThread {
                 Segment::Set(v) | Segment::Sequence(v) => v.contains(&local_as),
             }) && self.plan.asn != local_as)
                 || (u.attributes.originator_id.is_some()
-                    && u.attributes.originator_id == router_id);
+                    && u.attributes.originator_id == router_id)
+                || cluster_id.is_some_and(|c| u.attributes.cluster_list.contains(&c));
+            let path = |next_hop: IpAddr| {
+                Arc::new(Path {
+                    next_hop,
+                    as_path_len: u.attributes.as_path_len(),
+                    local_pref: u.attributes.local_pref.unwrap_or(100),
+                    attributes: u.attributes.clone(),
+                })
+            };
+            let v4 = u.attributes.next_hop.map(|nh| path(IpAddr::V4(nh)));
+            let v6 = u.ipv6_next_hop.map(path);
             for p in &u.announced {
-                let next_hop = match (p, u.attributes.next_hop, u.ipv6_next_hop) {
-                    (IpNet::V4(_), Some(nh), _) => IpAddr::V4(nh),
-                    (IpNet::V6(_), _, Some(nh)) => nh,
-                    _ => continue,
+                let shared_path = match p {
+                    IpNet::V4(_) => &v4,
+                    IpNet::V6(_) => &v6,
+                };
+                let Some(shared_path) = shared_path else {
+                    continue;
                 };
                 l.stale.remove(p);
                 if looped {
                     l.routes.remove(p);
                     continue;
                 }
-                l.routes.insert(
-                    *p,
-                    Path {
-                        next_hop,
-                        as_path_len: u.attributes.as_path_len(),
-                        local_pref: u.attributes.local_pref.unwrap_or(100),
-                    },
-                );
+                l.routes.insert(*p, shared_path.clone());
             }
         });
     }
