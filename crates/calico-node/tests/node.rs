@@ -304,9 +304,30 @@ fn health_and_probes(h: Host) {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(probe("-felix-live"));
-    assert!(!probe("-bird-ready"), "no BGP speaker in this build");
-    let status = h.calicoctl(&["node", "status"]);
+    // The default backend (bird) runs the BGP speaker: live, and ready
+    // with no peer to wait for.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !probe("-bird-live") {
+        assert!(Instant::now() < deadline, "the BGP speaker never reported");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(probe("-bird-ready"), "no peers: ready");
+    // calicoctl asks the agent's health port for the BGP sessions.
+    let out = h
+        .cmd(
+            workspace_bin("calicoctl").to_str().unwrap(),
+            &["node", "status"],
+            &[("FELIX_HEALTHPORT", port.as_str())],
+        )
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{status}");
     assert!(status.contains("Calico process is running."), "{status}");
+    assert!(
+        status.contains("IPv4 BGP status\nNo IPv4 peers found."),
+        "{status}"
+    );
     assert!(!probe("-no-such-flag"));
 }
 
