@@ -57,30 +57,14 @@ fn health_addr() -> (String, u16) {
 fn main() -> ExitCode {
     let arg = std::env::args().nth(1).unwrap_or_default();
     match arg.as_str() {
-        "-felix-live" | "-felix-ready" => {
+        "-felix-live" | "-felix-ready" | "-bird-live" | "-bird-ready" | "-bird6-live"
+        | "-bird6-ready" => {
             let (host, port) = health_addr();
-            let path = if arg == "-felix-live" {
-                "/liveness"
-            } else {
-                "/readiness"
-            };
-            match health::probe(&host, port, path) {
-                Ok(body) => {
-                    println!("{body}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("calico-node {arg}: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        "-bird-live" | "-bird-ready" | "-bird6-live" | "-bird6-ready" => {
-            let (host, port) = health_addr();
-            let path = if arg.ends_with("live") {
-                "/bgp-liveness"
-            } else {
-                "/bgp-readiness"
+            let path = match (arg.starts_with("-felix"), arg.ends_with("live")) {
+                (true, true) => "/liveness",
+                (true, false) => "/readiness",
+                (false, true) => "/bgp-liveness",
+                (false, false) => "/bgp-readiness",
             };
             match health::probe(&host, port, path) {
                 Ok(body) => {
