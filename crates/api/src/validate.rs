@@ -226,30 +226,50 @@ pub fn one_of(value: &str, allowed: &[&str]) -> Result<(), String> {
 
 /// A Go-style duration as Calico's config fields take (`90s`, `1m30s`, `500ms`, `2h`).
 pub fn duration(s: &str) -> Result<(), String> {
+    parse_duration(s).map(|_| ())
+}
+
+/// Parses a Go-style duration into seconds (negative for a leading `-`).
+pub fn parse_duration(s: &str) -> Result<f64, String> {
     let err = || format!("{s:?} is not a valid duration (e.g. 90s, 1m30s, 500ms)");
-    let mut rest = s.strip_prefix('-').unwrap_or(s);
+    let (sign, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, s),
+    };
     if rest.is_empty() {
         return Err(err());
     }
     if rest == "0" {
-        return Ok(());
+        return Ok(0.0);
     }
+    let mut total = 0.0;
     while !rest.is_empty() {
         let n = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(err)?;
-        if n == 0 || rest[..n].parse::<f64>().is_err() {
+        let value: f64 = if n == 0 {
             return Err(err());
-        }
+        } else {
+            rest[..n].parse().map_err(|_| err())?
+        };
         rest = &rest[n..];
-        let unit = ["ns", "us", "µs", "ms", "s", "m", "h"]
-            .iter()
-            .filter(|u| rest.starts_with(**u))
-            .max_by_key(|u| u.len())
-            .ok_or_else(err)?;
+        let (unit, scale) = [
+            ("ns", 1e-9),
+            ("us", 1e-6),
+            ("µs", 1e-6),
+            ("ms", 1e-3),
+            ("s", 1.0),
+            ("m", 60.0),
+            ("h", 3600.0),
+        ]
+        .into_iter()
+        .filter(|(u, _)| rest.starts_with(*u))
+        .max_by_key(|(u, _)| u.len())
+        .ok_or_else(err)?;
+        total += value * scale;
         rest = &rest[unit.len()..];
     }
-    Ok(())
+    Ok(sign * total)
 }
 
 #[cfg(test)]
@@ -302,5 +322,10 @@ mod tests {
         for bad in ["", "s", "10", "10x", "1m30"] {
             assert!(duration(bad).is_err(), "{bad}");
         }
+        assert_eq!(parse_duration("1m30s"), Ok(90.0));
+        assert_eq!(parse_duration("1h"), Ok(3600.0));
+        assert_eq!(parse_duration("-2s"), Ok(-2.0));
+        assert_eq!(parse_duration("0"), Ok(0.0));
+        assert!((parse_duration("250ms").unwrap() - 0.25).abs() < 1e-12);
     }
 }

@@ -271,35 +271,13 @@ fn config<'a>(i: &'a Inputs, name: &str) -> Option<&'a BGPConfigurationSpec> {
         .map(|c| &c.spec)
 }
 
-/// Parses a Go duration like `120s`, `2m`, `1h30m` into seconds.
+/// A Go duration like `120s`, `2m`, `1h30m` in whole seconds (rounded);
+/// `None` when it is not one or is negative.
 fn seconds(d: &str) -> Option<u64> {
-    let mut total = 0.0f64;
-    let mut num = String::new();
-    let mut chars = d.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
-        }
-        let n: f64 = num.parse().ok()?;
-        num.clear();
-        total += n * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return None,
-        };
-    }
-    if !num.is_empty() {
-        return None;
-    }
-    Some(total.round() as u64)
+    calico_api::validate::parse_duration(d)
+        .ok()
+        .filter(|t| *t >= 0.0)
+        .map(|t| t.round() as u64)
 }
 
 /// Computes the plan; `None` when this node has no IPv4 address yet (no
