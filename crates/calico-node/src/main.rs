@@ -282,6 +282,7 @@ fn agent(startup_only: bool) -> ExitCode {
         cfg.felix_env.clone(),
         health,
         metrics,
+        cfg.backend == calico_node::config::Backend::Bird,
         log,
     );
     ExitCode::SUCCESS

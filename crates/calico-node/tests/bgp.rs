@@ -37,6 +37,19 @@ fn bgp_routes(c: &Cluster, i: usize) -> String {
     c.sh(i, "ip route show proto 81")
 }
 
+/// `calicoctl node status` run on node `i` (it must succeed).
+fn node_status(c: &Cluster, i: usize) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", c.nodes[i].ns.name()])
+        .arg(calico_testutil::workspace_bin("calicoctl"))
+        .args(["node", "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "calicoctl node status: {text}");
+    text
+}
+
 #[test]
 fn mesh_of_three_nodes_routes_an_unencapsulated_pool() {
     require_root!();
@@ -95,14 +108,7 @@ fn mesh_of_three_nodes_routes_an_unencapsulated_pool() {
         assert!(out.status.success());
     }
     // `calicoctl node status` on node 1: both mesh peers up.
-    let out = Command::new("ip")
-        .args(["netns", "exec", c.nodes[0].ns.name()])
-        .arg(calico_testutil::workspace_bin("calicoctl"))
-        .args(["node", "status"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let text = node_status(&c, 0);
     assert!(
         text.starts_with("Calico process is running.\n\nIPv4 BGP status\n"),
         "{text}"
@@ -686,15 +692,7 @@ fn calico_node_reflects_routes_for_its_clients() {
     }
     until("pods across the clients", || c.ping(a, &ip_b));
     // The clients peer only with the reflector.
-    let status = |i: usize| {
-        let out = Command::new("ip")
-            .args(["netns", "exec", c.nodes[i].ns.name()])
-            .arg(calico_testutil::workspace_bin("calicoctl"))
-            .args(["node", "status"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let status = |i: usize| node_status(&c, i);
     let s1 = status(0);
     assert!(
         s1.contains("| 172.31.0.3 ") && !s1.contains("| 172.31.0.2 "),
@@ -711,4 +709,222 @@ fn calico_node_reflects_routes_for_its_clients() {
         r3.contains("via 172.31.0.1 dev eth0") && r3.contains("via 172.31.0.2 dev eth0"),
         "{r3}"
     );
+}
+
+const POOL6: &str = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: flat6}\n\
+                     spec: {cidr: 'fd00:84::/112', blockSize: 122, ipipMode: Never, vxlanMode: Never}\n";
+
+/// The global IPv6 address of a pod.
+fn pod_ipv6(c: &Cluster, pod: usize) -> String {
+    let out = c.pods[pod].exec(&[
+        "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global",
+    ]);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    let i = f.iter().position(|w| *w == "inet6").unwrap();
+    f[i + 1].split('/').next().unwrap().to_string()
+}
+
+/// Two dual-stack nodes: the mesh runs an IPv6 session beside the IPv4
+/// one (as Calico's BIRD and BIRD6) and carries the IPv6 blocks; GoBGP as
+/// an external peer over both families — on a port of its own (`peerIP`
+/// `addr:port`), receiving every node's blocks from the node it peers with
+/// (next hop self; `keepOriginalNextHop` keeps the other node's), and
+/// sending an IPv6 route into the node's kernel.
+#[test]
+fn dual_stack_mesh_and_an_external_peer_over_both_families() {
+    require_root!();
+    let pools = format!("{POOL}---\n{POOL6}");
+    let mut c = Cluster::dual_stack(2, &pools, "bird");
+    let dual =
+        json!({"ipam": {"type": "calico-ipam", "assign_ipv4": "true", "assign_ipv6": "true"}});
+    let (p0, v4_0) = c.add_pod_with(0, "d0", dual.clone());
+    let (p1, v4_1) = c.add_pod_with(1, "d1", dual);
+    let (v6_0, v6_1) = (pod_ipv6(&c, p0), pod_ipv6(&c, p1));
+    assert!(v6_0.starts_with("fd00:84::") && v6_1.starts_with("fd00:84::"));
+    let blocks6 = |i: usize| -> Vec<String> {
+        c.sh(i, "ip -6 route show type blackhole proto 80")
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect()
+    };
+    for (i, j) in [(0, 1), (1, 0)] {
+        until("the other node's IPv6 blocks via its IPv6 address", || {
+            let routes = c.sh(i, "ip -6 route show proto 81");
+            let b = blocks6(j);
+            !b.is_empty()
+                && b.iter()
+                    .all(|b| routes.contains(&format!("{b} via fd00:31::{} dev eth0", j + 1)))
+        });
+        until("the other node's IPv4 blocks", || {
+            let routes = bgp_routes(&c, i);
+            let b = blocks_of(&c, j);
+            !b.is_empty()
+                && b.iter()
+                    .all(|b| routes.contains(&format!("{b} via 172.31.0.{} dev eth0", j + 1)))
+        });
+    }
+    for (from, to) in [(p0, &v6_1), (p1, &v6_0), (p0, &v4_1), (p1, &v4_0)] {
+        until(&format!("pod {from} reaching {to}"), || c.ping(from, to));
+    }
+    let status = node_status(&c, 0);
+    let v6_part = status.split("IPv6 BGP status").nth(1).unwrap();
+    assert!(
+        v6_part.lines().any(|l| l.starts_with("| fd00:31::2 ")
+            && l.contains("node-to-node mesh")
+            && l.contains("Established")),
+        "{status}"
+    );
+
+    // GoBGP on port 1790, peering with node 1 over IPv4 and IPv6.
+    let f = c.dir.path().join("peers.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\n\
+         spec: {node: node-1, peerIP: '172.31.0.254:1790', asNumber: 65001}\n---\n\
+         apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor6}\n\
+         spec: {node: node-1, peerIP: '[fd00:31::fe]:1790', asNumber: 65001}\n",
+    )
+    .unwrap();
+    c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    let g = GoBgp::start(
+        &c,
+        "[global.config]\n  as = 65001\n  router-id = \"172.31.0.254\"\n  port = 1790\n\
+         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"172.31.0.1\"\n    peer-as = 64512\n\
+         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"fd00:31::1\"\n    peer-as = 64512\n\
+         \x20 [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv6-unicast\"\n",
+    );
+    until("both sessions established in GoBGP", || {
+        let n = g.cmd(&["neighbor"]);
+        ["172.31.0.1", "fd00:31::1"]
+            .iter()
+            .all(|a| n.lines().any(|l| l.contains(a) && l.contains("Establ")))
+    });
+    // (prefix, next hop) rows of GoBGP's RIB of a family, AS path 64512.
+    let rib = |family: &str| -> Vec<(String, String)> {
+        g.cmd(&["global", "rib", "-a", family])
+            .lines()
+            .filter(|l| l.contains("64512"))
+            .filter_map(|l| {
+                let f: Vec<&str> = l
+                    .split_whitespace()
+                    .filter(|w| *w != "*>" && *w != "*")
+                    .collect();
+                Some((f.first()?.to_string(), f.get(1)?.to_string()))
+            })
+            .collect()
+    };
+    let expect = |keep: bool| {
+        let mut want = Vec::new();
+        for j in 0..2 {
+            let hop4 = if keep {
+                format!("172.31.0.{}", j + 1)
+            } else {
+                "172.31.0.1".into()
+            };
+            let hop6 = if keep {
+                format!("fd00:31::{}", j + 1)
+            } else {
+                "fd00:31::1".into()
+            };
+            want.extend(
+                blocks_of(&c, j)
+                    .into_iter()
+                    .map(|b| ("ipv4", b, hop4.clone())),
+            );
+            want.extend(blocks6(j).into_iter().map(|b| ("ipv6", b, hop6.clone())));
+        }
+        want
+    };
+    let all_in_rib = |want: &[(&str, String, String)]| {
+        let (r4, r6) = (rib("ipv4"), rib("ipv6"));
+        want.iter().all(|(fam, b, hop)| {
+            let r = if *fam == "ipv4" { &r4 } else { &r6 };
+            r.contains(&(b.clone(), hop.clone()))
+        })
+    };
+    let want = expect(false);
+    until("both nodes' blocks in GoBGP, next hop node 1", || {
+        all_in_rib(&want)
+    });
+    // keepOriginalNextHop: node 2's blocks keep node 2 as next hop.
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\n\
+         spec: {node: node-1, peerIP: '172.31.0.254:1790', asNumber: 65001, keepOriginalNextHop: true}\n---\n\
+         apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor6}\n\
+         spec: {node: node-1, peerIP: '[fd00:31::fe]:1790', asNumber: 65001, keepOriginalNextHop: true}\n",
+    )
+    .unwrap();
+    c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    let want = expect(true);
+    until("node 2's blocks in GoBGP with node 2 as next hop", || {
+        all_in_rib(&want)
+    });
+    // An IPv6 route from GoBGP into node 1's kernel, and out again.
+    g.cmd(&[
+        "global",
+        "rib",
+        "add",
+        "-a",
+        "ipv6",
+        "2001:db8:99::/48",
+        "nexthop",
+        "fd00:31::fe",
+    ]);
+    until("GoBGP's IPv6 route in node 1's kernel", || {
+        c.sh(0, "ip -6 route show proto 81")
+            .contains("2001:db8:99::/48 via fd00:31::fe dev eth0")
+    });
+    g.cmd(&["global", "rib", "del", "-a", "ipv6", "2001:db8:99::/48"]);
+    until("GoBGP's IPv6 withdrawal in node 1's kernel", || {
+        !c.sh(0, "ip -6 route show proto 81")
+            .contains("2001:db8:99::/48")
+    });
+}
+
+/// An IP-in-IP pool: learned routes into it go through `tunl0` (`Always`),
+/// or straight to a node in this node's subnet (`CrossSubnet`), as
+/// Calico's BIRD programs them; the Felix part leaves these routes to BGP.
+/// This kernel may lack the ipip module: the test then stands a veth
+/// named `tunl0` in for it (no dummy module either) — the routes are
+/// checked, no packet is sent through the tunnel.
+#[test]
+fn ip_in_ip_pools_route_through_tunl0_from_bgp() {
+    require_root!();
+    let pool = POOL.replace("ipipMode: Never", "ipipMode: Always");
+    let mut c = Cluster::with_backend(2, &pool, "bird");
+    for i in 0..2 {
+        c.sh(
+            i,
+            "ip link show tunl0 >/dev/null 2>&1 || ip link add tunl0 type veth peer name tunl0-end; \
+             ip link set tunl0 up",
+        );
+    }
+    c.add_pod(0, "a");
+    c.add_pod(1, "b");
+    until("node 2's block blackholed", || !blocks_of(&c, 1).is_empty());
+    let theirs = blocks_of(&c, 1);
+    until("node 2's blocks through tunl0 on node 1", || {
+        let routes = bgp_routes(&c, 0);
+        theirs.iter().all(|b| {
+            routes.lines().any(|l| {
+                l.starts_with(&format!("{b} via 172.31.0.2 dev tunl0")) && l.contains("onlink")
+            })
+        })
+    });
+    let felix = c.sh(0, "ip route show proto 80");
+    assert!(
+        theirs.iter().all(|b| !felix.contains(b.as_str())),
+        "Felix programmed IPIP routes beside BGP:\n{felix}"
+    );
+    // CrossSubnet: both nodes are in 172.31.0.0/24, so no tunnel.
+    let f = c.dir.path().join("pool.yaml");
+    std::fs::write(&f, POOL.replace("ipipMode: Never", "ipipMode: CrossSubnet")).unwrap();
+    c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    until("node 2's blocks straight over eth0 on node 1", || {
+        let routes = bgp_routes(&c, 0);
+        theirs
+            .iter()
+            .all(|b| routes.contains(&format!("{b} via 172.31.0.2 dev eth0")))
+    });
 }

@@ -82,9 +82,41 @@ pub fn connect(
     Ok(s.into())
 }
 
-/// Sets (or, with an empty key, removes) the key a listener expects from `peer`.
+/// Sets (or, with an empty key, removes) the key a listener expects from
+/// `peer`. On a dual-stack listener an IPv4 peer is given as its
+/// IPv4-mapped IPv6 address, which the kernel files as an IPv4 key.
 pub fn listener_md5(l: &TcpListener, peer: IpAddr, key: &[u8]) -> io::Result<()> {
+    let peer = match (l.local_addr()?, peer) {
+        (SocketAddr::V6(_), IpAddr::V4(a)) => IpAddr::V6(a.to_ipv6_mapped()),
+        _ => peer,
+    };
     set_tcp_md5(l.as_raw_fd(), peer, key)
+}
+
+/// Listens on `port` of every address, IPv4 and IPv6 alike (one
+/// dual-stack socket; IPv4 alone where IPv6 is off), with `SO_REUSEADDR`.
+pub fn listen_any(port: u16) -> io::Result<TcpListener> {
+    let v6 = || -> io::Result<TcpListener> {
+        let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+        s.set_only_v6(false)?;
+        s.set_reuse_address(true)?;
+        s.bind(&SockAddr::from(SocketAddr::from((
+            std::net::Ipv6Addr::UNSPECIFIED,
+            port,
+        ))))?;
+        s.listen(128)?;
+        Ok(s.into())
+    };
+    v6().or_else(|_| {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+        s.set_reuse_address(true)?;
+        s.bind(&SockAddr::from(SocketAddr::from((
+            std::net::Ipv4Addr::UNSPECIFIED,
+            port,
+        ))))?;
+        s.listen(128)?;
+        Ok(s.into())
+    })
 }
 
 #[cfg(test)]
@@ -108,10 +140,23 @@ mod tests {
     /// without the key never gets through.
     #[test]
     fn signed_connections_need_the_key() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let to = l.local_addr().unwrap();
-        let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        if let Err(e) = listener_md5(&l, lo, b"s3cret") {
+        check_signed(&TcpListener::bind("127.0.0.1:0").unwrap(), "127.0.0.1");
+    }
+
+    /// The same on the dual-stack listener BGP uses, from IPv4 (a mapped
+    /// address to the kernel) and from IPv6.
+    #[test]
+    fn dual_stack_listener_takes_keys_of_both_families() {
+        let l = listen_any(0).unwrap();
+        assert!(l.local_addr().unwrap().is_ipv6(), "IPv6 is on here");
+        check_signed(&l, "127.0.0.1");
+        check_signed(&l, "::1");
+    }
+
+    fn check_signed(l: &TcpListener, peer: &str) {
+        let lo: IpAddr = peer.parse().unwrap();
+        let to = SocketAddr::new(lo, l.local_addr().unwrap().port());
+        if let Err(e) = listener_md5(l, lo, b"s3cret") {
             // Kernels without CONFIG_TCP_MD5SIG say so; nothing to test.
             assert_eq!(e.raw_os_error(), Some(libc::ENOPROTOOPT), "{e}");
             return;

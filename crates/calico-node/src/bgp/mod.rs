@@ -40,9 +40,15 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
         first.get_or_insert(rev);
         resources.extend(items);
     }
-    let (kvs, last) = client
-        .store()
-        .list(&calico_ipam::keys::blocks_prefix("ipv4"))?;
+    let mut kvs = Vec::new();
+    let mut last = 0;
+    for family in ["ipv4", "ipv6"] {
+        let (items, rev) = client
+            .store()
+            .list(&calico_ipam::keys::blocks_prefix(family))?;
+        kvs.extend(items);
+        last = rev;
+    }
     let host = format!("host:{me}");
     let (mut mine, mut borrowed) = (Vec::new(), Vec::new());
     for b in kvs
@@ -72,6 +78,7 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| plan::DEFAULT_SECRETS_DIR.into());
     inputs.secrets = plan::read_secrets(std::path::Path::new(&dir));
+    inputs.router_id = std::env::var("CALICO_ROUTER_ID").ok();
     Ok((inputs, first.unwrap_or(last)))
 }
 
@@ -111,7 +118,7 @@ pub fn run(client: Client, me: String, shared: Arc<Shared>, log: speaker::Log) {
                             log("ERROR", &e);
                         }
                     }
-                    None => log("WARNING", "BGP: this node has no IPv4 address yet"),
+                    None => log("WARNING", "BGP: this node has no address yet"),
                 }
                 Some(rev)
             }

@@ -2,16 +2,24 @@
 //! (pure): what confd writes into BIRD's configuration in Calico.
 //!
 //! - Node-to-node mesh (`nodeToNodeMeshEnabled`, default on): every other
-//!   node with an IPv4 address, route reflectors excepted (a node with
-//!   `routeReflectorClusterID` is neither in the mesh nor meshed with). Of
-//!   each pair the node with the higher address waits for the other to
-//!   connect, so one connection forms.
+//!   node, route reflectors excepted (a node with `routeReflectorClusterID`
+//!   is neither in the mesh nor meshed with). As Calico's BIRD and BIRD6,
+//!   one session per address family: between the nodes' IPv4 addresses
+//!   (carrying IPv4 unicast) and between their IPv6 addresses (IPv6
+//!   unicast). Of each pair the node with the higher address waits for the
+//!   other to connect, so one connection forms.
 //! - BGPPeer: applies to this node when `node` names it, `nodeSelector`
 //!   selects it, or neither is set (global); peers with `peerIP` +
 //!   `asNumber`, or with the Calico nodes `peerSelector` selects (at their
-//!   own address and AS).
+//!   own address and AS). IPv6 peers need an IPv6 address on this node.
+//! - Port: a `peerIP` may carry one (`10.0.0.1:1790`, `[fd00::1]:1790`);
+//!   other Calico nodes are reached on their own `listenPort`; 179 else.
+//! - Router id: the node's IPv4 address; an IPv6-only node uses a hash of
+//!   its name (Calico's `CALICO_ROUTER_ID=hash`).
 //! - AS: `Node.spec.bgp.asNumber`, else the BGPConfiguration's, else 64512;
-//!   listen port from BGPConfiguration `default` (179), `node.<name>` wins.
+//!   listen port from BGPConfiguration `default` (179). A `node.<name>`
+//!   BGPConfiguration overrides what Calico lets it: `listenPort`,
+//!   `logSeverityScreen`, `prefixAdvertisements`.
 //! - Advertised: this node's affine blocks and, as /32 (/128), the
 //!   addresses it borrowed from other nodes' blocks, except in pools with
 //!   `disableBGPExport`.
@@ -29,13 +37,13 @@
 //!   advertised prefix inside their CIDR, as Calico's `net ~ cidr` filter.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use calico_api::Resource;
 use calico_api::meta::Object;
 use calico_api::resources::{BGPConfigurationSpec, BGPPeerSpec};
 use calico_api::selector::Selector;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 /// The AS number when none is configured.
 pub const DEFAULT_AS: u32 = 64512;
@@ -47,6 +55,9 @@ pub const DEFAULT_PORT: u16 = 179;
 pub struct BgpNode {
     pub name: String,
     pub ipv4: Option<Ipv4Addr>,
+    /// The IPv4 address with its prefix: the node's subnet.
+    pub ipv4_subnet: Option<Ipv4Net>,
+    pub ipv6: Option<Ipv6Addr>,
     pub asn: Option<u32>,
     pub route_reflector_cluster_id: Option<Ipv4Addr>,
     pub labels: BTreeMap<String, String>,
@@ -57,9 +68,21 @@ pub struct BgpNode {
 pub struct BgpPool {
     pub cidr: IpNet,
     pub disable_export: bool,
-    /// VXLAN or IP-in-IP: routes to its blocks are programmed by the Felix
-    /// part from the IPAM blocks (tunnels), never from BGP.
-    pub encapsulated: bool,
+    /// VXLAN: routes to its blocks are programmed by the Felix part from
+    /// the IPAM blocks, never from BGP.
+    pub vxlan: bool,
+    /// IP-in-IP: learned routes into the pool go through `tunl0`.
+    pub ipip: Ipip,
+}
+
+/// A pool's `ipipMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ipip {
+    #[default]
+    Never,
+    Always,
+    /// Only to next hops outside this node's subnet.
+    CrossSubnet,
 }
 
 /// Everything the plan is computed from.
@@ -76,6 +99,8 @@ pub struct Inputs {
     pub borrowed: Vec<IpNet>,
     /// Secrets by `<name>/<key>`.
     pub secrets: BTreeMap<String, String>,
+    /// `CALICO_ROUTER_ID`: an IPv4 address, or `hash`.
+    pub router_id: Option<String>,
 }
 
 /// Where BGP passwords are read from when no Kubernetes API is configured
@@ -145,6 +170,8 @@ impl PeerKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerPlan {
     pub address: IpAddr,
+    /// The port to connect to.
+    pub port: u16,
     pub asn: u32,
     pub kind: PeerKind,
     /// Waits for the peer to connect.
@@ -199,10 +226,35 @@ fn parse_community(v: &str) -> Option<CommunityValue> {
     }
 }
 
+/// What the speaker logs (`logSeverityScreen`, as Calico maps it onto
+/// BIRD's `debug`): `Debug` → every message, `Info` (the default) →
+/// session state changes, anything else → neither (problems still are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum LogLevel {
+    None,
+    #[default]
+    States,
+    All,
+}
+
+impl LogLevel {
+    pub fn from_severity(s: &str) -> LogLevel {
+        match s.to_ascii_lowercase().as_str() {
+            "debug" => LogLevel::All,
+            "info" => LogLevel::States,
+            _ => LogLevel::None,
+        }
+    }
+}
+
 /// What this node's speaker should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub router_id: Ipv4Addr,
+    /// This node's IPv4 address with its prefix (the CrossSubnet test).
+    pub subnet: Option<Ipv4Net>,
+    /// This node's IPv6 address: the next hop of what IPv6 sessions carry.
+    pub ipv6: Option<Ipv6Addr>,
     pub local_as: u32,
     pub listen_port: u16,
     pub peers: BTreeMap<IpAddr, PeerPlan>,
@@ -216,6 +268,7 @@ pub struct Plan {
     pub pools: Vec<BgpPool>,
     /// What was left out, and why.
     pub problems: Vec<String>,
+    pub log: LogLevel,
 }
 
 /// Splits datastore resources into the inputs (nodes, BGP resources, pools;
@@ -230,10 +283,15 @@ pub fn inputs(me: &str, resources: Vec<Resource>, my_blocks: Vec<IpNet>) -> Inpu
         match r {
             Resource::Node(n) => {
                 let bgp = n.spec.bgp.as_ref();
+                let v4 = bgp.and_then(|b| b.ipv4_address.as_deref());
                 i.nodes.push(BgpNode {
                     name: n.metadata.name.clone(),
-                    ipv4: bgp
-                        .and_then(|b| b.ipv4_address.as_deref())
+                    ipv4: v4.and_then(|a| a.split('/').next()?.parse().ok()),
+                    ipv4_subnet: v4
+                        .and_then(|a| a.parse::<Ipv4Net>().ok())
+                        .map(|n| n.trunc()),
+                    ipv6: bgp
+                        .and_then(|b| b.ipv6_address.as_deref())
                         .and_then(|a| a.split('/').next()?.parse().ok()),
                     asn: bgp.and_then(|b| b.as_number).map(|a| a.0),
                     route_reflector_cluster_id: bgp
@@ -252,9 +310,12 @@ pub fn inputs(me: &str, resources: Vec<Resource>, my_blocks: Vec<IpNet>) -> Inpu
                     i.pools.push(BgpPool {
                         cidr: cidr.trunc(),
                         disable_export: p.spec.disable_bgp_export,
-                        encapsulated: [&p.spec.vxlan_mode, &p.spec.ipip_mode]
-                            .iter()
-                            .any(|m| m.as_deref().is_some_and(|m| m != "Never")),
+                        vxlan: p.spec.vxlan_mode.as_deref().is_some_and(|m| m != "Never"),
+                        ipip: match p.spec.ipip_mode.as_deref() {
+                            Some("Always") => Ipip::Always,
+                            Some("CrossSubnet") => Ipip::CrossSubnet,
+                            _ => Ipip::Never,
+                        },
                     });
                 }
             }
@@ -280,14 +341,70 @@ fn seconds(d: &str) -> Option<u64> {
         .map(|t| t.round() as u64)
 }
 
-/// Computes the plan; `None` when this node has no IPv4 address yet (no
-/// router id, nothing to peer from).
+/// A node's addresses, IPv4 first.
+fn addresses(n: &BgpNode) -> impl Iterator<Item = IpAddr> {
+    n.ipv4
+        .map(IpAddr::V4)
+        .into_iter()
+        .chain(n.ipv6.map(IpAddr::V6))
+}
+
+/// `CALICO_ROUTER_ID=hash`: the first four bytes of the SHA-256 of the
+/// node's name, kept below 224.0.0.0 as Calico does (a first byte above
+/// 223 loses 32).
+pub fn hashed_router_id(name: &str) -> Ipv4Addr {
+    let d = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
+    let b = d.as_ref();
+    let first = if b[0] > 223 { b[0] - 32 } else { b[0] };
+    Ipv4Addr::new(first, b[1], b[2], b[3])
+}
+
+/// `peerIP` as address and port: `10.0.0.1`, `10.0.0.1:1790`, `fd00::1`,
+/// `[fd00::1]:1790`.
+pub fn peer_ip(ip: &str) -> Option<(IpAddr, Option<u16>)> {
+    if let Ok(a) = ip.parse::<IpAddr>() {
+        return Some((a, None));
+    }
+    let sa: std::net::SocketAddr = ip.parse().ok()?;
+    Some((sa.ip(), Some(sa.port())))
+}
+
+/// Computes the plan; `None` when this node has no address yet (nothing
+/// to peer from).
 pub fn plan(i: &Inputs) -> Option<Plan> {
     let me = i.nodes.iter().find(|n| n.name == i.me)?;
-    let my_addr = me.ipv4?;
+    if me.ipv4.is_none() && me.ipv6.is_none() {
+        return None;
+    }
     let mut problems = Vec::new();
+    // The router id: CALICO_ROUTER_ID (an address, or `hash`), else the
+    // node's IPv4 address; an IPv6-only node without it hashes its name.
+    let hashed = || hashed_router_id(&i.me);
+    let router_id = match i.router_id.as_deref().map(str::trim) {
+        Some("hash") => hashed(),
+        Some(v) if !v.is_empty() => v.parse().unwrap_or_else(|_| {
+            problems.push(format!(
+                "CALICO_ROUTER_ID {v:?} is neither an IPv4 address nor \"hash\""
+            ));
+            me.ipv4.unwrap_or_else(hashed)
+        }),
+        _ => me.ipv4.unwrap_or_else(hashed),
+    };
+    // This node's address of the family of `peer`.
+    let mine_for = |peer: IpAddr| match peer {
+        IpAddr::V4(_) => me.ipv4.map(IpAddr::V4),
+        IpAddr::V6(_) => me.ipv6.map(IpAddr::V6),
+    };
     let global = config(i, "default");
     let mine = config(i, &format!("node.{}", i.me));
+    // A node's listen port: its `node.<name>` BGPConfiguration, else the
+    // global one, else 179.
+    let port_of = |name: &str| {
+        config(i, &format!("node.{name}"))
+            .and_then(|c| c.listen_port)
+            .or(global.and_then(|c| c.listen_port))
+            .unwrap_or(DEFAULT_PORT)
+    };
     let default_as = global
         .and_then(|c| c.as_number)
         .map(|a| a.0)
@@ -314,27 +431,35 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
         }
     };
     let mut peers = BTreeMap::new();
-    let node_peer = |n: &BgpNode, addr: Ipv4Addr, kind: PeerKind| PeerPlan {
-        address: IpAddr::V4(addr),
+    // Another node at `addr`, from our address `from` of the same family.
+    let node_peer = |n: &BgpNode, addr: IpAddr, from: IpAddr, kind: PeerKind| PeerPlan {
+        address: addr,
+        port: port_of(&n.name),
         asn: as_of(n),
         kind,
-        passive: addr > my_addr,
+        passive: addr > from,
         keep_original_next_hop: false,
         restart_time: mesh_restart,
         calico_node: true,
         password: mesh_password.clone(),
-        source_address: Some(IpAddr::V4(my_addr)),
+        source_address: Some(from),
         keepalive: None,
         rr_client: me.route_reflector_cluster_id.is_some()
             && n.route_reflector_cluster_id != me.route_reflector_cluster_id,
     };
     if mesh && me.route_reflector_cluster_id.is_none() {
         for n in &i.nodes {
-            let Some(addr) = n.ipv4 else { continue };
-            if n.name == i.me || n.route_reflector_cluster_id.is_some() || addr == my_addr {
+            if n.name == i.me || n.route_reflector_cluster_id.is_some() {
                 continue;
             }
-            peers.insert(IpAddr::V4(addr), node_peer(n, addr, PeerKind::Mesh));
+            for addr in addresses(n) {
+                match mine_for(addr) {
+                    Some(from) if from != addr => {
+                        peers.insert(addr, node_peer(n, addr, from, PeerKind::Mesh));
+                    }
+                    _ => {}
+                }
+            }
         }
     }
     let mut labels = me.labels.clone();
@@ -395,8 +520,7 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
                 continue;
             }
         };
-        let source_address =
-            (s.source_address.as_deref() != Some("None")).then_some(IpAddr::V4(my_addr));
+        let no_source = s.source_address.as_deref() == Some("None");
         let keepalive = s
             .keepalive_time
             .as_deref()
@@ -409,16 +533,21 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
                     .or_insert_with(|| n.name.clone());
                 let selected =
                     (applies && sel.matches(&l)) || (picked && on_node_side(&n.name, &l));
-                let Some(addr) = n.ipv4.filter(|_| selected) else {
+                if !selected {
                     continue;
-                };
-                let mut pp = node_peer(n, addr, kind);
-                pp.keep_original_next_hop = keep;
-                pp.restart_time = restart_time;
-                pp.password = pw.clone();
-                pp.source_address = source_address;
-                pp.keepalive = keepalive;
-                peers.insert(IpAddr::V4(addr), pp);
+                }
+                for addr in addresses(n) {
+                    let Some(from) = mine_for(addr).filter(|f| *f != addr) else {
+                        continue;
+                    };
+                    let mut pp = node_peer(n, addr, from, kind);
+                    pp.keep_original_next_hop = keep;
+                    pp.restart_time = restart_time;
+                    pp.password = pw.clone();
+                    pp.source_address = (!no_source).then_some(from);
+                    pp.keepalive = keepalive;
+                    peers.insert(addr, pp);
+                }
             }
             continue;
         }
@@ -431,29 +560,33 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
             ));
             continue;
         };
-        // peerIP may carry a port ("10.0.0.1:1179"); the address is what peers.
-        let host = ip
-            .strip_prefix('[')
-            .and_then(|r| r.split_once(']').map(|(h, _)| h))
-            .unwrap_or_else(|| match ip.split_once(':') {
-                Some((h, port)) if !port.contains(':') => h,
-                _ => ip,
-            });
-        let Ok(address) = host.parse::<IpAddr>() else {
-            problems.push(format!("BGPPeer {name}: peerIP {ip:?} is not an address"));
+        let Some((address, port)) = peer_ip(ip) else {
+            problems.push(format!(
+                "BGPPeer {name}: peerIP {ip:?} is not an address (or address:port)"
+            ));
             continue;
         };
-        if address == IpAddr::V4(my_addr) {
+        let Some(from) = mine_for(address) else {
+            problems.push(format!(
+                "BGPPeer {name}: this node has no {} address to peer with {address} from",
+                if address.is_ipv6() { "IPv6" } else { "IPv4" }
+            ));
+            continue;
+        };
+        if address == from {
             continue;
         }
-        if address.is_ipv6() {
-            problems.push(format!("BGPPeer {name}: IPv6 peers are not supported yet"));
-            continue;
-        }
+        // A Calico node at that address listens on its own port.
+        let node_port = i
+            .nodes
+            .iter()
+            .find(|n| addresses(n).any(|a| a == address))
+            .map(|n| port_of(&n.name));
         peers.insert(
             address,
             PeerPlan {
                 address,
+                port: port.or(node_port).unwrap_or(DEFAULT_PORT),
                 asn: asn.0,
                 kind,
                 passive: false,
@@ -461,7 +594,7 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
                 restart_time,
                 calico_node: false,
                 password: pw,
-                source_address,
+                source_address: (!no_source).then_some(from),
                 keepalive,
                 rr_client: false,
             },
@@ -503,8 +636,10 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
         .flatten()
         .map(|c| (c.name.as_str(), c.value.as_str()))
         .collect();
-    for adv in global
-        .and_then(|g| g.prefix_advertisements.as_ref())
+    // prefixAdvertisements of `node.<name>` replace the global ones.
+    for adv in mine
+        .and_then(|c| c.prefix_advertisements.as_ref())
+        .or(global.and_then(|g| g.prefix_advertisements.as_ref()))
         .into_iter()
         .flatten()
     {
@@ -540,7 +675,9 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
         c.large.dedup();
     }
     Some(Plan {
-        router_id: my_addr,
+        router_id,
+        subnet: me.ipv4_subnet,
+        ipv6: me.ipv6,
         local_as,
         listen_port,
         peers,
@@ -549,6 +686,11 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
         communities,
         pools: i.pools.clone(),
         problems,
+        log: mine
+            .and_then(|c| c.log_severity_screen.as_deref())
+            .or(global.and_then(|c| c.log_severity_screen.as_deref()))
+            .map(LogLevel::from_severity)
+            .unwrap_or_default(),
     })
 }
 
@@ -562,6 +704,8 @@ mod tests {
         BgpNode {
             name: name.into(),
             ipv4: Some(addr.parse().unwrap()),
+            ipv4_subnet: None,
+            ipv6: None,
             asn: None,
             route_reflector_cluster_id: None,
             labels: labels
@@ -751,12 +895,14 @@ mod tests {
             BgpPool {
                 cidr: "10.10.0.0/16".parse().unwrap(),
                 disable_export: false,
-                encapsulated: false,
+                vxlan: false,
+                ipip: Ipip::Never,
             },
             BgpPool {
                 cidr: "10.20.0.0/16".parse().unwrap(),
                 disable_export: true,
-                encapsulated: false,
+                vxlan: false,
+                ipip: Ipip::Never,
             },
         ];
         i.my_blocks = vec![
@@ -819,5 +965,114 @@ mod tests {
         let mut i = inputs3("");
         i.nodes[0].ipv4 = None;
         assert!(plan(&i).is_none());
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_mesh_is_a_second_session_per_node_pair() {
+        let mut i = inputs3("");
+        i.nodes[0].ipv6 = Some("fd00::2".parse().unwrap());
+        i.nodes[1].ipv6 = Some("fd00::1".parse().unwrap());
+        // c has no IPv6 address: IPv4 only.
+        let p = plan(&i).unwrap();
+        assert_eq!(p.peers.len(), 3);
+        let b6 = &p.peers[&ip("fd00::1")];
+        assert_eq!((b6.kind, b6.passive), (PeerKind::Mesh, false));
+        assert_eq!(b6.source_address, Some(ip("fd00::2")));
+        assert_eq!(p.ipv6, Some("fd00::2".parse().unwrap()));
+        assert_eq!(p.router_id, "10.0.0.2".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            p.peers[&ip("10.0.0.1")].source_address,
+            Some(ip("10.0.0.2"))
+        );
+        // IPv6 only: a router id from the name's hash.
+        i.nodes[0].ipv4 = None;
+        let p = plan(&i).unwrap();
+        assert_eq!(p.router_id, hashed_router_id("a"));
+        assert_eq!(
+            p.peers.keys().copied().collect::<Vec<_>>(),
+            vec![ip("fd00::1")]
+        );
+        // An IPv6 BGPPeer needs an IPv6 address here.
+        let mut i = inputs3(
+            "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor6}\n\
+             spec: {peerIP: 'fd00::fe', asNumber: 65001}\n",
+        );
+        let p = plan(&i).unwrap();
+        assert!(
+            p.problems[0].contains("no IPv6 address"),
+            "{:?}",
+            p.problems
+        );
+        i.nodes[0].ipv6 = Some("fd00::2".parse().unwrap());
+        let p = plan(&i).unwrap();
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        assert_eq!(p.peers[&ip("fd00::fe")].source_address, Some(ip("fd00::2")));
+    }
+
+    #[test]
+    fn router_id_from_calico_router_id() {
+        // Calico's hashToIPv4: the first four bytes of SHA-256(name), the
+        // first kept under 224. SHA-256("a") = ca978112...: 0xca = 202.
+        assert_eq!(hashed_router_id("a"), Ipv4Addr::new(202, 151, 129, 18));
+        let mut i = inputs3("");
+        i.router_id = Some("hash".into());
+        assert_eq!(plan(&i).unwrap().router_id, hashed_router_id("a"));
+        i.router_id = Some("192.0.2.9".into());
+        assert_eq!(plan(&i).unwrap().router_id, Ipv4Addr::new(192, 0, 2, 9));
+        i.router_id = Some("nonsense".into());
+        let p = plan(&i).unwrap();
+        assert_eq!(p.router_id, Ipv4Addr::new(10, 0, 0, 2));
+        assert!(p.problems[0].contains("CALICO_ROUTER_ID"));
+    }
+
+    #[test]
+    fn ports_of_peers_and_node_specific_configuration() {
+        let i = inputs3(
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+             spec: {listenPort: 1179, logSeverityScreen: Warning,\n\
+               prefixAdvertisements: [{cidr: 10.9.0.0/16, communities: ['1:1']}]}\n\
+             ---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: node.b}\n\
+             spec: {listenPort: 2179}\n\
+             ---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: node.a}\n\
+             spec: {logSeverityScreen: Debug, prefixAdvertisements: [{cidr: 10.9.0.0/16, communities: ['2:2']}]}\n\
+             ---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\n\
+             spec: {peerIP: '192.0.2.1:1790', asNumber: 65001}\n\
+             ---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor6}\n\
+             spec: {peerIP: '[fd00::fe]:1791', asNumber: 65001}\n\
+             ---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: plain}\n\
+             spec: {peerIP: 192.0.2.2, asNumber: 65001}\n",
+        );
+        let mut i = i;
+        i.nodes[0].ipv6 = Some("fd00::2".parse().unwrap());
+        i.my_blocks = vec!["10.9.1.0/26".parse().unwrap()];
+        let p = plan(&i).unwrap();
+        assert_eq!(p.listen_port, 1179, "node.a sets no listenPort");
+        assert_eq!(
+            p.peers[&ip("10.0.0.1")].port,
+            2179,
+            "b listens on its own port"
+        );
+        assert_eq!(p.peers[&ip("10.0.0.3")].port, 1179);
+        assert_eq!(p.peers[&ip("192.0.2.1")].port, 1790);
+        assert_eq!(p.peers[&ip("fd00::fe")].port, 1791);
+        assert_eq!(p.peers[&ip("192.0.2.2")].port, 179);
+        assert_eq!(p.log, LogLevel::All, "node.a: Debug");
+        assert_eq!(
+            p.communities[&"10.9.1.0/26".parse::<IpNet>().unwrap()].standard,
+            vec![(2 << 16) | 2],
+            "node.a's prefixAdvertisements replace the global ones"
+        );
+        let mut i = i;
+        i.me = "c".into();
+        let p = plan(&i).unwrap();
+        assert_eq!(p.log, LogLevel::None, "Warning: no state messages");
+        assert_eq!(LogLevel::from_severity("info"), LogLevel::States);
+        assert_eq!(peer_ip("[fd00::1]:179"), Some((ip("fd00::1"), Some(179))));
+        assert_eq!(peer_ip("fd00::1"), Some((ip("fd00::1"), None)));
+        assert_eq!(peer_ip("10.0.0.1:x"), None);
     }
 }

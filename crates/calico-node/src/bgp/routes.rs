@@ -29,6 +29,7 @@ use calico_dataplane::Netlink;
 use calico_dataplane::netlink::{Route, TABLE_MAIN};
 use ipnet::{IpNet, Ipv4Net};
 
+use super::plan::Ipip;
 use super::speaker::{Log, Path, PeerRoutes, Shared, SharedState, lock};
 
 /// The route protocol of routes learned by BGP (Felix's are 80; BIRD's 12).
@@ -55,13 +56,47 @@ const LIMITS: Limits = Limits {
 };
 
 /// Whether learned routes to `prefix` stay out of the kernel: our own
-/// exports, and prefixes inside encapsulated pools (the Felix part programs
-/// those through the tunnels).
+/// exports, and prefixes inside VXLAN pools (the Felix part programs those
+/// through `vxlan.calico`).
 fn excluded(s: &SharedState, prefix: &IpNet) -> bool {
-    s.exports.contains(prefix)
-        || s.pools
-            .iter()
-            .any(|p| p.encapsulated && p.cidr.contains(prefix))
+    s.exports.contains(prefix) || s.pools.iter().any(|p| p.vxlan && p.cidr.contains(prefix))
+}
+
+/// The IP-in-IP device learned routes into IPIP pools go through.
+pub const IPIP_DEVICE: &str = "tunl0";
+
+/// Whether the route to `prefix` via `next_hop` goes through [`IPIP_DEVICE`]
+/// (as Calico's `calico_kernel_programming` filter sets `krt_tunnel`): it is
+/// inside an IP-in-IP pool, `Always`, or `CrossSubnet` with the next hop
+/// outside this node's subnet.
+pub fn via_tunnel(s: &SharedState, prefix: &IpNet, next_hop: IpAddr) -> bool {
+    let IpAddr::V4(nh) = next_hop else {
+        return false;
+    };
+    match s
+        .pools
+        .iter()
+        .find(|p| p.cidr.contains(prefix))
+        .map(|p| p.ipip)
+    {
+        Some(Ipip::Always) => true,
+        Some(Ipip::CrossSubnet) => s.subnet.is_some_and(|n| !n.contains(&nh)),
+        _ => false,
+    }
+}
+
+/// What decides [`via_tunnel`] besides the route: when it changes, every
+/// route is replaced once.
+type TunnelMode = (Vec<(IpNet, Ipip)>, Option<Ipv4Net>);
+
+fn tunnel_mode(s: &SharedState) -> TunnelMode {
+    let pools = s
+        .pools
+        .iter()
+        .filter(|p| p.ipip != Ipip::Never)
+        .map(|p| (p.cidr, p.ipip))
+        .collect();
+    (pools, s.subnet)
 }
 
 /// Whether `l`'s path to `prefix` counts: not stale past its peer's
@@ -72,7 +107,7 @@ fn usable(l: &PeerRoutes, prefix: &IpNet, now: Instant) -> bool {
 
 /// Path preference: highest LOCAL_PREF, shortest AS path, lowest peer
 /// address (smallest rank first).
-fn rank(path: &Path, peer: IpAddr) -> (std::cmp::Reverse<u32>, usize, IpAddr) {
+pub(crate) fn rank(path: &Path, peer: IpAddr) -> (std::cmp::Reverse<u32>, usize, IpAddr) {
     (std::cmp::Reverse(path.local_pref), path.as_path_len, peer)
 }
 
@@ -270,6 +305,8 @@ pub struct Limits {
 pub struct Sweep {
     now: Instant,
     delete: bool,
+    /// Replace every wanted route, installed or not (how routes go changed).
+    pub force: bool,
     cursor: Option<Cursor>,
     /// Wanted prefixes found installed, and installed by this sweep.
     kept: usize,
@@ -281,6 +318,7 @@ impl Sweep {
         Sweep {
             now,
             delete,
+            force: false,
             cursor: Some(Cursor::Learned(None)),
             kept: 0,
             added: 0,
@@ -320,7 +358,8 @@ impl Sweep {
                             if have.is_some() {
                                 self.kept += 1;
                             }
-                            if have != Some(Some(next_hop)) && failed.get(prefix) != Some(&next_hop)
+                            if (self.force || have != Some(Some(next_hop)))
+                                && failed.get(prefix) != Some(&next_hop)
                             {
                                 changes.push(Change::Replace(*prefix, next_hop));
                             }
@@ -379,6 +418,7 @@ pub fn program_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>, log: Log) {
         trouble: false,
         logged: BTreeSet::new(),
         log,
+        mode: None,
     };
     let mut next_resync = started;
     // The generation the last complete sweep started from.
@@ -447,18 +487,34 @@ struct Programmer {
     /// Problems already logged.
     logged: BTreeSet<String>,
     log: Log,
+    /// The [`tunnel_mode`] of the last sweep.
+    mode: Option<TunnelMode>,
 }
 
-/// Makes `changes` on one socket; one result each.
+/// Makes `changes` on one socket; one result each. A replacement whose
+/// entry in `tunnels` is set goes `dev tunl0 onlink` (`tunl0`: its index).
 fn program(
     nl: &mut Netlink,
     changes: &[Change],
+    tunnels: &[bool],
+    tunl0: Option<u32>,
 ) -> Vec<Result<(), calico_dataplane::netlink::Error>> {
     changes
         .iter()
-        .map(|c| match *c {
+        .zip(tunnels.iter().chain(std::iter::repeat(&false)))
+        .map(|(c, tunnel)| match *c {
             Change::Replace(dst, gw) => {
-                nl.replace_route(&Route::new(dst).via(gw).protocol(PROTO_BGP))
+                let r = Route::new(dst).via(gw).protocol(PROTO_BGP);
+                match (tunnel, tunl0) {
+                    (false, _) => nl.replace_route(&r),
+                    (true, Some(ix)) => nl.replace_route(&r.dev(ix).onlink()),
+                    (true, None) => Err(calico_dataplane::netlink::Error {
+                        op: format!("route {dst} via {gw} dev {IPIP_DEVICE}"),
+                        source: std::io::Error::other(
+                            "no tunl0: IP-in-IP needs the kernel's ipip module",
+                        ),
+                    }),
+                }
             }
             Change::Delete(dst) => match nl.delete_route(&Route::new(dst).protocol(PROTO_BGP)) {
                 Err(e) if e.is_not_found() => Ok(()),
@@ -515,10 +571,20 @@ impl Programmer {
             due = Some(due.map_or(keep_old_until, |d| d.min(keep_old_until)));
         }
         let mut sweep = Sweep::new(now, delete);
+        let mode = tunnel_mode(&st);
+        if self.mode.as_ref() != Some(&mode) {
+            // Routes may have to move into or out of the tunnel.
+            sweep.force = self.mode.is_some();
+            self.mode = Some(mode);
+        }
         let mut problems = Vec::new();
         while let Some(changes) = sweep.next_chunk(&st, &self.installed, &self.failed, LIMITS) {
+            let tunnels: Vec<bool> = changes
+                .iter()
+                .map(|c| matches!(*c, Change::Replace(d, g) if via_tunnel(&st, &d, g)))
+                .collect();
             drop(st);
-            let new = self.apply(&changes, &mut problems);
+            let new = self.apply(&changes, &tunnels, &mut problems);
             sweep.installed_new(new);
             st = lock(&shared.state);
         }
@@ -542,7 +608,7 @@ impl Programmer {
     /// Makes `changes`, a large batch spread over the sockets, and records
     /// the outcome; returns how many replacements installed a prefix the
     /// record did not have.
-    fn apply(&mut self, changes: &[Change], problems: &mut Vec<String>) -> usize {
+    fn apply(&mut self, changes: &[Change], tunnels: &[bool], problems: &mut Vec<String>) -> usize {
         if changes.is_empty() {
             return 0;
         }
@@ -568,22 +634,37 @@ impl Programmer {
             }
             return 0;
         };
-        let parts: Vec<&[Change]> = changes
-            .chunks(changes.len().div_ceil(1 + rest.len()))
-            .collect();
+        // tunl0, when a route goes through it (up, as Felix leaves it).
+        let mut tunl0 = None;
+        if tunnels.contains(&true) {
+            match first.link(IPIP_DEVICE) {
+                Ok(Some(l)) => {
+                    if !l.up {
+                        let _ = first.set_up(l.index);
+                    }
+                    tunl0 = Some(l.index);
+                }
+                Ok(None) => {}
+                Err(e) => problems.push(format!("{IPIP_DEVICE}: {e}")),
+            }
+        }
+        let size = changes.len().div_ceil(1 + rest.len());
+        let parts: Vec<&[Change]> = changes.chunks(size).collect();
+        let tunnel_parts: Vec<&[bool]> = tunnels.chunks(size).collect();
         let results = std::thread::scope(|scope| {
             let others: Vec<_> = rest
                 .iter_mut()
-                .zip(&parts[1..])
-                .map(|(nl, part)| {
+                .zip(parts[1..].iter().zip(tunnel_parts.iter().skip(1)))
+                .map(|(nl, (part, tun))| {
                     let h = std::thread::Builder::new()
                         .name("bgp-routes-2".into())
-                        .spawn_scoped(scope, move || program(nl, part));
-                    (*part, h)
+                        .spawn_scoped(scope, move || program(nl, part, tun, tunl0));
+                    (*part, *tun, h)
                 })
                 .collect();
-            let mut results = program(first, parts[0]);
-            for (part, h) in others {
+            let first_tunnels = tunnel_parts.first().copied().unwrap_or(&[]);
+            let mut results = program(first, parts[0], first_tunnels, tunl0);
+            for (part, tun, h) in others {
                 match h {
                     Ok(h) => match h.join() {
                         Ok(r) => results.extend(r),
@@ -595,7 +676,7 @@ impl Programmer {
                         })),
                     },
                     // No thread: this one makes them.
-                    Err(_) => results.extend(program(first, part)),
+                    Err(_) => results.extend(program(first, part, tun, tunl0)),
                 }
             }
             results
@@ -665,7 +746,7 @@ pub fn kernel_has_bgp_routes() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bgp::plan::BgpPool;
+    use crate::bgp::plan::{BgpPool, Ipip};
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -690,6 +771,45 @@ mod tests {
             .or_default()
             .routes
             .insert(net(prefix), p);
+    }
+
+    #[test]
+    fn ip_in_ip_pools_go_through_tunl0_cross_subnet_only_across_subnets() {
+        let mut s = SharedState {
+            subnet: Some("172.31.0.0/24".parse().unwrap()),
+            ..SharedState::default()
+        };
+        for (cidr, ipip) in [
+            ("10.1.0.0/16", Ipip::Always),
+            ("10.2.0.0/16", Ipip::CrossSubnet),
+            ("10.3.0.0/16", Ipip::Never),
+        ] {
+            s.pools.push(BgpPool {
+                cidr: net(cidr),
+                disable_export: false,
+                vxlan: false,
+                ipip,
+            });
+        }
+        let (near, far) = (ip("172.31.0.2"), ip("172.31.9.2"));
+        assert!(via_tunnel(&s, &net("10.1.0.0/26"), near));
+        assert!(!via_tunnel(&s, &net("10.2.0.0/26"), near));
+        assert!(via_tunnel(&s, &net("10.2.0.0/26"), far));
+        assert!(!via_tunnel(&s, &net("10.3.0.0/26"), far));
+        assert!(
+            !via_tunnel(&s, &net("192.168.0.0/24"), far),
+            "outside pools"
+        );
+        assert!(!via_tunnel(&s, &net("fd00::/122"), ip("fd00::2")));
+        s.subnet = None;
+        assert!(
+            !via_tunnel(&s, &net("10.2.0.0/26"), far),
+            "no subnet: no tunnel"
+        );
+        // A change of mode makes the next sweep replace every route.
+        let before = tunnel_mode(&s);
+        s.pools[2].ipip = Ipip::Always;
+        assert_ne!(before, tunnel_mode(&s));
     }
 
     #[test]
@@ -796,7 +916,7 @@ mod tests {
     }
 
     #[test]
-    fn best_path_leaves_out_exports_encapsulated_pools_and_expired_stale_routes() {
+    fn best_path_leaves_out_exports_vxlan_pools_and_expired_stale_routes() {
         let now = Instant::now();
         let mut s = SharedState::default();
         for p in ["10.1.0.0/26", "10.2.0.0/26", "10.3.0.0/26", "10.4.0.0/26"] {
@@ -806,12 +926,14 @@ mod tests {
         s.pools.push(BgpPool {
             cidr: net("10.2.0.0/16"),
             disable_export: false,
-            encapsulated: true,
+            vxlan: true,
+            ipip: Ipip::Never,
         });
         s.pools.push(BgpPool {
             cidr: net("10.3.0.0/16"),
             disable_export: false,
-            encapsulated: false,
+            vxlan: false,
+            ipip: Ipip::Never,
         });
         let l = s.learned.entry(ip("172.31.0.2")).or_default();
         l.stale.insert(net("10.4.0.0/26"));
@@ -920,7 +1042,8 @@ mod tests {
             s.pools.push(BgpPool {
                 cidr: net("10.2.0.0/16"),
                 disable_export: false,
-                encapsulated: true,
+                vxlan: true,
+                ipip: Ipip::Never,
             });
         }
         s

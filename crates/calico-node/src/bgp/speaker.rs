@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -30,7 +30,7 @@ use calico_bgp::msg::{Afi, Attributes, Message, Origin, Segment, Update};
 use calico_bgp::wire::{self, Context};
 use ipnet::IpNet;
 
-use super::plan::{Communities, PeerKind, PeerPlan, Plan};
+use super::plan::{Communities, LogLevel, PeerKind, PeerPlan, Plan};
 
 /// Where the speaker logs: (level, message).
 pub type Log = Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -77,6 +77,12 @@ pub struct PeerStatus {
 #[derive(Debug, Default)]
 pub struct SharedState {
     pub router_id: Option<Ipv4Addr>,
+    /// This node's IPv6 address: next hop of its IPv6 routes.
+    pub ipv6: Option<Ipv6Addr>,
+    /// `logSeverityScreen`.
+    pub log: LogLevel,
+    /// This node's IPv4 subnet (IP-in-IP `CrossSubnet`).
+    pub subnet: Option<ipnet::Ipv4Net>,
     pub local_as: u32,
     /// This node is a route reflector with this cluster id.
     pub cluster_id: Option<Ipv4Addr>,
@@ -198,7 +204,12 @@ impl Speaker {
             s.router_id = Some(plan.router_id);
             s.local_as = plan.local_as;
             s.cluster_id = plan.cluster_id;
-            let changed = s.exports != plan.exports || s.communities != plan.communities;
+            let changed = s.exports != plan.exports
+                || s.communities != plan.communities
+                || s.ipv6 != plan.ipv6;
+            s.ipv6 = plan.ipv6;
+            s.subnet = plan.subnet;
+            s.log = plan.log;
             s.exports = plan.exports.clone();
             s.communities = plan.communities.clone();
             s.pools = plan.pools.clone();
@@ -242,13 +253,13 @@ impl Speaker {
                 keepalive: p.keepalive,
                 connect_retry: 5,
                 passive: p.passive,
-                families: vec![Afi::Ipv4],
+                // One family per session, that of the peer's address.
+                families: vec![family(*a)],
                 graceful_restart: Some(p.restart_time),
                 restarting: lock(&self.shared.state).restarted,
             };
             let peer = PeerThread {
                 plan: p.clone(),
-                port: plan.listen_port,
                 session: Session::new(cfg),
                 shared: self.shared.clone(),
                 tx: tx.clone(),
@@ -333,7 +344,7 @@ impl Speaker {
         port: u16,
         stop: Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<TcpListener, String> {
-        let l = TcpListener::bind(("0.0.0.0", port))
+        let l = calico_sys::listen_any(port)
             .map_err(|e| format!("BGP: cannot listen on port {port}: {e}"))?;
         l.set_nonblocking(true)
             .map_err(|e| format!("BGP listener: {e}"))?;
@@ -347,7 +358,9 @@ impl Speaker {
                     match l.accept() {
                         Ok((s, from)) => {
                             let peers = lock(&peers);
-                            match peers.get(&from.ip()) {
+                            // IPv4 peers reach the dual-stack listener as
+                            // IPv4-mapped IPv6 addresses.
+                            match peers.get(&from.ip().to_canonical()) {
                                 Some(h) => {
                                     let _ = s.set_nonblocking(false);
                                     let _ = h.tx.send(Input::Incoming(s));
@@ -385,7 +398,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 struct PeerThread {
     plan: PeerPlan,
-    port: u16,
     session: Session,
     shared: Arc<Shared>,
     tx: Sender<Input>,
@@ -395,7 +407,7 @@ struct PeerThread {
     timers: HashMap<Timer, Instant>,
     ctx: Context,
     /// What the peer has from us.
-    advertised: BTreeMap<IpNet, Attributes>,
+    advertised: BTreeMap<IpNet, Out>,
     senders: Senders,
     /// The peer's graceful restart time from the last negotiation.
     last_peer_restart: Option<u16>,
@@ -508,7 +520,7 @@ impl PeerThread {
     fn act(&mut self, a: Action) -> Option<Event> {
         match a {
             Action::Connect => {
-                let to = SocketAddr::new(self.plan.address, self.port);
+                let to = SocketAddr::new(self.plan.address, self.plan.port);
                 let md5 = self.plan.password.as_deref().map(str::as_bytes);
                 match calico_sys::connect(to, self.plan.source_address, md5, Duration::from_secs(2))
                 {
@@ -550,7 +562,8 @@ impl PeerThread {
                     .as_ref()
                     .map(|g| g.restart_time)
                     .filter(|t| *t > 0);
-                (self.log)(
+                self.note(
+                    LogLevel::States,
                     "INFO",
                     &format!("BGP: session with {} established", self.plan.address),
                 );
@@ -569,7 +582,8 @@ impl PeerThread {
                 None
             }
             Action::Down { reason, graceful } => {
-                (self.log)(
+                self.note(
+                    LogLevel::States,
                     "WARNING",
                     &format!("BGP: session with {} down: {reason}", self.plan.address),
                 );
@@ -595,6 +609,13 @@ impl PeerThread {
         }
     }
 
+    /// Logs `msg` when `logSeverityScreen` lets messages of `level` through.
+    fn note(&self, level: LogLevel, severity: &str, msg: &str) {
+        if lock(&self.shared.state).log >= level {
+            (self.log)(severity, msg);
+        }
+    }
+
     fn send(&mut self, m: &Message) -> std::io::Result<()> {
         let Some(c) = self.conn.as_mut() else {
             return Err(std::io::Error::other("not connected"));
@@ -610,9 +631,26 @@ impl PeerThread {
     /// (RFC 4456: from a client to every iBGP peer, from a non-client to
     /// clients only; ORIGINATOR_ID set, our cluster id prepended to
     /// CLUSTER_LIST, next hop kept).
-    fn rib_out(&self) -> Option<BTreeMap<IpNet, Attributes>> {
+    /// Only prefixes of the session's family; IPv6 ones with this node's
+    /// IPv6 address as next hop.
+    fn rib_out(&self) -> Option<BTreeMap<IpNet, Out>> {
         let st = lock(&self.shared.state);
         let router_id = st.router_id?;
+        let afi = family(self.plan.address);
+        // Next hop self: this end of the session (as BIRD's source
+        // address), which is the node's address of the family.
+        let local = self
+            .conn
+            .as_ref()
+            .and_then(|c| c.local_addr().ok())
+            .map(|a| a.ip().to_canonical())
+            .filter(|a| family(*a) == afi);
+        let own = match (afi, local) {
+            (_, Some(a)) => a,
+            (Afi::Ipv4, None) => IpAddr::V4(router_id),
+            (Afi::Ipv6, None) => IpAddr::V6(st.ipv6?),
+        };
+        let own_hop = own.is_ipv6().then_some(own);
         let local_as = st.local_as;
         let ebgp = self.plan.asn != local_as;
         let base = Attributes {
@@ -622,12 +660,15 @@ impl PeerThread {
             } else {
                 Vec::new()
             },
-            next_hop: Some(router_id),
+            next_hop: match own {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            },
             local_pref: (!ebgp).then_some(100),
             ..Attributes::default()
         };
-        let mut want: BTreeMap<IpNet, Attributes> = BTreeMap::new();
-        for p in &st.exports {
+        let mut want: BTreeMap<IpNet, Out> = BTreeMap::new();
+        for p in st.exports.iter().filter(|p| Afi::of(p) == afi) {
             let mut a = base.clone();
             if let Some(c) = st.communities.get(p) {
                 a.communities = c.standard.clone();
@@ -641,25 +682,41 @@ impl PeerThread {
                     a.other.push((0xc0, 32, value));
                 }
             }
-            want.insert(*p, a);
+            want.insert(*p, (a, own_hop));
         }
-        let Some(cluster_id) = st.cluster_id.filter(|_| !ebgp) else {
+        // Learned routes passed on: on a route reflector to iBGP peers
+        // (RFC 4456), and to eBGP peers those inside exported pools (as
+        // Calico's export filter: every route inside a pool, the other
+        // nodes' blocks too), with our AS prepended and, unless
+        // `keepOriginalNextHop`, us as next hop.
+        let reflect = st.cluster_id.filter(|_| !ebgp);
+        if reflect.is_none() && !ebgp {
             return Some(want);
+        }
+        let exported = |prefix: &IpNet| {
+            st.pools
+                .iter()
+                .any(|p| !p.disable_export && p.cidr.contains(prefix))
         };
         let now = Instant::now();
         let mut best: BTreeMap<IpNet, (&Path, IpAddr, Option<Ipv4Addr>)> = BTreeMap::new();
         for (peer, l) in &st.learned {
-            if *peer == self.plan.address || !(l.rr_client || self.plan.rr_client) {
+            if *peer == self.plan.address
+                || (reflect.is_some() && !(l.rr_client || self.plan.rr_client))
+            {
                 continue;
             }
             let expired = l.stale_until.is_some_and(|t| t <= now);
             for (prefix, path) in &l.routes {
-                if want.contains_key(prefix) || (expired && l.stale.contains(prefix)) {
+                if Afi::of(prefix) != afi
+                    || want.contains_key(prefix)
+                    || (expired && l.stale.contains(prefix))
+                    || (ebgp && !exported(prefix))
+                {
                     continue;
                 }
                 let better = best.get(prefix).is_none_or(|(b, bpeer, _)| {
-                    (std::cmp::Reverse(path.local_pref), path.as_path_len, *peer)
-                        < (std::cmp::Reverse(b.local_pref), b.as_path_len, *bpeer)
+                    super::routes::rank(path, *peer) < super::routes::rank(b, *bpeer)
                 });
                 if better {
                     best.insert(*prefix, (path, *peer, l.router_id));
@@ -668,15 +725,38 @@ impl PeerThread {
         }
         for (prefix, (path, _, source_id)) in best {
             let mut a = path.attributes.clone();
-            if a.originator_id.is_none() {
-                a.originator_id = source_id;
+            let mut hop = path.next_hop;
+            match reflect {
+                Some(cluster_id) => {
+                    if a.originator_id.is_none() {
+                        a.originator_id = source_id;
+                    }
+                    a.cluster_list.insert(0, cluster_id);
+                    a.local_pref.get_or_insert(100);
+                }
+                None => {
+                    // To another AS: no iBGP-only attributes.
+                    a.local_pref = None;
+                    a.med = None;
+                    a.originator_id = None;
+                    a.cluster_list.clear();
+                    match a.as_path.first_mut() {
+                        Some(Segment::Sequence(v)) if v.len() < 255 => v.insert(0, local_as),
+                        _ => a.as_path.insert(0, Segment::Sequence(vec![local_as])),
+                    }
+                    if !self.plan.keep_original_next_hop {
+                        hop = own;
+                    }
+                }
             }
-            a.cluster_list.insert(0, cluster_id);
-            if let IpAddr::V4(nh) = path.next_hop {
-                a.next_hop = Some(nh);
-            }
-            a.local_pref.get_or_insert(100);
-            want.insert(prefix, a);
+            let v6_hop = match hop {
+                IpAddr::V4(nh) => {
+                    a.next_hop = Some(nh);
+                    None
+                }
+                IpAddr::V6(_) => Some(hop),
+            };
+            want.insert(prefix, (a, v6_hop));
         }
         Some(want)
     }
@@ -696,7 +776,7 @@ impl PeerThread {
             .copied()
             .collect();
         // New or changed prefixes, grouped by their attributes.
-        let mut groups: Vec<(&Attributes, Vec<IpNet>)> = Vec::new();
+        let mut groups: Vec<(&Out, Vec<IpNet>)> = Vec::new();
         for (p, a) in &want {
             if self.advertised.get(p) == Some(a) {
                 continue;
@@ -707,8 +787,21 @@ impl PeerThread {
             }
         }
         let mut updates = wire::pack(&del, &[], &Attributes::default(), None, &self.ctx);
-        for (a, prefixes) in groups {
-            updates.extend(wire::pack(&[], &prefixes, a, None, &self.ctx));
+        for ((a, v6_hop), prefixes) in groups {
+            updates.extend(wire::pack(&[], &prefixes, a, *v6_hop, &self.ctx));
+        }
+        let (announced, withdrawn) = updates.iter().fold((0, 0), |(a, w), u| {
+            (a + u.announced.len(), w + u.withdrawn.len())
+        });
+        if announced + withdrawn > 0 {
+            self.note(
+                LogLevel::All,
+                "DEBUG",
+                &format!(
+                    "BGP: to {}: {announced} announced, {withdrawn} withdrawn",
+                    self.plan.address
+                ),
+            );
         }
         for u in updates {
             if self.send(&Message::Update(u)).is_err() {
@@ -716,7 +809,8 @@ impl PeerThread {
             }
         }
         if full {
-            let _ = self.send(&Message::Update(Update::end_of_rib(Afi::Ipv4)));
+            let afi = family(self.plan.address);
+            let _ = self.send(&Message::Update(Update::end_of_rib(afi)));
         }
         self.advertised = want;
     }
@@ -740,6 +834,20 @@ impl PeerThread {
             let st = lock(&self.shared.state);
             (st.local_as, st.router_id, st.cluster_id)
         };
+        self.note(
+            LogLevel::All,
+            "DEBUG",
+            &format!(
+                "BGP: UPDATE from {address}: {} announced, {} withdrawn{}",
+                u.announced.len(),
+                u.withdrawn.len(),
+                if u.end_of_rib.is_some() {
+                    ", End-of-RIB"
+                } else {
+                    ""
+                }
+            ),
+        );
         if let Some(why) = &u.treated_as_withdraw {
             (self.log)(
                 "WARNING",
@@ -797,6 +905,18 @@ impl PeerThread {
                 l.routes.insert(*p, shared_path.clone());
             }
         });
+    }
+}
+
+/// What we send a peer for one prefix: its attributes and, for an IPv6
+/// prefix, its next hop (MP_REACH_NLRI).
+type Out = (Attributes, Option<IpAddr>);
+
+/// The address family of a session with `peer`.
+fn family(peer: IpAddr) -> Afi {
+    match peer {
+        IpAddr::V4(_) => Afi::Ipv4,
+        IpAddr::V6(_) => Afi::Ipv6,
     }
 }
 

@@ -226,3 +226,8 @@ pub fn apply(nl: &mut Netlink, d: &Desired) -> Result<Changes, NlError> {
 pub fn enable_forwarding() -> std::io::Result<()> {
     sysctl::set("net.ipv4.ip_forward", "1")
 }
+
+/// Turns on IPv6 forwarding (Felix with `ipv6Support`).
+pub fn enable_ipv6_forwarding() -> std::io::Result<()> {
+    sysctl::set("net.ipv6.conf.all.forwarding", "1")
+}

@@ -38,11 +38,20 @@ pub fn run(
     env: std::collections::BTreeMap<String, serde_json::Value>,
     health: Arc<Health>,
     metrics: Arc<crate::metrics::Metrics>,
+    bgp: bool,
     log: impl Fn(&str, &str),
 ) {
     use crate::metrics::Metrics;
     if let Err(e) = apply::enable_forwarding() {
         log("WARNING", &format!("cannot enable IPv4 forwarding: {e}"));
+    }
+    // IPv6 too, unless `ipv6Support` is off (as Felix); a kernel without
+    // IPv6 has nothing to turn on.
+    if env.get("ipv6Support") != Some(&serde_json::Value::Bool(false))
+        && std::path::Path::new("/proc/sys/net/ipv6").exists()
+        && let Err(e) = apply::enable_ipv6_forwarding()
+    {
+        log("WARNING", &format!("cannot enable IPv6 forwarding: {e}"));
     }
     let mut backoff = Duration::from_millis(200);
     let mut last_nft: Option<String> = None;
@@ -59,7 +68,11 @@ pub fn run(
             let (weps, mut skipped, first_rev) = client
                 .list_lenient(calico_api::Kind::WorkloadEndpoint, None)
                 .map_err(|e| format!("datastore: {e}"))?;
-            let (snap, _, more) = sync::read(&client, &me, eff.dataplane(), &weps)
+            let mut dataplane = eff.dataplane();
+            // With the BGP speaker, routes into IP-in-IP pools come from BGP
+            // (as BIRD programs them in Calico).
+            dataplane.ipip_routes = !bgp;
+            let (snap, _, more) = sync::read(&client, &me, dataplane, &weps)
                 .map_err(|e| format!("datastore: {e}"))?;
             let rev = first_rev;
             skipped.extend(more);

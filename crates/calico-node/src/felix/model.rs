@@ -1,7 +1,7 @@
 //! Datastore state in, desired dataplane out: pure, unit-tested.
 //!
 //! The desired state this node programs (Felix's route and VXLAN managers):
-//! - a blackhole route for each block affine to this node;
+//! - a blackhole route for each block affine to this node (IPv4 and IPv6);
 //! - for each block of another node in a VXLAN pool (`Always`, or
 //!   `CrossSubnet` when that node is in another subnet): a route
 //!   `<block> via <its tunnel address> dev vxlan.calico onlink`, a
@@ -15,9 +15,11 @@
 //! - for each block of another node in an IPIP pool (`Always`, or
 //!   `CrossSubnet` across subnets): `<block> via <node address> dev tunl0
 //!   onlink` — when the kernel has `tunl0` (the ipip module); otherwise a
-//!   problem saying so.
+//!   problem saying so. Only without the BGP speaker
+//!   ([`Settings::ipip_routes`]): with it, BGP programs these routes, as
+//!   BIRD does in Calico.
 //!
-//! Unencapsulated pools are routed by BGP (its own issue).
+//! Unencapsulated pools are routed by BGP ([`crate::bgp`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -86,6 +88,9 @@ pub struct Settings {
     pub vxlan_port: u16,
     /// MTU of `vxlan.calico` (0: underlay − 50).
     pub vxlan_mtu: u32,
+    /// Program routes into IP-in-IP pools from the IPAM blocks (no BGP
+    /// speaker on this node; with one, BGP programs them).
+    pub ipip_routes: bool,
 }
 
 impl Default for Settings {
@@ -94,6 +99,7 @@ impl Default for Settings {
             vxlan_vni: 4096,
             vxlan_port: 4789,
             vxlan_mtu: 0,
+            ipip_routes: true,
         }
     }
 }
@@ -193,6 +199,11 @@ pub fn desired(s: &Snapshot) -> Desired {
             d.blackholes.insert(b.cidr);
             continue;
         }
+        // Other nodes' IPv6 blocks are reached through BGP (no IPv6
+        // tunnels here).
+        if b.cidr.addr().is_ipv6() {
+            continue;
+        }
         let Some(pool) = pool_of(&b.cidr) else {
             continue;
         };
@@ -202,6 +213,7 @@ pub fn desired(s: &Snapshot) -> Desired {
         let Some(node_addr) = node.ipv4 else { continue };
         let same_subnet = my_subnet.is_some_and(|sub| sub.contains(&node_addr.addr()));
         match pool.ipip {
+            _ if !s.settings.ipip_routes => {}
             Encap::Never => {}
             Encap::CrossSubnet if same_subnet => {
                 d.direct_routes.insert((b.cidr, node_addr.addr()));
@@ -293,6 +305,24 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_blocks_blackholed_here_routed_by_bgp_elsewhere() {
+        let mut s = snap(Encap::Always);
+        s.pools.push(pool("fd00:81::/112", Encap::Always));
+        s.blocks.push(block("fd00:81::/122", Some("a")));
+        s.blocks.push(block("fd00:81::40/122", Some("b")));
+        let d = desired(&s);
+        assert!(d.blackholes.contains(&"fd00:81::/122".parse().unwrap()));
+        assert!(
+            d.vxlan_routes
+                .iter()
+                .chain(&d.direct_routes)
+                .chain(&d.ipip_routes)
+                .all(|(b, _)| b.addr().is_ipv4()),
+            "no route to b's IPv6 block through an IPv4 tunnel"
+        );
+    }
+
+    #[test]
     fn vxlan_always() {
         let d = desired(&snap(Encap::Always));
         assert_eq!(
@@ -375,5 +405,10 @@ mod tests {
         let d = desired(&s);
         assert_eq!(d.ipip_routes.len(), 1, "only node c is across subnets");
         assert_eq!(d.direct_routes.len(), 1);
+        // With the BGP speaker these routes are BGP's; tunl0 still comes up.
+        s.settings.ipip_routes = false;
+        let d = desired(&s);
+        assert!(d.ipip);
+        assert!(d.ipip_routes.is_empty() && d.direct_routes.is_empty());
     }
 }

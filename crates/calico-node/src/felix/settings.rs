@@ -40,6 +40,7 @@ impl Effective {
                 .u64("vxlanMTU")
                 .and_then(|v| u32::try_from(v).ok())
                 .unwrap_or(0),
+            ipip_routes: true,
         }
     }
 }

@@ -41,8 +41,21 @@ impl Cluster {
 
     /// Like `new`, the agents with `CALICO_NETWORKING_BACKEND=backend`.
     pub fn with_backend(n: usize, pool_yaml: &str, backend: &'static str) -> Cluster {
+        Cluster::build(n, pool_yaml, backend, false)
+    }
+
+    /// Dual stack: node `i` also has `fd00:31::<i>/64` (the bridge
+    /// `fd00:31::fe`), found by the agents' IPv6 autodetection.
+    pub fn dual_stack(n: usize, pool_yaml: &str, backend: &'static str) -> Cluster {
+        Cluster::build(n, pool_yaml, backend, true)
+    }
+
+    fn build(n: usize, pool_yaml: &str, backend: &'static str, ipv6: bool) -> Cluster {
         let fabric = TestNetns::new("fab");
         fabric.exec(&["sh", "-c", "ip link add br0 type bridge && ip addr add 172.31.0.254/24 dev br0 && ip link set br0 up"]);
+        if ipv6 {
+            fabric.exec(&["ip", "addr", "add", "fd00:31::fe/64", "dev", "br0", "nodad"]);
+        }
         let etcd = EtcdServer::start_in_at(fabric.name(), "172.31.0.254");
         let dir = tempfile::tempdir().unwrap();
         let mut nodes = Vec::new();
@@ -60,6 +73,17 @@ impl Cluster {
                     f = fabric.name()
                 ),
             ]);
+            if ipv6 {
+                ns.exec(&[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("fd00:31::{i}/64"),
+                    "dev",
+                    "eth0",
+                    "nodad",
+                ]);
+            }
             nodes.push(Node {
                 name: format!("node-{i}"),
                 ns,
@@ -75,6 +99,15 @@ impl Cluster {
             backend,
             extra_env: std::cell::RefCell::new(Vec::new()),
         };
+        if ipv6 {
+            c.extra_env.borrow_mut().extend([
+                ("IP6".to_string(), "autodetect".to_string()),
+                (
+                    "IP6_AUTODETECTION_METHOD".to_string(),
+                    "cidr=fd00:31::/64".to_string(),
+                ),
+            ]);
+        }
         let f = c.dir.path().join("pool.yaml");
         std::fs::write(&f, pool_yaml).unwrap();
         c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
