@@ -20,3 +20,21 @@ pub mod service;
 
 pub use allocator::{AssignArgs, Assigned, Ipam, IpamConfig, IpamError, Use};
 pub use block::{Attribute, Block};
+
+/// Every block, IPv4 then IPv6, as stored; with the revision of the last
+/// list.
+pub fn list_blocks(
+    store: &dyn calico_datastore::Store,
+) -> Result<
+    (Vec<calico_datastore::KeyValue>, calico_datastore::Revision),
+    calico_datastore::StoreError,
+> {
+    let mut all = Vec::new();
+    let mut rev = 0;
+    for family in ["ipv4", "ipv6"] {
+        let (items, r) = store.list(&keys::blocks_prefix(family))?;
+        all.extend(items);
+        rev = rev.max(r);
+    }
+    Ok((all, rev))
+}

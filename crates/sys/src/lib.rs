@@ -96,27 +96,18 @@ pub fn listener_md5(l: &TcpListener, peer: IpAddr, key: &[u8]) -> io::Result<()>
 /// Listens on `port` of every address, IPv4 and IPv6 alike (one
 /// dual-stack socket; IPv4 alone where IPv6 is off), with `SO_REUSEADDR`.
 pub fn listen_any(port: u16) -> io::Result<TcpListener> {
-    let v6 = || -> io::Result<TcpListener> {
-        let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
-        s.set_only_v6(false)?;
+    let on = |addr: SocketAddr| -> io::Result<TcpListener> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        if addr.is_ipv6() {
+            s.set_only_v6(false)?;
+        }
         s.set_reuse_address(true)?;
-        s.bind(&SockAddr::from(SocketAddr::from((
-            std::net::Ipv6Addr::UNSPECIFIED,
-            port,
-        ))))?;
+        s.bind(&SockAddr::from(addr))?;
         s.listen(128)?;
         Ok(s.into())
     };
-    v6().or_else(|_| {
-        let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-        s.set_reuse_address(true)?;
-        s.bind(&SockAddr::from(SocketAddr::from((
-            std::net::Ipv4Addr::UNSPECIFIED,
-            port,
-        ))))?;
-        s.listen(128)?;
-        Ok(s.into())
-    })
+    on(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)))
+        .or_else(|_| on(SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port))))
 }
 
 #[cfg(test)]

@@ -40,15 +40,7 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
         first.get_or_insert(rev);
         resources.extend(items);
     }
-    let mut kvs = Vec::new();
-    let mut last = 0;
-    for family in ["ipv4", "ipv6"] {
-        let (items, rev) = client
-            .store()
-            .list(&calico_ipam::keys::blocks_prefix(family))?;
-        kvs.extend(items);
-        last = rev;
-    }
+    let (kvs, last) = calico_ipam::list_blocks(client.store().as_ref())?;
     let host = format!("host:{me}");
     let (mut mine, mut borrowed) = (Vec::new(), Vec::new());
     for b in kvs

@@ -97,15 +97,7 @@ pub fn read(
             _ => None,
         })
         .collect();
-    let mut kvs = Vec::new();
-    let mut rev = 0;
-    for family in ["ipv4", "ipv6"] {
-        let (items, r) = client
-            .store()
-            .list(&calico_ipam::keys::blocks_prefix(family))?;
-        kvs.extend(items);
-        rev = rev.max(r);
-    }
+    let (kvs, rev) = calico_ipam::list_blocks(client.store().as_ref())?;
     let mut blocks = Vec::new();
     for kv in kvs {
         match serde_json::from_slice::<calico_ipam::Block>(&kv.value) {
