@@ -67,12 +67,13 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use calico_testutil::{TestNetns, is_root, workspace_bin};
 use common::Cluster;
+use common::bird::Bird;
 
 /// Prefixes the source originates.
 const N: usize = 100_000;
@@ -86,66 +87,6 @@ const RECEIVER_ADDR: &str = "172.31.0.100";
 /// Longest wait for one receiver to have every route.
 const TIMEOUT: Duration = Duration::from_secs(600);
 const POLL: Duration = Duration::from_millis(50);
-
-/// A BIRD 2 process in a named network namespace, killed on drop.
-struct Bird {
-    child: Child,
-    socket: PathBuf,
-    netns: String,
-}
-
-impl Bird {
-    fn start(netns: &str, dir: &Path, name: &str, config: &str) -> Bird {
-        let conf = dir.join(format!("{name}.conf"));
-        std::fs::write(&conf, config).unwrap();
-        let socket = dir.join(format!("{name}.ctl"));
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", netns, "bird", "-f", "-c"])
-            .arg(&conf)
-            .arg("-s")
-            .arg(&socket)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut b = Bird {
-            child,
-            socket,
-            netns: netns.to_string(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = b.child.try_wait() {
-                panic!(
-                    "bird {name} exited ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            // The socket appears once the configuration is read.
-            if b.socket.exists() && b.cmd(&["show", "status"]).contains("Daemon is up") {
-                return b;
-            }
-            assert!(Instant::now() < deadline, "bird {name} never came up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.netns, "birdc", "-s"])
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `ip netns exec` execs, so this is bird's own pid.
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
 
 /// A connection to BIRD's control socket, kept open.
 struct Cli {
@@ -198,13 +139,6 @@ impl Cli {
             .write_all(format!("{line}\n").as_bytes())
             .unwrap();
         self.reply()
-    }
-}
-
-impl Drop for Bird {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -621,7 +555,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let mut cli = Cli::connect(&source.socket);
+    let mut cli = Cli::connect(source.socket());
     for round in 0..rounds {
         let last = round + 1 == rounds;
         if together {

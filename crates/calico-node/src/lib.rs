@@ -13,3 +13,4 @@ pub mod install;
 pub mod ipam_server;
 pub mod metrics;
 pub mod startup;
+pub mod watch;

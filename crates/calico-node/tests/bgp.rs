@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use calico_testutil::require_root;
 use common::Cluster;
+use common::bird::Bird;
 use serde_json::json;
 
 const POOL: &str = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: flat}\n\
@@ -179,64 +180,6 @@ fn mesh_of_three_nodes_routes_an_unencapsulated_pool() {
     );
 }
 
-/// BIRD 2 in the fabric namespace, with `config` and a control socket.
-struct Bird {
-    child: Child,
-    socket: std::path::PathBuf,
-    netns: String,
-}
-
-impl Bird {
-    fn start(c: &Cluster, config: &str) -> Bird {
-        let dir = c.dir.path();
-        let conf = dir.join("bird.conf");
-        std::fs::write(&conf, config).unwrap();
-        let socket = dir.join("bird.ctl");
-        let log = dir.join("bird.log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", c.fabric.name(), "bird", "-f", "-c"])
-            .arg(&conf)
-            .arg("-s")
-            .arg(&socket)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut b = Bird {
-            child,
-            socket,
-            netns: c.fabric.name().to_string(),
-        };
-        until("BIRD's control socket", || {
-            if let Ok(Some(status)) = b.child.try_wait() {
-                panic!(
-                    "bird exited ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            b.socket.exists()
-        });
-        b
-    }
-
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.netns, "birdc", "-s"])
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Bird {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn bird_reflects_routes_between_nodes_and_its_own_reach_the_kernels() {
     require_root!();
@@ -255,7 +198,9 @@ fn bird_reflects_routes_between_nodes_and_its_own_reach_the_kernels() {
     .unwrap();
     c.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
     let bird = Bird::start(
-        &c,
+        c.fabric.name(),
+        c.dir.path(),
+        "bird",
         "router id 172.31.0.254;\n\
          protocol device {}\n\
          protocol static extra { ipv4; route 198.51.100.0/24 blackhole; }\n\
@@ -297,7 +242,23 @@ fn bird_reflects_routes_between_nodes_and_its_own_reach_the_kernels() {
             !bgp_routes(&c, i).contains("198.51.100.0/24")
         });
     }
-    let _ = json!({});
+    // Route refresh (RFC 2918): `reload in` makes BIRD ask node 1 for its
+    // routes again (BIRD keeps no copy of what it received); node 1 sends
+    // them, and BIRD counts them as received once more.
+    let received = || -> u64 {
+        let out = bird.cmd(&["show", "protocols", "all", "node1"]);
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("Import updates:"))
+            .unwrap_or_else(|| panic!("no import statistics:\n{out}"));
+        line.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    let before = received();
+    assert!(before > 0);
+    bird.cmd(&["reload", "in", "node1"]);
+    until("node 1's routes sent again after ROUTE-REFRESH", || {
+        received() > before
+    });
 }
 
 /// GoBGP (`gobgpd`) in the fabric namespace, its API on the namespace's

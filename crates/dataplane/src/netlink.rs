@@ -326,6 +326,20 @@ impl Netlink {
         msg: RouteNetlinkMessage,
         flags: u16,
     ) -> Result<Vec<RouteNetlinkMessage>> {
+        let mut replies = Vec::new();
+        self.request_each(op, msg, flags, &mut |m| replies.push(m))?;
+        Ok(replies)
+    }
+
+    /// Sends `msg` and hands each reply to `each` as it is read (a dump
+    /// is never held whole).
+    fn request_each(
+        &mut self,
+        op: &dyn Fn() -> String,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        each: &mut dyn FnMut(RouteNetlinkMessage),
+    ) -> Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | flags;
@@ -337,7 +351,6 @@ impl Netlink {
         self.socket.send(&out, 0).map_err(|e| Error::new(op(), e))?;
 
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
-        let mut replies = Vec::new();
         loop {
             self.buf.clear();
             let n = self
@@ -367,14 +380,14 @@ impl Netlink {
                             return Err(Error::new(op(), err.to_io()));
                         }
                         if !dump {
-                            return Ok(replies);
+                            return Ok(());
                         }
                     }
-                    NetlinkPayload::Done(_) => return Ok(replies),
+                    NetlinkPayload::Done(_) => return Ok(()),
                     NetlinkPayload::InnerMessage(inner) => {
-                        replies.push(inner);
+                        each(inner);
                         if !dump && flags & NLM_F_ACK == 0 {
-                            return Ok(replies);
+                            return Ok(());
                         }
                     }
                     _ => {}
@@ -851,24 +864,42 @@ impl Netlink {
 
     /// `ip [-6] route show table all` for one family (unicast and blackhole routes).
     pub fn routes(&mut self, v6: bool) -> Result<Vec<Route>> {
+        self.routes_where(v6, &|_| true)
+    }
+
+    /// The routes of a family that `keep` takes; the others are dropped as
+    /// the dump is read (a table of 100,000 BGP routes costs a caller that
+    /// wants a few nothing but the reading).
+    pub fn routes_where(&mut self, v6: bool, keep: &dyn Fn(&Route) -> bool) -> Result<Vec<Route>> {
+        let mut out = Vec::new();
+        self.for_each_route(v6, &mut |r| {
+            if keep(&r) {
+                out.push(r);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Every route of a family, handed to `each` as the dump is read.
+    pub fn for_each_route(&mut self, v6: bool, each: &mut dyn FnMut(Route)) -> Result<()> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = if v6 {
             AddressFamily::Inet6
         } else {
             AddressFamily::Inet
         };
-        let replies = self.request(
+        self.request_each(
             &|| "list routes".into(),
             RouteNetlinkMessage::GetRoute(msg),
             NLM_F_DUMP,
-        )?;
-        Ok(replies
-            .iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => Route::from_message(r),
-                _ => None,
-            })
-            .collect())
+            &mut |m| {
+                if let RouteNetlinkMessage::NewRoute(r) = &m
+                    && let Some(route) = Route::from_message(r)
+                {
+                    each(route);
+                }
+            },
+        )
     }
 }
 

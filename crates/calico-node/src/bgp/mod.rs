@@ -16,7 +16,7 @@ pub mod speaker;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use calico_api::{Kind, Resource};
 use calico_datastore::{Client, ClientError, Revision};
@@ -123,23 +123,7 @@ pub fn run(client: Client, me: String, shared: Arc<Shared>, log: speaker::Log) {
             std::thread::sleep(Duration::from_secs(1));
             continue;
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        match client.store().watch("/calico/", rev + 1) {
-            Ok(mut w) => {
-                while Instant::now() < deadline {
-                    match w.next(Duration::from_millis(500)) {
-                        Ok(Some(_)) => {
-                            std::thread::sleep(Duration::from_millis(50));
-                            while let Ok(Some(_)) = w.next(Duration::from_millis(1)) {}
-                            break;
-                        }
-                        Ok(None) => {}
-                        Err(_) => break,
-                    }
-                }
-            }
-            Err(_) => std::thread::sleep(Duration::from_secs(1)),
-        }
+        crate::watch::wait_for_change(&client, rev, Duration::from_secs(30), &mut || {});
     }
 }
 

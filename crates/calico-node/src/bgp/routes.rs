@@ -534,11 +534,13 @@ impl Programmer {
         let mut nl = Netlink::open().map_err(|e| e.to_string())?;
         let mut installed = Installed::default();
         for v6 in [false, true] {
-            for r in nl.routes(v6).map_err(|e| e.to_string())? {
+            // Straight into the record, route by route as the dump is read.
+            nl.for_each_route(v6, &mut |r| {
                 if r.protocol == PROTO_BGP && r.table == TABLE_MAIN {
                     installed.insert(r.dst, r.gateway);
                 }
-            }
+            })
+            .map_err(|e| e.to_string())?;
         }
         self.installed = installed;
         if let Some(s) = self.sockets.first_mut() {
@@ -737,9 +739,8 @@ pub fn kernel_has_bgp_routes() -> bool {
         return false;
     };
     [false, true].into_iter().any(|v6| {
-        nl.routes(v6)
-            .map(|rs| rs.iter().any(|r| r.protocol == PROTO_BGP))
-            .unwrap_or(false)
+        nl.routes_where(v6, &|r| r.protocol == PROTO_BGP)
+            .is_ok_and(|rs| !rs.is_empty())
     })
 }
 

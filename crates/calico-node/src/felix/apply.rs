@@ -154,8 +154,12 @@ pub fn apply(nl: &mut Netlink, d: &Desired) -> Result<Changes, NlError> {
             None => c.problems.push(IPIP_MISSING.into()),
         }
     }
-    let mut have: Vec<Route> = nl.routes(false)?;
-    have.extend(nl.routes(true)?);
+    // Ours (protocol 80) and link-scope routes (through workload
+    // interfaces); the rest — BGP's many routes among them — is dropped
+    // as the dump is read.
+    let mine = |r: &Route| r.protocol == PROTO_CALICO || r.scope == Scope::Link;
+    let mut have: Vec<Route> = nl.routes_where(false, &mine)?;
+    have.extend(nl.routes_where(true, &mine)?);
     let ours: Vec<&Route> = have
         .iter()
         .filter(|r| r.protocol == PROTO_CALICO && r.table == TABLE_MAIN)

@@ -161,26 +161,6 @@ pub fn run(
             }
         };
         // Wait for a change after what we read, or the resync.
-        let deadline = Instant::now() + RESYNC;
-        match client.store().watch("/calico/", rev + 1) {
-            Ok(mut w) => {
-                while Instant::now() < deadline {
-                    match w.next(Duration::from_millis(500)) {
-                        Ok(Some(_)) => {
-                            Metrics::inc(&metrics.events);
-                            // Let a burst of changes land, then recompute once.
-                            std::thread::sleep(Duration::from_millis(50));
-                            while let Ok(Some(_)) = w.next(Duration::from_millis(1)) {
-                                Metrics::inc(&metrics.events);
-                            }
-                            break;
-                        }
-                        Ok(None) => {}
-                        Err(_) => break,
-                    }
-                }
-            }
-            Err(_) => std::thread::sleep(Duration::from_secs(1)),
-        }
+        crate::watch::wait_for_change(&client, rev, RESYNC, &mut || Metrics::inc(&metrics.events));
     }
 }

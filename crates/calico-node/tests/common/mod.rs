@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of the harness
 
+pub mod bird;
+
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
