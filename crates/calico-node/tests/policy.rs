@@ -174,40 +174,102 @@ impl Drop for NetnsLogging {
     }
 }
 
-/// Kernel log records after sequence number `after` (all with `None`):
-/// (last sequence number, messages). Reads `/dev/kmsg` without blocking.
-fn kernel_log(after: Option<u64>) -> (Option<u64>, Vec<String>) {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    const O_NONBLOCK: i32 = 0o4000;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(O_NONBLOCK)
-        .open("/dev/kmsg")
-        .unwrap();
-    let (mut last, mut lines) = (after, Vec::new());
-    let mut buf = vec![0u8; 8192];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                // "prio,seq,time,flags;message"
-                let rec = String::from_utf8_lossy(&buf[..n]);
-                let Some((head, msg)) = rec.split_once(';') else {
-                    continue;
-                };
-                let seq: Option<u64> = head.split(',').nth(1).and_then(|s| s.parse().ok());
-                if seq.is_some() && seq > after {
-                    last = seq;
-                    lines.push(msg.trim_end().to_string());
+/// The kernel's `Log` lines as they are written: a thread reads
+/// `/dev/kmsg` from its end as records come. Reading only after a case's
+/// probes lost lines: the ring buffer is small (128 KiB here) and a case's
+/// `Log` lines, with whatever else the kernel logs meanwhile, can outgrow
+/// it.
+struct KernelLog {
+    /// (sequence number, message) of `calico-packet: ` records.
+    records: std::sync::Arc<std::sync::Mutex<Vec<(u64, String)>>>,
+    /// The last sequence number read, and records overwritten unread.
+    last: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl KernelLog {
+    fn start() -> KernelLog {
+        use std::io::{Read, Seek, SeekFrom};
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::sync::atomic::Ordering;
+        const O_NONBLOCK: i32 = 0o4000;
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NONBLOCK)
+            .open("/dev/kmsg")
+            .unwrap();
+        f.seek(SeekFrom::End(0)).unwrap();
+        let k = KernelLog {
+            records: Default::default(),
+            last: Default::default(),
+            lost: Default::default(),
+            stop: Default::default(),
+        };
+        let (records, last, lost, stop) = (
+            k.records.clone(),
+            k.last.clone(),
+            k.lost.clone(),
+            k.stop.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 8192];
+            while !stop.load(Ordering::Relaxed) {
+                match f.read(&mut buf) {
+                    Ok(n) if n > 0 => {
+                        // "prio,seq,time,flags;message"
+                        let rec = String::from_utf8_lossy(&buf[..n]);
+                        let Some((head, msg)) = rec.split_once(';') else {
+                            continue;
+                        };
+                        let Some(seq) = head.split(',').nth(1).and_then(|s| s.parse().ok()) else {
+                            continue;
+                        };
+                        if msg.starts_with("calico-packet: ") {
+                            records
+                                .lock()
+                                .unwrap()
+                                .push((seq, msg.trim_end().to_string()));
+                        }
+                        last.store(seq, Ordering::SeqCst);
+                    }
+                    // Records overwritten before we read them.
+                    Err(e) if e.raw_os_error() == Some(32) => {
+                        lost.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
-            // Records overwritten while reading: skipped, go on.
-            Err(e) if e.raw_os_error() == Some(32) => {}
-            Err(_) => break,
-        }
+        });
+        k
     }
-    (last, lines)
+
+    /// The sequence number of the last record read.
+    fn mark(&self) -> u64 {
+        self.last.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `Log` lines after `mark`, once the reader has caught up.
+    fn since(&self, mark: u64) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(200));
+        self.records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(seq, _)| *seq > mark)
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+
+    fn lost(&self) -> u64 {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for KernelLog {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Whether a `Log` rule's kernel line for the pair is among `lines`.
@@ -489,6 +551,7 @@ fn reachability_matches_the_oracle() {
     let only = std::env::var("CALICO_POLICY_CASES").unwrap_or_default();
     let wanted = |name: &str| only.is_empty() || only.split(',').any(|o| name.contains(o));
     let _logging = NetnsLogging::enable();
+    let klog = KernelLog::start();
     for case in cases(&pods).into_iter().filter(|c| wanted(c.name)) {
         apply(&c, &case.docs);
         let want = expected(&oracle_input(&c, &case.docs), &pods);
@@ -499,7 +562,7 @@ fn reachability_matches_the_oracle() {
         // have run while the previous case's policies were still enforced.
         let mut log_mark;
         let mismatches = loop {
-            (log_mark, _) = kernel_log(None);
+            log_mark = klog.mark();
             let got = actual(&pods);
             let diff: Vec<String> = want
                 .iter()
@@ -519,7 +582,7 @@ fn reachability_matches_the_oracle() {
             std::thread::sleep(Duration::from_millis(300));
         };
         // Log rules: a kernel line for exactly the pairs the oracle logs.
-        let (_, lines) = kernel_log(log_mark);
+        let lines = klog.since(log_mark);
         let log_mismatches: Vec<String> = want
             .iter()
             .filter(|w| w.2 != logged(&lines, &pods, w.0))
@@ -549,7 +612,12 @@ fn reachability_matches_the_oracle() {
                 "node-1's table:\n{}",
                 c.sh(0, "nft list table inet calico-policy")
             );
-            failures.push(format!("{}:\n  {}", case.name, mismatches.join("\n  ")));
+            failures.push(format!(
+                "{} (kernel log records lost unread so far: {}):\n  {}",
+                case.name,
+                klog.lost(),
+                mismatches.join("\n  ")
+            ));
         }
         delete(&c, &case.docs);
     }
