@@ -189,16 +189,26 @@ pub fn ip_with_optional_prefix(s: &str) -> Result<IpAddr, String> {
 
 /// A MAC address `aa:bb:cc:dd:ee:ff`.
 pub fn mac(s: &str) -> Result<(), String> {
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    if parts.len() == 6
-        && parts
-            .iter()
-            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
-    {
-        Ok(())
-    } else {
-        Err(format!("{s:?} is not a valid MAC address"))
+    parse_mac(s)
+        .map(|_| ())
+        .ok_or_else(|| format!("{s:?} is not a valid MAC address"))
+}
+
+/// A MAC address `aa:bb:cc:dd:ee:ff` (or with `-`), surrounding spaces
+/// ignored.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.trim().split([':', '-']).collect();
+    if parts.len() != 6 {
+        return None;
     }
+    let mut mac = [0u8; 6];
+    for (byte, p) in mac.iter_mut().zip(&parts) {
+        if p.len() != 2 || !p.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        *byte = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(mac)
 }
 
 /// A Linux interface name: 1 to 15 characters, no `/`, whitespace or `:`.
@@ -310,6 +320,12 @@ mod tests {
         assert!(ip_with_optional_prefix("10.0.0.1/40").is_err());
         assert!(mac("ee:ee:ee:ee:ee:ee").is_ok());
         assert!(mac("ee:ee:ee:ee:ee").is_err());
+        assert_eq!(
+            parse_mac(" 02-00-0A:ff:10:2b "),
+            Some([2, 0, 0x0a, 0xff, 0x10, 0x2b])
+        );
+        assert_eq!(parse_mac("2:0:a:ff:10:2b"), None, "two digits each");
+        assert_eq!(parse_mac("02:00:0a:ff:10:+b"), None);
         assert!(interface_name("eth0").is_ok());
         assert!(interface_name("a-very-long-interface").is_err());
     }

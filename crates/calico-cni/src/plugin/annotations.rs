@@ -85,21 +85,7 @@ fn one_per_family(key: &str, ips: &[IpAddr]) -> Result<(), CniError> {
     Ok(())
 }
 
-/// Parses a MAC address `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.trim().split([':', '-']).collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut mac = [0u8; 6];
-    for (i, p) in parts.iter().enumerate() {
-        if p.len() != 2 {
-            return None;
-        }
-        mac[i] = u8::from_str_radix(p, 16).ok()?;
-    }
-    Some(mac)
-}
+pub use calico_api::validate::parse_mac;
 
 /// Parses and checks the annotations against the feature switches.
 pub fn parse(

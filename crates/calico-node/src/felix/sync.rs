@@ -9,18 +9,6 @@ use ipnet::IpNet;
 
 use super::model::{BlockInfo, Encap, NodeInfo, PoolInfo, Settings, Snapshot, WorkloadInfo};
 
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut m = [0u8; 6];
-    for (i, p) in parts.iter().enumerate() {
-        m[i] = u8::from_str_radix(p, 16).ok()?;
-    }
-    Some(m)
-}
-
 /// Reads everything; returns the snapshot, the store revision it reflects,
 /// and what was skipped.
 pub fn read(
@@ -48,7 +36,11 @@ pub fn read(
                     .ipv4_vxlan_tunnel_addr
                     .as_deref()
                     .and_then(|a| a.parse::<Ipv4Addr>().ok()),
-                vxlan_mac: n.spec.vxlan_tunnel_mac_addr.as_deref().and_then(parse_mac),
+                vxlan_mac: n
+                    .spec
+                    .vxlan_tunnel_mac_addr
+                    .as_deref()
+                    .and_then(calico_api::validate::parse_mac),
             }),
             _ => None,
         })
