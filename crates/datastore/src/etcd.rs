@@ -160,13 +160,21 @@ impl EtcdStore {
     }
 }
 
+/// Errors worth another attempt: the connection's, and requests that
+/// timed out — the client's own deadline (`with_timeout`) ends a request
+/// as `Cancelled` ("Timeout expired"), the server's as `DeadlineExceeded`.
+/// What still fails after the last attempt is [`StoreError::Unavailable`]
+/// (for the CNI plugin: "try again later", code 11).
 fn retryable(e: &etcd_client::Error) -> bool {
     match e {
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
         etcd_client::Error::GRpcStatus(s) => {
             matches!(
                 s.code(),
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+                tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::Cancelled
+                    | tonic::Code::Unknown
             )
         }
         _ => false,
@@ -357,5 +365,24 @@ impl Watch for EtcdWatch {
                 Err(StoreError::Backend("etcd watch ended".into()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_and_lost_connections_are_retried_other_failures_not() {
+        let status = |s: tonic::Status| etcd_client::Error::GRpcStatus(s);
+        // The client's own deadline, as tonic reports it.
+        assert!(retryable(&status(tonic::Status::cancelled(
+            "Timeout expired"
+        ))));
+        assert!(retryable(&status(tonic::Status::deadline_exceeded("x"))));
+        assert!(retryable(&status(tonic::Status::unavailable("x"))));
+        assert!(!retryable(&status(tonic::Status::invalid_argument("x"))));
+        assert!(!retryable(&status(tonic::Status::permission_denied("x"))));
+        assert!(!retryable(&etcd_client::Error::InvalidArgs("x".into())));
     }
 }
