@@ -673,10 +673,14 @@ fn report(calico: &Side, bird: &Side, together: bool) {
         String::new(),
     );
     let growth = |hwm: u64, s: &Side| hwm.saturating_sub(s.rss_before);
-    for (what, c, b) in [
-        ("first round", calico.hwm_first, bird.hwm_first),
-        ("all rounds", calico.hwm_last, bird.hwm_last),
-    ] {
+    let mut peaks = vec![
+        ("first round".to_string(), calico.hwm_first, bird.hwm_first),
+        ("all rounds".to_string(), calico.hwm_last, bird.hwm_last),
+    ];
+    if let (Some((secs, c)), Some((_, b))) = (calico.hwm_hold, bird.hwm_hold) {
+        peaks.push((format!("holding them {secs} s"), c, b));
+    }
+    for (what, c, b) in peaks {
         row(
             &format!("peak RSS (VmHWM), {what}"),
             mib(c),
@@ -686,21 +690,6 @@ fn report(calico: &Side, bird: &Side, together: bool) {
         let (gc, gb) = (growth(c, calico), growth(b, bird));
         row(
             &format!("RSS growth, {what}"),
-            mib(gc),
-            mib(gb),
-            ratio(gc as f64, gb as f64),
-        );
-    }
-    if let (Some((secs, c)), Some((_, b))) = (calico.hwm_hold, bird.hwm_hold) {
-        row(
-            &format!("peak RSS holding them {secs} s"),
-            mib(c),
-            mib(b),
-            String::new(),
-        );
-        let (gc, gb) = (growth(c, calico), growth(b, bird));
-        row(
-            &format!("RSS growth holding them {secs} s"),
             mib(gc),
             mib(gb),
             ratio(gc as f64, gb as f64),

@@ -38,6 +38,17 @@ fn bgp_routes(c: &Cluster, i: usize) -> String {
     c.sh(i, "ip route show proto 81")
 }
 
+/// Whether node `i` routes every block of node `j` (it has some) straight
+/// to it: `<block> via 172.31.0.<j+1> dev eth0`, protocol 81.
+fn routes_blocks_of(c: &Cluster, i: usize, j: usize) -> bool {
+    let routes = bgp_routes(c, i);
+    let blocks = blocks_of(c, j);
+    !blocks.is_empty()
+        && blocks
+            .iter()
+            .all(|b| routes.contains(&format!("{b} via 172.31.0.{} dev eth0", j + 1)))
+}
+
 /// `calicoctl node status` run on node `i` (it must succeed).
 fn node_status(c: &Cluster, i: usize) -> String {
     let out = Command::new("ip")
@@ -61,14 +72,9 @@ fn mesh_of_three_nodes_routes_an_unencapsulated_pool() {
     }
     for i in 0..3 {
         until("every node's blocks routed on every other node", || {
-            let routes = bgp_routes(&c, i);
-            (0..3).filter(|j| *j != i).all(|j| {
-                let blocks = blocks_of(&c, j);
-                !blocks.is_empty()
-                    && blocks
-                        .iter()
-                        .all(|b| routes.contains(&format!("{b} via 172.31.0.{} dev eth0", j + 1)))
-            })
+            (0..3)
+                .filter(|j| *j != i)
+                .all(|j| routes_blocks_of(&c, i, j))
         });
     }
     for (a, _) in &pods {
@@ -220,12 +226,7 @@ fn bird_reflects_routes_between_nodes_and_its_own_reach_the_kernels() {
     });
     for (i, j) in [(0, 1), (1, 0)] {
         until("each node's block reflected to the other", || {
-            let routes = bgp_routes(&c, i);
-            let blocks = blocks_of(&c, j);
-            !blocks.is_empty()
-                && blocks
-                    .iter()
-                    .all(|b| routes.contains(&format!("{b} via 172.31.0.{} dev eth0", j + 1)))
+            routes_blocks_of(&c, i, j)
         });
     }
     until("pods across nodes through reflected routes", || {
@@ -643,12 +644,7 @@ fn calico_node_reflects_routes_for_its_clients() {
     let (_, ip_b) = c.add_pod(1, "b");
     for (i, j) in [(0, 1), (1, 0)] {
         until("a client's block reflected to the other client", || {
-            let routes = bgp_routes(&c, i);
-            let blocks = blocks_of(&c, j);
-            !blocks.is_empty()
-                && blocks
-                    .iter()
-                    .all(|b| routes.contains(&format!("{b} via 172.31.0.{} dev eth0", j + 1)))
+            routes_blocks_of(&c, i, j)
         });
     }
     until("pods across the clients", || c.ping(a, &ip_b));
@@ -717,11 +713,7 @@ fn dual_stack_mesh_and_an_external_peer_over_both_families() {
                     .all(|b| routes.contains(&format!("{b} via fd00:31::{} dev eth0", j + 1)))
         });
         until("the other node's IPv4 blocks", || {
-            let routes = bgp_routes(&c, i);
-            let b = blocks_of(&c, j);
-            !b.is_empty()
-                && b.iter()
-                    .all(|b| routes.contains(&format!("{b} via 172.31.0.{} dev eth0", j + 1)))
+            routes_blocks_of(&c, i, j)
         });
     }
     for (from, to) in [(p0, &v6_1), (p1, &v6_0), (p0, &v4_1), (p1, &v4_0)] {

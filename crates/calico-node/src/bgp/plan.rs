@@ -469,13 +469,19 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
     for p in &i.peers {
         let s = &p.spec;
         let name = &p.metadata.name;
-        let node_selector = match s.node_selector.as_deref().map(Selector::parse) {
-            Some(Err(e)) => {
-                problems.push(format!("BGPPeer {name}: nodeSelector: {e}"));
+        // A selector field, if set: parsed, or the peer is left out.
+        let selector = |field: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(Selector::parse)
+                .transpose()
+                .map_err(|e| format!("BGPPeer {name}: {field}: {e}"))
+        };
+        let node_selector = match selector("nodeSelector", &s.node_selector) {
+            Ok(sel) => sel,
+            Err(e) => {
+                problems.push(e);
                 continue;
             }
-            Some(Ok(sel)) => Some(sel),
-            None => None,
         };
         // Whether the BGPPeer's node side (`node`, `nodeSelector`, or every
         // node) takes a node.
@@ -485,13 +491,12 @@ pub fn plan(i: &Inputs) -> Option<Plan> {
             (None, None) => true,
         };
         let applies = on_node_side(&i.me, &labels);
-        let peer_selector = match s.peer_selector.as_deref().map(Selector::parse) {
-            Some(Err(e)) => {
-                problems.push(format!("BGPPeer {name}: peerSelector: {e}"));
+        let peer_selector = match selector("peerSelector", &s.peer_selector) {
+            Ok(sel) => sel,
+            Err(e) => {
+                problems.push(e);
                 continue;
             }
-            Some(Ok(sel)) => Some(sel),
-            None => None,
         };
         // Peerings between Calico nodes go both ways: a node the
         // peerSelector picks peers with the nodes of the node side.

@@ -738,10 +738,11 @@ pub fn kernel_has_bgp_routes() -> bool {
     let Ok(mut nl) = Netlink::open() else {
         return false;
     };
-    [false, true].into_iter().any(|v6| {
-        nl.routes_where(v6, &|r| r.protocol == PROTO_BGP)
-            .is_ok_and(|rs| !rs.is_empty())
-    })
+    let mut found = false;
+    for v6 in [false, true] {
+        let _ = nl.for_each_route(v6, &mut |r| found |= r.protocol == PROTO_BGP);
+    }
+    found
 }
 
 #[cfg(test)]
@@ -877,42 +878,37 @@ mod tests {
     fn best_path_prefers_local_pref_then_as_path_then_lowest_peer() {
         let now = Instant::now();
         let mut s = SharedState::default();
-        learn(
-            &mut s,
-            "172.31.0.3",
-            "10.1.0.0/24",
-            path("172.31.0.3", 100, 1),
-        );
-        learn(
-            &mut s,
-            "172.31.0.2",
-            "10.1.0.0/24",
-            path("172.31.0.2", 100, 1),
-        );
-        assert_eq!(
-            best_path(&s, &net("10.1.0.0/24"), now),
-            Some((ip("172.31.0.2"), ip("172.31.0.2")))
-        );
-        learn(
-            &mut s,
-            "172.31.0.3",
-            "10.1.0.0/24",
-            path("172.31.0.3", 100, 0),
-        );
-        assert_eq!(
-            best_path(&s, &net("10.1.0.0/24"), now),
-            Some((ip("172.31.0.3"), ip("172.31.0.3")))
-        );
-        learn(
-            &mut s,
-            "172.31.0.4",
-            "10.1.0.0/24",
-            path("172.31.0.9", 200, 5),
-        );
-        assert_eq!(
-            best_path(&s, &net("10.1.0.0/24"), now),
-            Some((ip("172.31.0.4"), ip("172.31.0.9")))
-        );
+        // Each step learns one path to 10.1.0.0/24 (peer, next hop, local
+        // pref, AS path length), then the best is (peer, next hop).
+        let steps = [
+            (
+                ("172.31.0.3", "172.31.0.3", 100, 1),
+                ("172.31.0.3", "172.31.0.3"),
+            ),
+            // Same preference: the lower peer address.
+            (
+                ("172.31.0.2", "172.31.0.2", 100, 1),
+                ("172.31.0.2", "172.31.0.2"),
+            ),
+            // A shorter AS path.
+            (
+                ("172.31.0.3", "172.31.0.3", 100, 0),
+                ("172.31.0.3", "172.31.0.3"),
+            ),
+            // A higher local pref beats a longer path.
+            (
+                ("172.31.0.4", "172.31.0.9", 200, 5),
+                ("172.31.0.4", "172.31.0.9"),
+            ),
+        ];
+        for ((peer, hop, pref, len), (best_peer, best_hop)) in steps {
+            learn(&mut s, peer, "10.1.0.0/24", path(hop, pref, len));
+            assert_eq!(
+                best_path(&s, &net("10.1.0.0/24"), now),
+                Some((ip(best_peer), ip(best_hop))),
+                "after learning from {peer}"
+            );
+        }
         assert_eq!(best_path(&s, &net("10.2.0.0/24"), now), None);
     }
 
