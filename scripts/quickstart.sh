@@ -9,7 +9,8 @@
 # Everything lives under $QS (default /var/lib/calico-rs-quickstart): the
 # datastore file, the plugins, the conflist, podman's private storage. On the
 # host it adds what calico-node adds (blackhole and pod routes, cali* veths,
-# the nftables table `inet calico`, IPv4 forwarding on) and --down removes it.
+# the nftables tables `inet calico` and `inet calico-policy`, IPv4 and IPv6
+# forwarding on) and --down removes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QS=${QS:-/var/lib/calico-rs-quickstart}
@@ -27,11 +28,15 @@ down() {
     sleep 1
     # calico-node leaves the dataplane when it stops (by design); remove it.
     nft delete table inet calico 2>/dev/null || true
+    nft delete table inet calico-policy 2>/dev/null || true
     ip route show proto 80 | while read -r r; do ip route del $r proto 80 2>/dev/null || true; done
     for l in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^cali' || true); do ip link del "$l" || true; done
     ip link del vxlan.calico 2>/dev/null || true
     if [ -f "$QS/ip_forward.orig" ]; then cat "$QS/ip_forward.orig" > /proc/sys/net/ipv4/ip_forward; fi
+    if [ -f "$QS/ip6_forward.orig" ]; then cat "$QS/ip6_forward.orig" > /proc/sys/net/ipv6/conf/all/forwarding; fi
     if [ -f "$QS/made-var-lib-cni" ]; then rm -rf /var/lib/cni; fi
+    # podman's overlay storage may stay mounted on itself; deepest first.
+    awk -v d="$QS/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount "$m" || true; done
     rm -rf "$QS"
   fi
   echo "== done: nothing of the quickstart is left"
@@ -64,6 +69,10 @@ cargo build --release -q -p calico-node -p calicoctl -p calico-cni
 BIN=$PWD/target/x86_64-unknown-linux-gnu/release
 mkdir -p "$QS"/{bin,net.d,state,podman,rootfs/bin,rootfs/www}
 [ -f "$QS/ip_forward.orig" ] || cat /proc/sys/net/ipv4/ip_forward > "$QS/ip_forward.orig"
+# calico-node turns IPv6 forwarding on too (Felix's ipv6Support).
+if [ -f /proc/sys/net/ipv6/conf/all/forwarding ] && [ ! -f "$QS/ip6_forward.orig" ]; then
+  cat /proc/sys/net/ipv6/conf/all/forwarding > "$QS/ip6_forward.orig"
+fi
 # podman's CNI library keeps a cache in /var/lib/cni: remove it on --down if we made it.
 [ -e /var/lib/cni ] || [ -f "$QS/ip_forward.orig.done" ] || touch "$QS/made-var-lib-cni"
 touch "$QS/ip_forward.orig.done"
