@@ -13,8 +13,8 @@ use crate::etcd::{EtcdStore, EtcdTls};
 use crate::local::{DEFAULT_PATH, LocalStore};
 use crate::store::{Store, StoreError};
 
-/// A resolved datastore location.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A resolved datastore location. `Debug` shows no password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatastoreConfig {
     /// The embedded SQLite file.
     Local {
@@ -30,6 +30,27 @@ pub enum DatastoreConfig {
         /// User name and password, when etcd auth is on.
         user: Option<(String, String)>,
     },
+}
+
+/// Stands for a password in `Debug` output.
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for DatastoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatastoreConfig::Local { path } => f.debug_struct("Local").field("path", path).finish(),
+            DatastoreConfig::Etcd {
+                endpoints,
+                tls,
+                user,
+            } => f
+                .debug_struct("Etcd")
+                .field("endpoints", endpoints)
+                .field("tls", tls)
+                .field("user", &user.as_ref().map(|(name, _)| (name, REDACTED)))
+                .finish(),
+        }
+    }
 }
 
 impl DatastoreConfig {
@@ -80,8 +101,8 @@ pub enum ConfigError {
     },
 }
 
-/// The raw settings, however they were given.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// The raw settings, however they were given. `Debug` shows no password.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     /// `local` (default) or `etcdv3`.
@@ -108,6 +129,24 @@ pub struct Settings {
     /// etcd password.
     #[serde(default)]
     pub etcd_password: Option<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("datastore_type", &self.datastore_type)
+            .field("datastore_path", &self.datastore_path)
+            .field("etcd_endpoints", &self.etcd_endpoints)
+            .field("etcd_key_file", &self.etcd_key_file)
+            .field("etcd_cert_file", &self.etcd_cert_file)
+            .field("etcd_ca_cert_file", &self.etcd_ca_cert_file)
+            .field("etcd_username", &self.etcd_username)
+            .field(
+                "etcd_password",
+                &self.etcd_password.as_ref().map(|_| REDACTED),
+            )
+            .finish()
+    }
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -248,6 +287,30 @@ fn serde_saphyr_or_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T,
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn debug_output_shows_no_password() {
+        let settings = Settings {
+            datastore_type: Some("etcdv3".into()),
+            etcd_endpoints: Some("http://127.0.0.1:2379".into()),
+            etcd_username: Some("calico".into()),
+            etcd_password: Some("hunter2-secret".into()),
+            ..Settings::default()
+        };
+        let config = settings.clone().resolve().unwrap();
+        for shown in [
+            format!("{settings:?}"),
+            format!("{config:?}"),
+            format!("{config:#?}"),
+        ] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(
+                shown.contains("calico") && shown.contains(REDACTED),
+                "{shown}"
+            );
+        }
+        assert!(format!("{:?}", Settings::default()).contains("etcd_password: None"));
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Result<DatastoreConfig, ConfigError> {
         let m: HashMap<String, String> = pairs

@@ -5,7 +5,10 @@
 //! bounded number of attempts, so an unreachable etcd is an error naming the
 //! endpoints, never a hang. Watches run as tasks on the runtime and reconnect
 //! by themselves after a dropped connection, resuming from the revision after
-//! the last one delivered, so no event is lost or repeated.
+//! the last one delivered, so no event is lost or repeated. A transaction
+//! retried after an attempt that got no answer recognises that attempt's
+//! commit (its `else` branch reads the keys it writes), so a lost answer
+//! never turns into a false conflict.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -132,9 +135,19 @@ impl EtcdStore {
         F: FnMut(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
+        self.call_again(|c, _| f(c))
+    }
+
+    /// [`EtcdStore::call`], telling each attempt whether an earlier one
+    /// failed without an answer (it may have been carried out all the same).
+    fn call_again<T, F, Fut>(&self, mut f: F) -> Result<T, StoreError>
+    where
+        F: FnMut(Client, bool) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
-            let fut = f(self.client.clone());
+            let fut = f(self.client.clone(), attempt > 0);
             match self
                 .rt
                 .block_on(async { tokio::time::timeout(REQUEST_TIMEOUT, fut).await })
@@ -158,6 +171,33 @@ impl EtcdStore {
             reason: last,
         })
     }
+}
+
+/// Whether the failed comparison of a retried transaction is the trace of
+/// its own earlier attempt, which committed though its answer was lost:
+/// every key it puts holds the value it puts, all written at one revision,
+/// and every key it deletes is gone. `puts` pairs each put key's value
+/// with what the transaction's `else` branch read at that key (value and
+/// revision). Returns the revision the earlier attempt committed at (`now`
+/// when it only deleted). Someone else writing the very same values at one
+/// revision would pass too: for Calico's records (an allocation names its
+/// handle) that is the same change.
+/// A put's value, and what was read at its key (value and revision).
+type PutSeen<'a> = (&'a [u8], Option<(&'a [u8], Revision)>);
+
+fn committed_before(puts: &[PutSeen<'_>], deletes_gone: bool, now: Revision) -> Option<Revision> {
+    if !deletes_gone {
+        return None;
+    }
+    let mut rev = None;
+    for (want, got) in puts {
+        let (value, at) = (*got)?;
+        if value != *want || rev.is_some_and(|r| r != at) {
+            return None;
+        }
+        rev = Some(at);
+    }
+    Some(rev.unwrap_or(now))
 }
 
 /// Errors worth another attempt: the connection's, and requests that
@@ -250,16 +290,47 @@ impl Store for EtcdStore {
                 Op::Delete { key } => TxnOp::delete(key.as_str(), None),
             })
             .collect();
-        // A transaction is not retried blindly: if the first attempt may have
-        // committed before the connection failed, a retry could apply it twice.
-        // Only connection-level failures before sending are retried by `call`;
-        // callers re-read and retry on `None` or `Unavailable`.
-        let resp = self.call(|mut c| {
-            let txn = Txn::new().when(cmps.clone()).and_then(tops.clone());
-            async move { c.txn(txn).await }
+        // On a conflict the `else` branch reads every key the transaction
+        // writes. A retry after an attempt that got no answer (a timeout, a
+        // cut connection) finds the keys as that attempt left them if it
+        // committed: that is reported as the success it was, not as a
+        // conflict the caller would answer by doing the work a second time.
+        let reads: Vec<TxnOp> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Put { key, .. } | Op::Delete { key } => TxnOp::get(key.as_str(), None),
+            })
+            .collect();
+        let (resp, retried) = self.call_again(|mut c, retried| {
+            let txn = Txn::new()
+                .when(cmps.clone())
+                .and_then(tops.clone())
+                .or_else(reads.clone());
+            async move { c.txn(txn).await.map(|r| (r, retried)) }
         })?;
         let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
-        Ok(resp.succeeded().then_some(rev))
+        if resp.succeeded() {
+            return Ok(Some(rev));
+        }
+        if !retried {
+            return Ok(None);
+        }
+        let answers = resp.op_responses();
+        let found = |i: usize| match answers.get(i) {
+            Some(etcd_client::TxnOpResponse::Get(g)) => {
+                g.kvs().first().map(|kv| (kv.value(), kv.mod_revision()))
+            }
+            _ => None,
+        };
+        let mut puts = Vec::new();
+        let mut deletes_gone = true;
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                Op::Put { value, .. } => puts.push((value.as_slice(), found(i))),
+                Op::Delete { .. } => deletes_gone &= found(i).is_none(),
+            }
+        }
+        Ok(committed_before(&puts, deletes_gone, rev))
     }
 
     fn watch(&self, prefix: &str, from: Revision) -> Result<Box<dyn Watch>, StoreError> {
@@ -371,6 +442,27 @@ impl Watch for EtcdWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retried_transaction_recognises_its_own_commit() {
+        let (a, b): (&[u8], &[u8]) = (b"a", b"b");
+        // Both puts hold our values at one revision: ours, at 7.
+        assert_eq!(
+            committed_before(&[(a, Some((a, 7))), (b, Some((b, 7)))], true, 9),
+            Some(7)
+        );
+        // A value differs, a key is missing, two revisions, a deleted key
+        // is back: someone else's change, a real conflict.
+        assert_eq!(committed_before(&[(a, Some((b, 7)))], true, 9), None);
+        assert_eq!(committed_before(&[(a, None)], true, 9), None);
+        assert_eq!(
+            committed_before(&[(a, Some((a, 7))), (b, Some((b, 8)))], true, 9),
+            None
+        );
+        assert_eq!(committed_before(&[(a, Some((a, 7)))], false, 9), None);
+        // Only deletes, all gone: done, as of now.
+        assert_eq!(committed_before(&[], true, 9), Some(9));
+    }
 
     #[test]
     fn timeouts_and_lost_connections_are_retried_other_failures_not() {

@@ -41,6 +41,26 @@ fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |e| StoreError::Backend(format!("local store {}: {e}", path.display()))
 }
 
+/// Creates the store file readable and writable by its owner only (0600,
+/// whatever the umask; SQLite gives the `-wal` and `-shm` files the main
+/// file's mode), as an empty file SQLite then initialises. A file that is
+/// already there keeps its mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        // `mode` is filtered by the umask, which never adds bits; set it
+        // again in case the file system did something odd.
+        Ok(f) => f.set_permissions(std::fs::Permissions::from_mode(0o600)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn open_conn(path: &Path, long_lived: bool) -> Result<Connection, StoreError> {
     let unavailable = |reason: String| StoreError::Unavailable {
         endpoint: format!("local store {}", path.display()),
@@ -50,6 +70,8 @@ fn open_conn(path: &Path, long_lived: bool) -> Result<Connection, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
     }
+    create_private(path)
+        .map_err(|e| unavailable(format!("cannot create {}: {e}", path.display())))?;
     let conn = Connection::open(path).map_err(|e| unavailable(e.to_string()))?;
     // Every statement is prepared once per connection (`prepare_cached`).
     conn.set_prepared_statement_cache_capacity(32);

@@ -137,7 +137,9 @@ pub trait Store: Send + Sync {
     /// Every key under `prefix`, sorted by key, and the revision they were read at.
     fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError>;
     /// If every compare holds, applies every op atomically and returns the
-    /// new revision; otherwise changes nothing and returns `None`.
+    /// new revision; otherwise changes nothing and returns `None`. A
+    /// backend that retries after a lost answer reports an attempt that did
+    /// commit as committed (never as a conflict, and never applied twice).
     fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<Option<Revision>, StoreError>;
     /// Changes under `prefix` with revision `>= from` (use `list`'s revision + 1).
     fn watch(&self, prefix: &str, from: Revision) -> Result<Box<dyn Watch>, StoreError>;

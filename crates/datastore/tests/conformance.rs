@@ -655,6 +655,69 @@ fn etcd_watch_reconnects_after_dropped_connection() {
     assert_eq!(seen, want);
 }
 
+/// A transaction whose answer is lost after etcd committed it, then
+/// retried, reports the commit rather than a conflict (which would make
+/// the caller do the work twice: a second address on one IPAM handle).
+#[test]
+fn etcd_txn_retried_after_a_lost_answer_is_not_a_false_conflict() {
+    let server = EtcdServer::start();
+    let proxy = Arc::new(calico_testutil::TcpProxy::start(server.port));
+    let direct = EtcdStore::connect(&[server.endpoint()], &EtcdTls::default(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let via_proxy = EtcdStore::connect(&[proxy.endpoint()], &EtcdTls::default(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gone = put(&direct, "/i/gone", "x");
+    // The connection is up (HTTP/2 set up) before replies are dropped.
+    assert_eq!(
+        via_proxy.get("/i/k").unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    proxy.mute_replies();
+    // Once etcd has the write, the connection is cut and replies flow
+    // again: the client's next attempt gets an answer.
+    let cutter = {
+        let (proxy, endpoint) = (proxy.clone(), server.endpoint());
+        std::thread::spawn(move || {
+            let s = EtcdStore::connect(&[endpoint], &EtcdTls::default(), None)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while s.get("/i/k").ok().flatten().is_none() {
+                assert!(Instant::now() < deadline, "the write never reached etcd");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            proxy.cut();
+            proxy.resume();
+        })
+    };
+    let r = via_proxy.txn(
+        &[Compare::absent("/i/k"), Compare::at("/i/gone", gone)],
+        &[
+            Op::Put {
+                key: "/i/k".into(),
+                value: b"mine".to_vec(),
+            },
+            Op::Put {
+                key: "/i/k2".into(),
+                value: b"mine too".to_vec(),
+            },
+            Op::Delete {
+                key: "/i/gone".into(),
+            },
+        ],
+    );
+    cutter
+        .join()
+        .unwrap_or_else(|_| panic!("the cutting thread failed"));
+    let committed = direct.get("/i/k").unwrap().unwrap().mod_revision;
+    assert_eq!(
+        r.unwrap_or_else(|e| panic!("{e}")),
+        Some(committed),
+        "the committed first attempt must be reported as committed"
+    );
+    assert_eq!(direct.get("/i/k2").unwrap().unwrap().value, b"mine too");
+    assert_eq!(direct.get("/i/gone").unwrap(), None);
+}
+
 /// An unreachable etcd is a clear, bounded error naming the endpoint.
 #[test]
 fn etcd_unreachable_is_a_bounded_clear_error() {

@@ -371,6 +371,7 @@ pub struct TcpProxy {
     pub port: u16,
     stop: Arc<AtomicBool>,
     refuse: Arc<AtomicBool>,
+    mute: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -383,8 +384,9 @@ impl TcpProxy {
         let _ = listener.set_nonblocking(true);
         let stop = Arc::new(AtomicBool::new(false));
         let refuse = Arc::new(AtomicBool::new(false));
+        let mute = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (s, r, c) = (stop.clone(), refuse.clone(), conns.clone());
+        let (s, r, c, m) = (stop.clone(), refuse.clone(), conns.clone(), mute.clone());
         thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 match listener.accept() {
@@ -397,18 +399,19 @@ impl TcpProxy {
                         let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
                             continue;
                         };
+                        // Requests always pass; replies are dropped while muted.
                         let pairs = [
-                            (client.try_clone(), server.try_clone()),
-                            (server.try_clone(), client.try_clone()),
+                            (client.try_clone(), server.try_clone(), None),
+                            (server.try_clone(), client.try_clone(), Some(m.clone())),
                         ];
                         if let Ok(mut g) = c.lock() {
                             g.extend(client.try_clone());
                             g.extend(server.try_clone());
                         }
-                        for (a, b) in pairs {
+                        for (a, b, mute) in pairs {
                             if let (Ok(mut a), Ok(mut b)) = (a, b) {
                                 thread::spawn(move || {
-                                    let _ = io::copy(&mut a, &mut b);
+                                    forward(&mut a, &mut b, mute.as_deref());
                                     let _ = b.shutdown(Shutdown::Both);
                                 });
                             }
@@ -422,6 +425,7 @@ impl TcpProxy {
             port,
             stop,
             refuse,
+            mute,
             conns,
         }
     }
@@ -436,14 +440,42 @@ impl TcpProxy {
         }
     }
 
-    /// Accepts connections again.
+    /// Accepts connections again (and passes replies again).
     pub fn resume(&self) {
+        self.mute.store(false, Ordering::SeqCst);
         self.refuse.store(false, Ordering::SeqCst);
+    }
+
+    /// Drops every byte the server sends until [`TcpProxy::resume`];
+    /// requests still reach it: a request is carried out and its answer
+    /// lost.
+    pub fn mute_replies(&self) {
+        self.mute.store(true, Ordering::SeqCst);
     }
 
     /// The proxy's URL.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Copies `from` to `to` until either closes; while `mute` is set, what
+/// is read is dropped.
+fn forward(from: &mut TcpStream, to: &mut TcpStream, mute: Option<&AtomicBool>) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if mute.is_some_and(|m| m.load(Ordering::SeqCst)) {
+                    continue;
+                }
+                if to.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
