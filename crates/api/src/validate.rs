@@ -211,15 +211,18 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     Some(mac)
 }
 
-/// A Linux interface name: 1 to 15 characters, no `/`, whitespace or `:`.
+/// An interface name as Calico's validator takes it (`^[a-zA-Z0-9_.-]{1,15}$`):
+/// a name Linux accepts, and one that nft and every other consumer can
+/// carry between quotes without escaping.
 pub fn interface_name(s: &str) -> Result<(), String> {
     if s.is_empty()
         || s.len() > 15
-        || s.chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
     {
         return Err(format!(
-            "{s:?} is not a valid interface name (1 to 15 characters, no '/', ':' or spaces)"
+            "{s:?} is not a valid interface name (1 to 15 characters of a-z, A-Z, 0-9, '_', '.' and '-')"
         ));
     }
     Ok(())
@@ -328,6 +331,12 @@ mod tests {
         assert_eq!(parse_mac("02:00:0a:ff:10:+b"), None);
         assert!(interface_name("eth0").is_ok());
         assert!(interface_name("a-very-long-interface").is_err());
+        assert!(interface_name("cali0ef24ba.1_x").is_ok());
+        for bad in [
+            "", "cali\"x", "a b", "a/b", "a:b", "ca\\li", "calé", "a\nb", "x*",
+        ] {
+            assert!(interface_name(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -6,124 +6,14 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use calico_testutil::{EtcdServer, TestNetns, free_port, require_root, workspace_bin};
+use calico_testutil::{free_port, require_root, workspace_bin};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_calico-node");
-
-struct Host {
-    ns: TestNetns,
-    _world: TestNetns,
-    dir: tempfile::TempDir,
-    store: Vec<(String, String)>,
-    _etcd: Option<EtcdServer>,
-}
-
-impl Host {
-    fn new(etcd: bool) -> Host {
-        let ns = TestNetns::new("nh");
-        let world = TestNetns::new("nw");
-        ns.exec(&[
-            "sh",
-            "-c",
-            &format!(
-                "ip link add up0 type veth peer name up1 netns {w}; ip addr add 192.0.2.1/24 dev up0; \
-                 ip link set up0 mtu 1400 up; ip netns exec {w} ip addr add 192.0.2.2/24 dev up1; \
-                 ip netns exec {w} ip link set up1 up; ip route add default via 192.0.2.2",
-                w = world.name()
-            ),
-        ]);
-        let dir = tempfile::tempdir().unwrap();
-        let (store, etcd) = if etcd {
-            let e = EtcdServer::start_in(ns.name());
-            (
-                vec![
-                    ("DATASTORE_TYPE".into(), "etcdv3".into()),
-                    ("ETCD_ENDPOINTS".into(), e.endpoint()),
-                ],
-                Some(e),
-            )
-        } else {
-            (
-                vec![
-                    ("DATASTORE_TYPE".into(), "local".into()),
-                    (
-                        "DATASTORE_PATH".into(),
-                        dir.path().join("ds.db").display().to_string(),
-                    ),
-                ],
-                None,
-            )
-        };
-        Host {
-            ns,
-            _world: world,
-            dir,
-            store,
-            _etcd: etcd,
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn cmd(&self, bin: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", self.ns.name(), bin]).args(args);
-        for k in [
-            "DATASTORE_TYPE",
-            "DATASTORE_PATH",
-            "ETCD_ENDPOINTS",
-            "NODENAME",
-            "IP",
-            "IP6",
-        ] {
-            c.env_remove(k);
-        }
-        for (k, v) in &self.store {
-            c.env(k, v);
-        }
-        c.env("CALICO_STATE_DIR", self.state());
-        c.env("CALICO_IPAM_SOCKET", self.dir.path().join("ipam.sock"));
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn node(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        self.cmd(BIN, args, env).output().unwrap()
-    }
-
-    fn calicoctl(&self, args: &[&str]) -> String {
-        let bin = workspace_bin("calicoctl");
-        assert!(
-            bin.exists(),
-            "{} missing: cargo build --workspace",
-            bin.display()
-        );
-        let out = self.cmd(bin.to_str().unwrap(), args, &[]).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "calicoctl {args:?}: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
-    }
-
-    fn get(&self, kind: &str, name: &str) -> Value {
-        serde_json::from_str(&self.calicoctl(&["get", kind, name, "-o", "json"])).unwrap()
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod node_host;
+use node_host::{Agent, BIN, Host, stderr};
 
 fn startup_registers_the_node(h: Host) {
     let env = [
@@ -277,14 +167,6 @@ fn autodetection_and_bad_input(h: Host) {
         assert!(!out.status.success(), "{env:?} succeeded");
         assert!(stderr(&out).contains(want), "{env:?}: {}", stderr(&out));
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
-    }
-}
-
-struct Agent(Child);
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -688,4 +570,129 @@ fn plugins_allocate_through_the_node() {
     elsewhere["ipam_lock_file"] = serde_json::json!(h.dir.path().join("l").display().to_string());
     let (ok, out) = ipam("ADD", "svc3", &elsewhere);
     assert!(ok && out.contains("10.85."), "{out}");
+}
+
+/// Felix's validation filter: a workload endpoint whose interface name nft
+/// cannot carry (written by something that skipped validation) is treated
+/// as missing and named in readiness, and the rest of the dataplane — the
+/// other endpoints' routes, the table `inet calico`, policy — is still
+/// programmed; `allowSpoofedSourcePrefixes` is honoured only with
+/// FelixConfiguration `workloadSourceSpoofing: Any`, as Felix does.
+#[test]
+fn bad_endpoints_are_skipped_and_spoofing_needs_felix_consent() {
+    require_root!();
+    let h = Host::new(false);
+    for (host, peer) in [("caliok1", "podok1"), ("calisp1", "podsp1")] {
+        h.ns.exec(&[
+            "sh",
+            "-c",
+            &format!("ip link add {host} type veth peer name {peer} && ip link set {host} up"),
+        ]);
+    }
+    let wep = |name: &str, iface: &str, ip: &str, spoof: &[&str]| {
+        serde_json::json!({"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"orchestrator": "k8s", "node": "node-v", "pod": name, "endpoint": "eth0",
+                     "interfaceName": iface, "ipNetworks": [ip],
+                     "allowSpoofedSourcePrefixes": spoof, "profiles": ["kns.default"]}})
+    };
+    // calicoctl refuses the name; a raw write gets it into the store.
+    let bad = wep("node--v-k8s-bad-eth0", "cali\"bad", "10.86.0.9/32", &[]);
+    let f = h.dir.path().join("bad.json");
+    std::fs::write(&f, bad.to_string()).unwrap();
+    let out = h
+        .cmd(
+            workspace_bin("calicoctl").to_str().unwrap(),
+            &["apply", "-f", f.to_str().unwrap()],
+            &[],
+        )
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        !out.status.success() && said.contains("spec.interfaceName"),
+        "{said}"
+    );
+    let store = calico_datastore::local::LocalStore::open(h.dir.path().join("ds.db")).unwrap();
+    use calico_datastore::{Op, Store};
+    store
+        .txn(
+            &[],
+            &[Op::Put {
+                key: "/calico/resources/v3/projectcalico.org/workloadendpoints/default/node--v-k8s-bad-eth0"
+                    .into(),
+                value: bad.to_string().into_bytes(),
+            }],
+        )
+        .unwrap();
+    drop(store);
+    for (name, iface, ip, spoof) in [
+        ("node--v-k8s-ok-eth0", "caliok1", "10.86.0.5/32", &[][..]),
+        (
+            "node--v-k8s-sp-eth0",
+            "calisp1",
+            "10.86.0.6/32",
+            &["192.168.77.0/24"][..],
+        ),
+    ] {
+        let f = h.dir.path().join(format!("{iface}.json"));
+        std::fs::write(&f, wep(name, iface, ip, spoof).to_string()).unwrap();
+        h.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+    }
+    let port = free_port().to_string();
+    let env = [
+        ("NODENAME", "node-v"),
+        ("FELIX_HEALTHENABLED", "true"),
+        ("FELIX_HEALTHPORT", port.as_str()),
+        ("CALICO_NETWORKING_BACKEND", "vxlan"),
+        ("CALICO_IPV4POOL_CIDR", "10.86.0.0/16"),
+        ("CALICO_IPV4POOL_VXLAN", "Always"),
+    ];
+    let _agent = Agent(h.cmd(BIN, &[], &env).stderr(Stdio::null()).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        let out = h.node(&["-felix-ready"], &env);
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(ready.contains("node--v-k8s-bad-eth0"), "{ready}");
+    assert!(ready.contains("workloadSourceSpoofing"), "{ready}");
+    let routes = h.ns.exec(&["ip", "route", "show"]);
+    assert!(routes.contains("10.86.0.5 dev caliok1"), "{routes}");
+    assert!(!routes.contains("10.86.0.6"), "{routes}");
+    let table = h.ns.exec(&["nft", "list", "table", "inet", "calico"]);
+    assert!(table.contains("\"caliok1\" . 10.86.0.5"), "{table}");
+    assert!(!table.contains("192.168.77.0/24"), "{table}");
+    assert!(!table.contains("calisp1"), "{table}");
+    let policy =
+        h.ns.exec(&["nft", "list", "table", "inet", "calico-policy"]);
+    assert!(policy.contains("caliok1"), "{policy}");
+    // Felix's consent: the endpoint comes back with its spoofed prefix.
+    let fc = h.dir.path().join("fc.yaml");
+    std::fs::write(
+        &fc,
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: default}\n\
+         spec: {workloadSourceSpoofing: Any}\n",
+    )
+    .unwrap();
+    h.calicoctl(&["apply", "-f", fc.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let table = h.ns.exec(&["nft", "list", "table", "inet", "calico"]);
+        if table.contains("\"calisp1\" . 192.168.77.0/24") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "spoofing never allowed: {table}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let routes = h.ns.exec(&["ip", "route", "show"]);
+    assert!(routes.contains("10.86.0.6 dev calisp1"), "{routes}");
 }

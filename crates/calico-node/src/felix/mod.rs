@@ -68,6 +68,7 @@ pub fn run(
             let (weps, mut skipped, first_rev) = client
                 .list_lenient(calico_api::Kind::WorkloadEndpoint, None)
                 .map_err(|e| format!("datastore: {e}"))?;
+            let (weps, dropped) = sync::admit(weps, eff.source_spoofing_allowed());
             let mut dataplane = eff.dataplane();
             // With the BGP speaker, routes into IP-in-IP pools come from BGP
             // (as BIRD programs them in Calico).
@@ -76,28 +77,51 @@ pub fn run(
                 .map_err(|e| format!("datastore: {e}"))?;
             let rev = first_rev;
             skipped.extend(more);
-            for s in &skipped {
+            for s in skipped.iter().chain(&dropped) {
                 log("WARNING", &format!("skipped {s}"));
             }
             let d = model::desired(&snap);
-            let mut nl = Netlink::open().map_err(|e| e.to_string())?;
-            let c = apply::apply(&mut nl, &d).map_err(|e| format!("dataplane: {e}"))?;
+            // Routes, the table `inet calico` and policy are applied each on
+            // its own: one that fails is reported (and the pass retried)
+            // without keeping the others from the kernel.
+            let mut failed = Vec::new();
+            let c = Netlink::open()
+                .map_err(|e| e.to_string())
+                .and_then(|mut nl| apply::apply(&mut nl, &d).map_err(|e| e.to_string()))
+                .unwrap_or_else(|e| {
+                    failed.push(format!("dataplane: {e}"));
+                    apply::Changes::default()
+                });
             // The table is checked against the kernel when it changed and at
             // every resync; in between an unchanged document costs nothing.
             let verify = last_resync.elapsed() >= RESYNC;
             if verify || last_nft.as_deref() != nat::marker(&d.nft) {
-                if nat::apply(&d.nft)? {
-                    log("INFO", "nftables table inet calico updated");
+                match nat::apply(&d.nft) {
+                    Ok(applied) => {
+                        if applied {
+                            log("INFO", "nftables table inet calico updated");
+                        }
+                        last_nft = nat::marker(&d.nft).map(str::to_string);
+                    }
+                    Err(e) => {
+                        failed.push(format!("table {}: {e}", nat::TABLE));
+                        last_nft = None;
+                    }
                 }
-                last_nft = nat::marker(&d.nft).map(str::to_string);
             }
             let hosts = snap.nodes.iter().filter_map(|n| n.ipv4.map(|a| a.addr()));
-            let (input, policy_skipped) = policy::read(&client, &me, &eff, weps, hosts.collect())
-                .map_err(|e| format!("datastore: {e}"))?;
-            for s in &policy_skipped {
-                log("WARNING", &format!("policy: skipped {s}"));
-            }
-            let applied = enforcer.apply(&input, verify)?;
+            let applied = policy::read(&client, &me, &eff, weps, hosts.collect())
+                .map_err(|e| format!("datastore: {e}"))
+                .and_then(|(input, policy_skipped)| {
+                    for s in &policy_skipped {
+                        log("WARNING", &format!("policy: skipped {s}"));
+                    }
+                    enforcer.apply(&input, verify)
+                })
+                .unwrap_or_else(|e| {
+                    failed.push(format!("policy: {e}"));
+                    policy::Applied::default()
+                });
             if applied.lines > 0 {
                 Metrics::inc(&metrics.policy_updates);
                 log(
@@ -112,6 +136,9 @@ pub fn run(
                         applied.lines
                     ),
                 );
+            }
+            if !failed.is_empty() {
+                return Err(failed.join("; "));
             }
             if verify {
                 last_resync = Instant::now();
@@ -135,6 +162,7 @@ pub fn run(
                 );
             }
             let mut problems = d.problems;
+            problems.extend(dropped);
             problems.extend(c.problems);
             problems.extend(applied.problems);
             Ok((rev, problems))

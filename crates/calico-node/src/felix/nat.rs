@@ -69,7 +69,9 @@ pub fn ruleset(pools: &[PoolInfo], workloads: &[WorkloadInfo]) -> String {
     let mut wl6 = Vec::new();
     for w in workloads {
         for n in w.nets.iter().chain(w.allow_spoof.iter()) {
-            let e = format!("\"{}\" . {}", w.iface, n.trunc());
+            // Endpoints passed validation (`sync::admit`); quoting as the
+            // policy renderer does keeps the document whole regardless.
+            let e = format!("{} . {}", calico_policy::nft::quote(&w.iface), n.trunc());
             if n.addr().is_ipv4() {
                 wl4.push(e);
             } else {
@@ -269,6 +271,22 @@ mod tests {
         assert_eq!(doc, ruleset(&pools, &wl));
         assert_ne!(marker(&doc), marker(&ruleset(&pools[..1], &wl)));
         assert!(marker(&doc).unwrap().starts_with("h:"));
+    }
+
+    #[test]
+    fn interface_names_cannot_break_the_document() {
+        let wl = [WorkloadInfo {
+            iface: "cali\"; }\nx".into(),
+            nets: vec!["10.81.0.5/32".parse().unwrap()],
+            nats: vec![],
+            allow_spoof: vec![],
+        }];
+        let doc = ruleset(&[pool("10.81.0.0/16", true)], &wl);
+        let line = doc.lines().find(|l| l.contains("set wl4")).unwrap();
+        assert!(
+            line.contains("elements = { \"cali'; } x\" . 10.81.0.5/32 };"),
+            "{doc}"
+        );
     }
 
     #[test]

@@ -25,6 +25,13 @@ impl Effective {
         self.0.get(field).and_then(Value::as_str)
     }
 
+    /// Whether endpoints may send from `allowSpoofedSourcePrefixes`
+    /// (`workloadSourceSpoofing: Any`; Felix's default is `Disabled`).
+    pub fn source_spoofing_allowed(&self) -> bool {
+        self.str("workloadSourceSpoofing")
+            .is_some_and(|v| v.eq_ignore_ascii_case("Any"))
+    }
+
     /// The dataplane settings.
     pub fn dataplane(&self) -> super::model::Settings {
         super::model::Settings {

@@ -1,5 +1,6 @@
 //! Reading the [`Snapshot`] the dataplane is computed from. A malformed
 //! resource or block is logged and skipped; the rest keeps working.
+//! Workload endpoints pass Felix's validation filter first ([`admit`]).
 
 use std::net::Ipv4Addr;
 
@@ -8,6 +9,44 @@ use calico_datastore::{Client, ClientError, Revision};
 use ipnet::IpNet;
 
 use super::model::{BlockInfo, Encap, NodeInfo, PoolInfo, Settings, Snapshot, WorkloadInfo};
+
+/// Felix's validation filter for workload endpoints: one that fails
+/// Calico's validation (an interface name nft cannot carry, say, written
+/// by something that skipped validation), or that asks for
+/// `allowSpoofedSourcePrefixes` while FelixConfiguration's
+/// `workloadSourceSpoofing` is not `Any`, is treated as missing, as Felix
+/// does. Returns the endpoints kept and, for each one dropped, why.
+pub fn admit(weps: Vec<Resource>, spoofing_allowed: bool) -> (Vec<Resource>, Vec<String>) {
+    let mut why = Vec::new();
+    let kept = weps
+        .into_iter()
+        .filter(|r| {
+            let Resource::WorkloadEndpoint(w) = r else {
+                return true;
+            };
+            let name = || {
+                format!(
+                    "WorkloadEndpoint {}/{}",
+                    w.metadata.namespace.as_deref().unwrap_or(""),
+                    w.metadata.name
+                )
+            };
+            if let Err(e) = r.validate() {
+                why.push(format!("{}: {e}", name()));
+                false
+            } else if !w.spec.allow_spoofed_source_prefixes.is_empty() && !spoofing_allowed {
+                why.push(format!(
+                    "{}: allowSpoofedSourcePrefixes needs FelixConfiguration workloadSourceSpoofing: Any",
+                    name()
+                ));
+                false
+            } else {
+                true
+            }
+        })
+        .collect();
+    (kept, why)
+}
 
 /// Reads everything; returns the snapshot, the store revision it reflects,
 /// and what was skipped.
@@ -119,4 +158,39 @@ pub fn read(
         rev,
         skipped,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wep(name: &str, iface: &str, spoof: &[&str]) -> Resource {
+        calico_api::decode_value(serde_json::json!({
+            "apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"node": "n1", "interfaceName": iface, "ipNetworks": ["10.0.0.1/32"],
+                     "allowSpoofedSourcePrefixes": spoof}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn felix_validation_filter() {
+        let weps = || {
+            vec![
+                wep("plain", "cali1", &[]),
+                wep("spoofs", "cali2", &["192.168.0.0/24"]),
+                wep("quoted", "cali\"3", &[]),
+            ]
+        };
+        let names = |v: &[Resource]| -> Vec<String> {
+            v.iter().map(|r| r.metadata().name.clone()).collect()
+        };
+        let (kept, why) = admit(weps(), false);
+        assert_eq!(names(&kept), ["plain"]);
+        assert!(why[0].contains("spoofs") && why[0].contains("workloadSourceSpoofing: Any"));
+        assert!(why[1].contains("quoted") && why[1].contains("spec.interfaceName"));
+        let (kept, why) = admit(weps(), true);
+        assert_eq!(names(&kept), ["plain", "spoofs"]);
+        assert_eq!(why.len(), 1);
+    }
 }

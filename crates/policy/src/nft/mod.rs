@@ -16,6 +16,7 @@
 pub mod compile;
 pub mod diff;
 mod render;
+pub use render::quote;
 pub mod sim;
 
 use std::collections::{BTreeMap, BTreeSet};

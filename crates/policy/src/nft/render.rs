@@ -16,7 +16,7 @@ use super::{
 };
 
 /// Makes `s` safe inside an nft string: no quotes, no newlines, at most 120 bytes.
-pub(super) fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     let mut out: String = s
         .chars()
         .map(|c| match c {
