@@ -4,11 +4,14 @@
 //! - [`plan`]: datastore → peers and advertised prefixes (pure);
 //! - [`speaker`]: the sessions (over `calico_bgp`'s pure state machine and
 //!   codec) and the routes they learn;
+//! - [`listener`]: the listening socket, the TCP MD5 keys it expects, and
+//!   which accepted connections reach a session;
 //! - [`routes`]: the best learned paths into the kernel.
 //!
 //! [`run`] is its reconcile loop: read, plan, configure the speaker, wait
 //! for a datastore change (or 30 s), again.
 
+pub mod listener;
 pub mod plan;
 pub mod routes;
 pub mod speaker;

@@ -1,6 +1,7 @@
-//! The BGP speaker's threads: a listener, one thread per peer running the
-//! pure [`calico_bgp::fsm::Session`] (plus a reader thread per connection
-//! that decodes and hands messages over), and the route programmer.
+//! The BGP speaker's threads: a listener (`listener.rs`), one thread per
+//! peer running the pure [`calico_bgp::fsm::Session`] (plus a reader thread
+//! per connection that decodes and hands messages over), and the route
+//! programmer.
 //!
 //! ```text
 //!  listener ──accepted socket──▶ peer thread ◀──decoded messages── reader thread
@@ -30,6 +31,7 @@ use calico_bgp::msg::{Afi, Attributes, Message, Origin, Segment, Update};
 use calico_bgp::wire::{self, Context};
 use ipnet::IpNet;
 
+use super::listener::{self, Keys};
 use super::plan::{Communities, LogLevel, PeerKind, PeerPlan, Plan};
 
 /// Where the speaker logs: (level, message).
@@ -130,7 +132,7 @@ impl Shared {
     }
 }
 
-enum Input {
+pub(super) enum Input {
     /// A connection the listener accepted from this peer.
     Incoming(TcpStream),
     /// From the reader of connection `generation`.
@@ -140,9 +142,9 @@ enum Input {
     Stop,
 }
 
-struct PeerHandle {
-    plan: PeerPlan,
-    tx: Sender<Input>,
+pub(super) struct PeerHandle {
+    pub(super) plan: PeerPlan,
+    pub(super) tx: Sender<Input>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -156,8 +158,10 @@ pub struct Speaker {
     listener: Option<(u16, Arc<std::sync::atomic::AtomicBool>)>,
     /// The listening socket (a handle), for its MD5 keys.
     listening: Option<TcpListener>,
-    /// MD5 keys set on the listener, by peer.
-    md5_keys: BTreeMap<IpAddr, String>,
+    /// MD5 keys in place on the listener, by peer.
+    keys: Keys,
+    /// Keys that could not be set, as last logged.
+    key_errors: BTreeMap<IpAddr, String>,
     identity: Option<(Ipv4Addr, u32)>,
     log: Log,
 }
@@ -172,7 +176,8 @@ impl Speaker {
             senders: Arc::default(),
             listener: None,
             listening: None,
-            md5_keys: BTreeMap::new(),
+            keys: Keys::default(),
+            key_errors: BTreeMap::new(),
             identity: None,
             log,
         }
@@ -195,9 +200,16 @@ impl Speaker {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            self.listening = Some(self.listen(plan.listen_port, stop.clone())?);
+            lock(&self.keys).clear();
+            self.key_errors.clear();
+            self.listening = Some(listener::spawn(
+                plan.listen_port,
+                stop.clone(),
+                self.peers.clone(),
+                self.keys.clone(),
+                self.log.clone(),
+            )?);
             self.listener = Some((plan.listen_port, stop));
-            self.md5_keys.clear();
         }
         self.set_listener_keys(plan);
         let exports_changed = self.shared.with(|s| {
@@ -317,7 +329,9 @@ impl Speaker {
         }
     }
 
-    /// The listener expects each peer's password (TCP MD5), and no other.
+    /// The listener expects each peer's password (TCP MD5), and no other;
+    /// a peer whose key could not be set is refused at accept until it is
+    /// (see [`listener::admit`]).
     fn set_listener_keys(&mut self, plan: &Plan) {
         let Some(l) = &self.listening else { return };
         let want: BTreeMap<IpAddr, String> = plan
@@ -325,58 +339,21 @@ impl Speaker {
             .iter()
             .filter_map(|(a, p)| Some((*a, p.password.clone()?)))
             .collect();
-        for (a, key) in &want {
-            if self.md5_keys.get(a) != Some(key)
-                && let Err(e) = calico_sys::listener_md5(l, *a, key.as_bytes())
-            {
-                (self.log)("ERROR", &format!("BGP: MD5 key for {a}: {e}"));
+        let failed: BTreeMap<IpAddr, String> = listener::set_keys(l, &self.keys, &want)
+            .into_iter()
+            .collect();
+        for (a, e) in &failed {
+            if self.key_errors.get(a) != Some(e) {
+                (self.log)(
+                    "ERROR",
+                    &format!(
+                        "BGP: cannot set the password (TCP MD5 key) for {a} on the listener: {e}; \
+                         connections from {a} are refused until it is in place"
+                    ),
+                );
             }
         }
-        for a in self.md5_keys.keys().filter(|a| !want.contains_key(a)) {
-            let _ = calico_sys::listener_md5(l, *a, b"");
-        }
-        self.md5_keys = want;
-    }
-
-    /// Listens on `port`; returns a handle to the listening socket.
-    fn listen(
-        &self,
-        port: u16,
-        stop: Arc<std::sync::atomic::AtomicBool>,
-    ) -> Result<TcpListener, String> {
-        let l = calico_sys::listen_any(port)
-            .map_err(|e| format!("BGP: cannot listen on port {port}: {e}"))?;
-        l.set_nonblocking(true)
-            .map_err(|e| format!("BGP listener: {e}"))?;
-        let handle = l.try_clone().map_err(|e| format!("BGP listener: {e}"))?;
-        let peers = self.peers.clone();
-        let log = self.log.clone();
-        std::thread::Builder::new()
-            .name("bgp-listen".into())
-            .spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    match l.accept() {
-                        Ok((s, from)) => {
-                            let peers = lock(&peers);
-                            // IPv4 peers reach the dual-stack listener as
-                            // IPv4-mapped IPv6 addresses.
-                            match peers.get(&from.ip().to_canonical()) {
-                                Some(h) => {
-                                    let _ = s.set_nonblocking(false);
-                                    let _ = h.tx.send(Input::Incoming(s));
-                                }
-                                None => {
-                                    log("INFO", &format!("BGP: refused {from}: not a peer"));
-                                    let _ = s.shutdown(Shutdown::Both);
-                                }
-                            }
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(50)),
-                    }
-                }
-            })
-            .map_err(|e| format!("BGP listener thread: {e}"))?;
-        Ok(handle)
+        self.key_errors = failed;
     }
 }
 

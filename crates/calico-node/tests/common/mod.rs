@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test file uses its own part of the harness
 
 pub mod bird;
+pub mod peers;
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
