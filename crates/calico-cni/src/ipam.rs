@@ -2,7 +2,11 @@
 //! [`calico_ipam::Ipam`], as Calico's calico-ipam behaves.
 //!
 //! - Handle: `<network name>.<container ID>`; attributes record node,
-//!   namespace and pod (from `K8S_POD_NAMESPACE` / `K8S_POD_NAME`).
+//!   network, namespace and pod (from `K8S_POD_NAMESPACE` / `K8S_POD_NAME`).
+//! - GC releases only this node's addresses of exactly this network, and
+//!   nothing when the runtime sends no `cni.dev/valid-attachments`.
+//! - Allocation asks calico-node's IPAM service first (with a deadline),
+//!   else runs here under the host-wide IPAM lock (bounded wait).
 //! - ADD is idempotent: a handle that already holds addresses gets them back.
 //!   Specific addresses come from `IP=a[,b]` in `CNI_ARGS` or
 //!   `runtimeConfig.ips`; pools from the pod annotations
@@ -15,7 +19,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
-use calico_ipam::service::{self, FailureClass, Request, Response};
+use std::time::Duration;
+
+use calico_ipam::block::{ATTR_NETWORK, ATTR_NODE};
+use calico_ipam::service::{self, Envelope, FailureClass, Request, Response};
 use calico_ipam::{Ipam, IpamError};
 use cni_spec::env::Command;
 use cni_spec::error::CniError;
@@ -33,37 +40,43 @@ pub const ANNOTATION_V6_POOLS: &str = "cni.projectcalico.org/ipv6pools";
 pub const IPAM_LOCK_FILE: &str = "/var/run/calico/ipam.lock";
 
 /// The host-wide IPAM lock (as Calico's plugins take it): while held, no
-/// other plugin process on this host allocates or releases. Without it,
-/// many pods starting at once on one node all race for the same block and
-/// retry their compare-and-swap writes; with it they take turns, which is
-/// faster. Released on drop (or when the process dies).
-pub struct IpamLock {
-    _file: std::fs::File,
-}
+/// other plugin process on this host, nor calico-node's IPAM service,
+/// allocates or releases. Without it, many pods starting at once on one
+/// node all race for the same block and retry their compare-and-swap
+/// writes; with it they take turns, which is faster. Released on drop (or
+/// when the process dies). The file is private (`0600`, no symlinks): see
+/// [`calico_ipam::hostlock`].
+pub type IpamLock = calico_ipam::hostlock::HostLock;
 
-/// Takes the IPAM lock named by the config, waiting for it.
-pub fn lock(inv: &Invocation) -> Result<IpamLock, CniError> {
-    let path = std::path::PathBuf::from(
+/// The IPAM lock file named by the config (`ipam_lock_file`), else
+/// [`IPAM_LOCK_FILE`].
+pub fn lock_path(inv: &Invocation) -> std::path::PathBuf {
+    std::path::PathBuf::from(
         inv.conf
             .ipam_lock_file
             .as_deref()
             .filter(|p| !p.is_empty())
             .unwrap_or(IPAM_LOCK_FILE),
-    );
-    let fail =
-        |e: std::io::Error| CniError::io_failure(format!("IPAM lock {}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(fail)?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| fail(e.into()))?;
-    Ok(IpamLock { _file: file })
+    )
+}
+
+/// Takes the IPAM lock named by the config, waiting at most
+/// [`calico_ipam::hostlock::DEFAULT_WAIT`].
+pub fn lock(inv: &Invocation) -> Result<IpamLock, CniError> {
+    lock_at(&lock_path(inv), calico_ipam::hostlock::DEFAULT_WAIT)
+}
+
+/// Takes the IPAM lock at `path`, waiting at most `wait`: still held then
+/// is "try again later" (11), a file that cannot be used an I/O failure
+/// (5); both name the file.
+pub fn lock_at(path: &std::path::Path, wait: Duration) -> Result<IpamLock, CniError> {
+    calico_ipam::hostlock::acquire(path, wait).map_err(|e| {
+        if e.is_timeout() {
+            CniError::try_again_later(e.to_string())
+        } else {
+            CniError::io_failure(e.to_string())
+        }
+    })
 }
 
 /// The allocator, opened (datastore and all) only when first needed: when
@@ -109,16 +122,24 @@ fn socket_path(inv: &Invocation) -> Option<std::path::PathBuf> {
     (p != "none" && !p.is_empty()).then(|| std::path::PathBuf::from(p))
 }
 
+/// How long a plugin waits for calico-node's answer before doing the work
+/// itself (the request carries this deadline, and the service drops it
+/// once passed).
+const SERVICE_BUDGET: Duration = Duration::from_secs(60);
+
 /// Asks calico-node to carry out `req`; `None` when it cannot (no socket,
-/// not listening, another store, a broken exchange): the caller then does
-/// it itself, which is safe because requests are idempotent per handle.
+/// not listening, another store, deadline passed, a broken exchange): the
+/// caller then does it itself under the IPAM lock. That is safe: the
+/// service takes the same lock and never starts a request after its
+/// deadline, and requests are idempotent per handle.
 fn via_node(inv: &Invocation, req: &Request) -> Option<Result<Vec<IpAddr>, CniError>> {
     use std::io::{BufRead, BufReader, Write};
     let path = socket_path(inv)?;
     let mut conn = std::os::unix::net::UnixStream::connect(&path).ok()?;
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .ok()?;
-    let mut line = serde_json::to_string(req).ok()?;
+    let env = Envelope::new(req.clone(), SERVICE_BUDGET, Some(lock_path(inv)));
+    conn.set_read_timeout(Some(SERVICE_BUDGET)).ok()?;
+    conn.set_write_timeout(Some(SERVICE_BUDGET)).ok()?;
+    let mut line = serde_json::to_string(&env).ok()?;
     line.push('\n');
     conn.write_all(line.as_bytes()).ok()?;
     let mut answer = String::new();
@@ -126,7 +147,7 @@ fn via_node(inv: &Invocation, req: &Request) -> Option<Result<Vec<IpAddr>, CniEr
     match serde_json::from_str::<Response>(&answer).ok()? {
         Response::Ok { ips } => Some(Ok(ips)),
         Response::Failed { class, message } => match class {
-            FailureClass::WrongStore => None,
+            FailureClass::WrongStore | FailureClass::Expired => None,
             FailureClass::Config => Some(Err(CniError::invalid_network_config(message))),
             FailureClass::Transient => Some(Err(CniError::try_again_later(message))),
             FailureClass::Other => Some(Err(CniError::new(100, message, ""))),
@@ -162,9 +183,10 @@ pub fn cni_error(e: IpamError) -> CniError {
         return CniError::try_again_later(e.to_string());
     }
     match e {
-        IpamError::PoolNotFound(_) | IpamError::PoolDisabled(_) | IpamError::PoolFamily(..) => {
-            CniError::invalid_network_config(e.to_string())
-        }
+        IpamError::PoolNotFound(_)
+        | IpamError::PoolDisabled(_)
+        | IpamError::PoolFamily(..)
+        | IpamError::PoolUse { .. } => CniError::invalid_network_config(e.to_string()),
         IpamError::Store(s) => crate::store_error(s),
         other => CniError::new(100, other.to_string(), ""),
     }
@@ -239,18 +261,18 @@ pub fn run(inv: &Invocation) -> Result<Option<Value>, CniError> {
     }
 }
 
-/// GC: releases this network's handles whose container is not in
-/// `cni.dev/valid-attachments`.
+/// GC: releases this node's addresses of this network whose container is
+/// not in `cni.dev/valid-attachments`; without that list, nothing (see
+/// [`calico_ipam::gc`]).
 pub fn gc(inv: &Invocation, ipam: &Ipam) -> Result<Option<Value>, CniError> {
-    let keep: HashSet<String> = inv
-        .conf
-        .gc_attachments()?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| a.container_id)
-        .collect();
+    let Some(attachments) = inv.conf.gc_attachments()? else {
+        return Ok(None);
+    };
+    let keep: HashSet<String> = attachments.into_iter().map(|a| a.container_id).collect();
+    let node = crate::nodename(&inv.conf);
     let _lock = lock(inv)?;
-    ipam.gc(inv.conf.network_name(), &keep).map_err(cni_error)?;
+    ipam.gc(inv.conf.network_name(), &node, Some(&keep))
+        .map_err(cni_error)?;
     Ok(None)
 }
 
@@ -349,7 +371,14 @@ pub fn assign(
     }
     let node = crate::nodename(&inv.conf);
     let k8s = inv.env.k8s_args();
-    let mut attrs = BTreeMap::from([("node".to_string(), node.clone())]);
+    // The network too, so GC can tell `a.b` + `c` from `a` + `b.c`.
+    let mut attrs = BTreeMap::from([
+        (ATTR_NODE.to_string(), node.clone()),
+        (
+            ATTR_NETWORK.to_string(),
+            inv.conf.network_name().to_string(),
+        ),
+    ]);
     if let Some(ns) = k8s.namespace.clone() {
         attrs.insert("namespace".into(), ns);
     }
@@ -411,4 +440,20 @@ fn now() -> String {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     secs.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_is_try_again_later_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("ipam.lock");
+        let _held = lock_at(&path, Duration::ZERO).unwrap_or_else(|e| panic!("{e:?}"));
+        let e = lock_at(&path, Duration::from_millis(20)).err();
+        let e = e.unwrap_or_else(|| panic!("took a held lock"));
+        assert_eq!(e.code, cni_spec::error::TRY_AGAIN_LATER);
+        assert!(e.msg.contains(&path.display().to_string()), "{}", e.msg);
+    }
 }

@@ -498,6 +498,100 @@ fn killed_processes_leave_nothing_behind(ds: Ds) {
     assert!(text.contains("Found 0 IPs allocated in IPAM."), "{text}");
 }
 
+/// Whether `ip` (no prefix) is allocated, per `calicoctl ipam show --ip`.
+fn in_use(ds: &Ds, addr: &str) -> bool {
+    let (_, text) = ds.calicoctl(&["ipam", "show", "--ip", addr.split('/').next().unwrap_or("")]);
+    assert!(
+        text.contains("is in use") || text.contains("is not assigned"),
+        "{text}"
+    );
+    text.contains("is in use")
+}
+
+/// GC (issue 19, point 1) releases only this node's addresses of exactly
+/// this network, and nothing at all without an attachment list.
+fn gc_is_per_node_and_per_network(ds: Ds) {
+    ds.apply(&pool_yaml("g", "10.65.0.0/24", 28));
+    let on = |node: &str, net: &str| {
+        let mut c = ds.conf("1.1.0", node, ipam_v4());
+        c["name"] = json!(net);
+        c
+    };
+    let add = |conf: &Value, c: &str| {
+        let out = ds.plugin("ADD", c, K8S, conf);
+        assert_eq!(out.code, 0, "{}", out.raw);
+        addresses(&out)[0].clone()
+    };
+    let (n1, n2) = (on("n1", "k8s-pod-network"), on("n2", "k8s-pod-network"));
+    let x1 = add(&n1, "x1");
+    let y1 = add(&n2, "y1");
+    let y2 = add(&n2, "y2");
+    // n2's runtime lists only y1: y2 (n2's, dead) goes; n1's x1 stays.
+    let mut gc = n2.clone();
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": "y1", "ifname": "eth0"}]);
+    let out = ds.plugin("GC", "", "", &gc);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    assert!(in_use(&ds, &x1), "n2's GC released n1's {x1}");
+    assert!(in_use(&ds, &y1));
+    assert!(!in_use(&ds, &y2), "GC kept the dead container's {y2}");
+    // No attachment list: nothing is released.
+    let out = ds.plugin("GC", "", "", &n2);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    assert!(in_use(&ds, &y1), "GC without a list released {y1}");
+    // Networks `a` and `a.b` (handles `a.<id>` and `a.b.<id>`), dotted IDs.
+    let (a, ab) = (on("n2", "a"), on("n2", "a.b"));
+    let dotted = add(&a, "dot.ted");
+    let dead = add(&a, "gone");
+    let other = add(&ab, "c");
+    let mut gc = a.clone();
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": "dot.ted", "ifname": "eth0"}]);
+    let out = ds.plugin("GC", "", "", &gc);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    assert!(
+        in_use(&ds, &dotted),
+        "GC released a listed container's {dotted}"
+    );
+    assert!(!in_use(&ds, &dead), "GC kept network a's dead {dead}");
+    assert!(
+        in_use(&ds, &other),
+        "GC of network a released a.b's {other}"
+    );
+    assert!(in_use(&ds, &x1) && in_use(&ds, &y1));
+}
+
+/// Pools' `allowedUses` apply to requested pools and to specific addresses
+/// (issue 19, point 10), as in Calico.
+fn allowed_uses_bind_requested_pools_and_ip_addrs(ds: Ds) {
+    ds.apply(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: tun}\nspec: {cidr: 10.67.0.0/24, blockSize: 28, allowedUses: [Tunnel]}\n",
+    );
+    ds.apply(&pool_yaml("work", "10.66.0.0/24", 28));
+    let conf = ds.conf("1.0.0", "node-a", ipam_v4());
+    let mut requested = conf.clone();
+    requested["ipam"]["ipv4_pools"] = json!(["tun"]);
+    let out = ds.plugin("ADD", "u1", K8S, &requested);
+    assert_ne!(
+        out.code, 0,
+        "a Tunnel-only pool gave a pod address: {}",
+        out.raw
+    );
+    assert!(msg_of(&out).contains("allowedUses"), "{}", out.raw);
+    let out = ds.plugin("ADD", "u2", &format!("{K8S};IP=10.67.0.5"), &conf);
+    assert_ne!(
+        out.code, 0,
+        "ipAddrs took a Tunnel-only address: {}",
+        out.raw
+    );
+    assert!(msg_of(&out).contains("allowedUses"), "{}", out.raw);
+    assert!(!in_use(&ds, "10.67.0.5"));
+    let out = ds.plugin("ADD", "u3", &format!("{K8S};IP=10.66.0.5"), &conf);
+    assert_eq!(addresses(&out), vec!["10.66.0.5/32"], "{}", out.raw);
+}
+
+fn msg_of(out: &Out) -> String {
+    out.json["msg"].as_str().unwrap_or("").to_string()
+}
+
 macro_rules! suite {
     ($backend:ident) => {
         mod $backend {
@@ -524,6 +618,14 @@ macro_rules! suite {
             #[test]
             fn concurrent_processes() {
                 super::concurrent_processes(super::$backend());
+            }
+            #[test]
+            fn gc_is_per_node_and_per_network() {
+                super::gc_is_per_node_and_per_network(super::$backend());
+            }
+            #[test]
+            fn allowed_uses_bind_requested_pools_and_ip_addrs() {
+                super::allowed_uses_bind_requested_pools_and_ip_addrs(super::$backend());
             }
         }
     };
@@ -585,5 +687,77 @@ fn unreachable_etcd_is_try_again_later() {
             .contains(&format!("127.0.0.1:{port}")),
         "{}",
         out.raw
+    );
+}
+
+/// The lock file is private (0600 under the usual umask 022) and a symlink
+/// in its place is refused with an error naming it (issue 19, point 6).
+#[test]
+fn the_ipam_lock_file_is_private_and_no_symlink() {
+    use std::os::unix::fs::PermissionsExt;
+    let ds = local();
+    ds.apply(&pool_yaml("p", "10.62.0.0/24", 28));
+    let mut conf = ds.conf("1.0.0", "node-a", ipam_v4());
+    conf["ipam_socket"] = json!("none");
+    let lock_path = std::path::PathBuf::from(conf["ipam_lock_file"].as_str().unwrap_or_default());
+    let out = ds.plugin("ADD", "priv", K8S, &conf);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    let mode = std::fs::metadata(&lock_path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(mode, 0o600, "lock file mode {mode:o}");
+    std::fs::remove_file(&lock_path).unwrap_or_else(|e| panic!("{e}"));
+    let target = ds.dir.path().join("planted");
+    std::os::unix::fs::symlink(&target, &lock_path).unwrap_or_else(|e| panic!("{e}"));
+    let out = ds.plugin("ADD", "sym", K8S, &conf);
+    assert_eq!(out.code, 1, "{}", out.raw);
+    assert!(
+        msg_of(&out).contains("symbolic link")
+            && msg_of(&out).contains(&lock_path.display().to_string()),
+        "{}",
+        out.raw
+    );
+    assert!(!target.exists(), "the plugin created the link's target");
+    assert!(!in_use(&ds, "10.62.0.1"), "allocated without the lock");
+}
+
+/// A service that answers "expired" (the plugin's deadline passed before it
+/// ran the request) is as good as none: the plugin allocates itself. The
+/// request carries the plugin's deadline and lock file (issue 19, point 5).
+#[test]
+fn an_expired_service_answer_falls_back() {
+    use std::io::{BufRead, BufReader, Write};
+    let ds = local();
+    ds.apply(&pool_yaml("p", "10.69.0.0/24", 28));
+    let sock = ds.dir.path().join("fake.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap_or_else(|e| panic!("{e}"));
+    let server = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap_or_else(|e| panic!("{e}"));
+        let mut line = String::new();
+        BufReader::new(&conn)
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let answer = calico_ipam::service::Response::Failed {
+            class: calico_ipam::service::FailureClass::Expired,
+            message: "late".into(),
+        };
+        let mut out = serde_json::to_vec(&answer).unwrap_or_default();
+        out.push(b'\n');
+        (&conn).write_all(&out).unwrap_or_else(|e| panic!("{e}"));
+        line
+    });
+    let mut conf = ds.conf("1.0.0", "node-a", ipam_v4());
+    conf["ipam_socket"] = json!(sock);
+    let out = ds.plugin("ADD", "fb", K8S, &conf);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    assert!(addresses(&out)[0].starts_with("10.69.0."), "{}", out.raw);
+    let line = server.join().unwrap_or_default();
+    let sent: calico_ipam::service::Envelope =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert!(sent.deadline_ms.is_some(), "{line}");
+    assert_eq!(
+        sent.lock_file.map(|p| p.display().to_string()),
+        conf["ipam_lock_file"].as_str().map(str::to_string),
+        "{line}"
     );
 }

@@ -3,9 +3,11 @@
 //! the store in every plugin process. One JSON line per request and answer
 //! on a unix socket (`CALICO_IPAM_SOCKET`, default
 //! `/var/run/calico/ipam.sock`, mode 0600); requests are served one at a
-//! time, which is also what the plugins' host-wide IPAM lock does. A plugin
-//! that cannot reach the socket, or finds it serving another store, does
-//! the work itself.
+//! time, each under the host-wide IPAM lock file the plugin names (the one
+//! its own fallback takes), and never after the plugin's deadline
+//! (`calico_ipam::service::answer_envelope`). A plugin that cannot reach
+//! the socket, finds it serving another store, or hears that its deadline
+//! passed, does the work itself.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use calico_datastore::Store;
 use calico_ipam::Ipam;
-use calico_ipam::service::{self, Request, Response};
+use calico_ipam::service::{self, Envelope, Response};
 
 /// The default socket path.
 pub const DEFAULT_SOCKET: &str = "/var/run/calico/ipam.sock";
@@ -54,8 +56,8 @@ fn serve_one(conn: UnixStream, ipam: &Ipam, identity: &str) {
     if BufReader::new(&conn).read_line(&mut line).is_err() {
         return;
     }
-    let answer = match serde_json::from_str::<Request>(&line) {
-        Ok(r) => service::answer(ipam, identity, &r),
+    let answer = match serde_json::from_str::<Envelope>(&line) {
+        Ok(env) => service::answer_envelope(ipam, identity, &env),
         Err(e) => Response::Failed {
             class: service::FailureClass::Other,
             message: format!("bad request: {e}"),
@@ -65,4 +67,80 @@ fn serve_one(conn: UnixStream, ipam: &Ipam, identity: &str) {
     let mut out = serde_json::to_vec(&answer).unwrap_or_default();
     out.push(b'\n');
     let _ = (&conn).write_all(&out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calico_ipam::hostlock;
+    use calico_ipam::service::{FailureClass, Request};
+    use std::collections::BTreeMap;
+
+    fn ask(sock: &Path, env: &Envelope) -> Response {
+        let conn = UnixStream::connect(sock).unwrap_or_else(|e| panic!("{e}"));
+        let mut line = serde_json::to_vec(env).unwrap_or_default();
+        line.push(b'\n');
+        (&conn).write_all(&line).unwrap_or_else(|e| panic!("{e}"));
+        let mut answer = String::new();
+        BufReader::new(&conn)
+            .read_line(&mut answer)
+            .unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    }
+
+    /// Over the real socket: a request whose deadline passes while the
+    /// plugin's lock is held is answered `expired` and not carried out
+    /// (issue 19, point 5); once the lock is free it is served.
+    #[test]
+    fn serves_under_the_plugins_lock_and_drops_expired_requests() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store: Arc<dyn Store> = Arc::new(
+            calico_datastore::local::LocalStore::open(dir.path().join("ds.db"))
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        let pool = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.21.0.0/24}\n";
+        let client = calico_datastore::Client::new(store.clone());
+        for r in calico_api::decode_documents(pool).unwrap_or_else(|e| panic!("{e}")) {
+            client
+                .apply(r.unwrap_or_else(|e| panic!("{e}")))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let sock = dir.path().join("ipam.sock");
+        serve(&sock, store.clone(), "local:test".into()).unwrap_or_else(|e| panic!("{e}"));
+        let lock = dir.path().join("ipam.lock");
+        let req = Request::Assign {
+            store: "local:test".into(),
+            handle: "net.c1".into(),
+            node: "n1".into(),
+            attrs: BTreeMap::new(),
+            specific: None,
+            num_v4: 1,
+            num_v6: 0,
+            v4_pools: vec![],
+            v6_pools: vec![],
+        };
+        let held = hostlock::acquire(&lock, Duration::ZERO).unwrap_or_else(|e| panic!("{e}"));
+        let env = Envelope::new(req.clone(), Duration::from_millis(200), Some(lock.clone()));
+        let r = ask(&sock, &env);
+        assert!(
+            matches!(
+                &r,
+                Response::Failed {
+                    class: FailureClass::Expired,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        let ipam = Ipam::new(store);
+        assert_eq!(ipam.ips_by_handle("net.c1"), Ok(vec![]));
+        drop(held);
+        let env = Envelope::new(req, Duration::from_secs(60), Some(lock));
+        let r = ask(&sock, &env);
+        assert!(
+            matches!(&r, Response::Ok { ips } if ips.len() == 1),
+            "{r:?}"
+        );
+        assert_eq!(ipam.ips_by_handle("net.c1").map(|v| v.len()), Ok(1));
+    }
 }

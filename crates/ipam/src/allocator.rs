@@ -3,8 +3,10 @@
 //!
 //! Auto-assign for one family, as Calico does it:
 //! 1. pick pools: the requested ones (by name or CIDR; must exist and be
-//!    enabled; nodeSelector is bypassed) or every enabled pool whose
-//!    nodeSelector matches the node's labels and whose allowedUses fit;
+//!    enabled; nodeSelector and assignmentMode are bypassed; those whose
+//!    allowedUses do not fit are dropped, and none left is an error) or
+//!    every enabled `Automatic` pool whose nodeSelector matches the node's
+//!    labels and whose allowedUses fit;
 //! 2. allocate from the node's affine blocks in those pools;
 //! 3. claim a free block (affinity + empty block in one transaction) while
 //!    the node holds fewer than `maxBlocksPerHost`, and go back to 2;
@@ -78,6 +80,15 @@ pub struct Assigned {
     pub v6: Vec<IpAddr>,
 }
 
+/// What [`Ipam::assign_ip`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignedIp {
+    /// The address is now allocated to the handle.
+    New,
+    /// The handle already held it: nothing changed.
+    AlreadyHeld,
+}
+
 /// Effective IPAM settings (IPAMConfiguration `default`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpamConfig {
@@ -128,6 +139,24 @@ pub enum IpamError {
         ip: IpAddr,
         /// Who holds it.
         handle: String,
+    },
+    /// No requested pool allows the use.
+    #[error("the requested pool(s) {pools:?} do not allow {use_} addresses (allowedUses)")]
+    PoolUse {
+        /// The pools requested.
+        pools: Vec<String>,
+        /// Workload or Tunnel.
+        use_: &'static str,
+    },
+    /// A specific address is in a pool that does not allow the use.
+    #[error("IP {ip} is in pool {pool:?}, whose allowedUses do not include {use_}")]
+    NotAllowed {
+        /// The address.
+        ip: IpAddr,
+        /// The pool.
+        pool: String,
+        /// Workload or Tunnel.
+        use_: &'static str,
     },
     /// A specific address is reserved.
     #[error("IP {0} is reserved by an IPReservation")]
@@ -336,9 +365,22 @@ impl Ipam {
                     return Err(IpamError::PoolDisabled(want.clone()));
                 }
                 match to_pool(name, spec) {
-                    Some(p) if p.net.network().is_ipv4() == v4 => out.push(p),
+                    Some(p) if p.net.network().is_ipv4() == v4 => {
+                        // As Calico: requested pools bypass nodeSelector and
+                        // assignmentMode, never allowedUses (those that do
+                        // not allow this use are dropped).
+                        if allows(spec, use_) {
+                            out.push(p);
+                        }
+                    }
                     _ => return Err(IpamError::PoolFamily(want.clone(), family)),
                 }
+            }
+            if out.is_empty() {
+                return Err(IpamError::PoolUse {
+                    pools: requested.to_vec(),
+                    use_: use_.name(),
+                });
             }
             return Ok(out);
         }
@@ -347,11 +389,8 @@ impl Ipam {
             .iter()
             .filter(|(_, s)| !s.disabled)
             .filter(|(_, s)| s.net().is_some_and(|n| n.network().is_ipv4() == v4))
-            .filter(|(_, s)| {
-                s.allowed_uses
-                    .as_ref()
-                    .is_none_or(|u| u.iter().any(|x| x == use_.name()))
-            })
+            .filter(|(_, s)| allows(s, use_))
+            .filter(|(_, s)| s.assignment_mode.as_deref().unwrap_or("Automatic") == "Automatic")
             .filter(|(_, s)| {
                 Selector::parse(s.node_selector()).is_ok_and(|sel| sel.matches(&labels))
             })
@@ -676,14 +715,19 @@ impl Ipam {
         Ok(Borrow::NoneFree)
     }
 
-    /// Assigns one specific address to `handle` (the `ipAddrs` annotation).
+    /// Assigns one specific address to `handle` for `use_` (the `ipAddrs`
+    /// annotation: [`Use::Workload`]). As Calico's AssignIP: the address
+    /// must be in an enabled pool whose allowedUses include `use_`
+    /// (nodeSelector and assignmentMode do not apply). An address this
+    /// handle already holds is no error ([`AssignedIp::AlreadyHeld`]).
     pub fn assign_ip(
         &self,
         ip: IpAddr,
         handle: &str,
         attrs: &BTreeMap<String, String>,
         node: &str,
-    ) -> Result<(), IpamError> {
+        use_: Use,
+    ) -> Result<AssignedIp, IpamError> {
         if self.reservations()?.iter().any(|r| r.contains(&ip)) {
             return Err(IpamError::Reserved(ip));
         }
@@ -692,6 +736,13 @@ impl Ipam {
             .into_iter()
             .find(|(_, s)| !s.disabled && s.net().is_some_and(|n| n.contains(&ip)))
             .ok_or(IpamError::NotInPool(ip))?;
+        if !allows(&pool.1, use_) {
+            return Err(IpamError::NotAllowed {
+                ip,
+                pool: pool.0,
+                use_: use_.name(),
+            });
+        }
         let bs = pool.1.block_size();
         let net = IpNet::new(ip, bs)
             .map(|n| n.trunc())
@@ -713,10 +764,13 @@ impl Ipam {
                     .attribute_of(ip)
                     .and_then(|a| a.handle_id.clone())
                     .unwrap_or_default();
+                if holder == handle {
+                    return Ok(AssignedIp::AlreadyHeld);
+                }
                 return Err(IpamError::InUse { ip, handle: holder });
             }
             if self.commit_allocation(bkey, bkv.mod_revision, &block, handle, 1)? {
-                return Ok(());
+                return Ok(AssignedIp::New);
             }
         }
         Err(IpamError::Contention(MAX_ATTEMPTS))
@@ -967,23 +1021,15 @@ impl Ipam {
         }
         Ok(out)
     }
+}
 
-    /// CNI GC: releases every handle of `network` (`<network>.<id>`) whose
-    /// container ID is not in `keep`. Returns the handles released.
-    pub fn gc(&self, network: &str, keep: &HashSet<String>) -> Result<Vec<String>, IpamError> {
-        let prefix = format!("{network}.");
-        let mut out = Vec::new();
-        for (id, _) in self.handles()? {
-            let Some(container) = id.strip_prefix(&prefix) else {
-                continue;
-            };
-            if !keep.contains(container) {
-                self.release_by_handle(&id)?;
-                out.push(id);
-            }
-        }
-        Ok(out)
-    }
+/// Whether a pool's allowedUses admit `use_` (unset or empty: Workload
+/// and Tunnel, Calico's default).
+fn allows(spec: &IPPoolSpec, use_: Use) -> bool {
+    spec.allowed_uses
+        .as_ref()
+        .filter(|u| !u.is_empty())
+        .is_none_or(|u| u.iter().any(|x| x == use_.name()))
 }
 
 /// Sleeps a random 0..=min(attempt, 10) ms after a write conflict.

@@ -14,6 +14,15 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+/// The allocation attribute naming the node the address was allocated for
+/// (Calico's `node`).
+pub const ATTR_NODE: &str = "node";
+
+/// The allocation attribute naming the CNI network (calico-rs): a handle
+/// `<network>.<containerID>` cannot be split by itself when both contain
+/// dots.
+pub const ATTR_NETWORK: &str = "network";
+
 /// Who an allocation belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Attribute {

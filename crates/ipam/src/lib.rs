@@ -7,7 +7,9 @@
 //! - [`service`]: one plugin request and its answer, runnable locally or
 //!   by calico-node over a unix socket;
 //! - [`allocator`]: [`Ipam`], the allocator over any `Store`: pool
-//!   selection, block claims, borrowing, specific addresses, release, GC.
+//!   selection, block claims, borrowing, specific addresses, release;
+//! - [`gc`]: CNI GC, only of this node's addresses of one network;
+//! - [`hostlock`]: the host-wide IPAM lock file (private, bounded wait).
 //!
 //! Crash safety: a block and the handle that records its allocations are
 //! always written in one compare-and-swap transaction, so a process killed
@@ -15,10 +17,12 @@
 
 pub mod allocator;
 pub mod block;
+pub mod gc;
+pub mod hostlock;
 pub mod keys;
 pub mod service;
 
-pub use allocator::{AssignArgs, Assigned, Ipam, IpamConfig, IpamError, Use};
+pub use allocator::{AssignArgs, Assigned, AssignedIp, Ipam, IpamConfig, IpamError, Use};
 pub use block::{Attribute, Block};
 
 /// Every block, IPv4 then IPv6, as stored; with the revision of the last

@@ -4,15 +4,25 @@
 //! each way), which saves every pod the cost of opening the store.
 //!
 //! [`serve`] is the request's meaning, shared by both paths: what the handle
-//! already holds, else the specific addresses (all or none), else one per
-//! wanted family from the pools.
+//! already holds, else the specific addresses (all or none; one the handle
+//! already holds counts as done), else one per wanted family from the pools.
+//!
+//! Over the socket a request travels in an [`Envelope`] with the client's
+//! deadline and its host IPAM lock file. A client that stops waiting does
+//! the work itself under that lock, so the server ([`answer_envelope`])
+//! drops a request whose deadline has passed (answer `expired`) and runs
+//! the others under the same lock: the two never run at once, and a late
+//! request is never carried out after the client gave up on it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::allocator::{AssignArgs, Ipam, IpamError, Use};
+use crate::allocator::{AssignArgs, AssignedIp, Ipam, IpamError, Use};
+use crate::hostlock;
 
 /// A request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +53,55 @@ impl Request {
     }
 }
 
+/// A request as sent over the socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    /// What to do.
+    #[serde(flatten)]
+    pub request: Request,
+    /// When the client stops waiting (wall-clock milliseconds since the
+    /// Unix epoch: client and server share the host's clock); from then on
+    /// the client may do the work itself, so the server must not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    /// The host IPAM lock file the client takes when it does the work
+    /// itself; the server takes the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_file: Option<PathBuf>,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Envelope {
+    /// `request` with a deadline `budget` from now and the client's lock.
+    pub fn new(request: Request, budget: Duration, lock_file: Option<PathBuf>) -> Envelope {
+        let budget = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
+        Envelope {
+            request,
+            deadline_ms: Some(now_ms().saturating_add(budget)),
+            lock_file,
+        }
+    }
+
+    /// Whether the client has stopped waiting at `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.deadline_ms.is_some_and(|d| now_ms >= d)
+    }
+
+    /// How long from `now_ms` the client still waits (`None`: no deadline).
+    pub fn remaining(&self, now_ms: u64) -> Option<Duration> {
+        self.deadline_ms
+            .map(|d| Duration::from_millis(d.saturating_sub(now_ms)))
+    }
+}
+
 /// What kind of failure, so the client can map it to its CNI error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -55,6 +114,9 @@ pub enum FailureClass {
     Other,
     /// The server serves another store: the client must do it itself.
     WrongStore,
+    /// The request's deadline passed before the server carried it out
+    /// (nothing was done): the client must do it itself.
+    Expired,
 }
 
 /// An answer.
@@ -76,9 +138,10 @@ pub fn classify(e: &IpamError) -> FailureClass {
         return FailureClass::Transient;
     }
     match e {
-        IpamError::PoolNotFound(_) | IpamError::PoolDisabled(_) | IpamError::PoolFamily(..) => {
-            FailureClass::Config
-        }
+        IpamError::PoolNotFound(_)
+        | IpamError::PoolDisabled(_)
+        | IpamError::PoolFamily(..)
+        | IpamError::PoolUse { .. } => FailureClass::Config,
         _ => FailureClass::Other,
     }
 }
@@ -104,10 +167,20 @@ pub fn serve(ipam: &Ipam, r: &Request) -> Result<Vec<IpAddr>, IpamError> {
                 return Ok(existing);
             }
             if let Some(specific) = specific {
+                // On failure, give back only what this call added: an
+                // address the handle already held is another call's (the
+                // same pod's request, carried out first).
+                let mut added = Vec::new();
                 for ip in specific {
-                    if let Err(e) = ipam.assign_ip(*ip, handle, attrs, node) {
-                        let _ = ipam.release_by_handle(handle);
-                        return Err(e);
+                    match ipam.assign_ip(*ip, handle, attrs, node, Use::Workload) {
+                        Ok(AssignedIp::New) => added.push(*ip),
+                        Ok(AssignedIp::AlreadyHeld) => {}
+                        Err(e) => {
+                            if !added.is_empty() {
+                                let _ = ipam.release_ips(&added);
+                            }
+                            return Err(e);
+                        }
                     }
                 }
                 return Ok(specific.clone());
@@ -142,6 +215,41 @@ pub fn answer(ipam: &Ipam, own_store: &str, r: &Request) -> Response {
             message: e.to_string(),
         },
     }
+}
+
+/// The server's answer to `env`: another store is refused; an expired
+/// request is dropped (`expired`, nothing done); otherwise the client's
+/// host IPAM lock is taken, waiting no longer than the client does, and the
+/// deadline checked again before the request is carried out. A lock file
+/// that cannot be opened at all (missing directory, refused) cannot be
+/// taken by the client either, so no fallback can be running: the request
+/// is then served without it.
+pub fn answer_envelope(ipam: &Ipam, own_store: &str, env: &Envelope) -> Response {
+    let expired = || Response::Failed {
+        class: FailureClass::Expired,
+        message: "the request's deadline passed before it was served".into(),
+    };
+    if env.request.store() != own_store {
+        return answer(ipam, own_store, &env.request);
+    }
+    if env.expired(now_ms()) {
+        return expired();
+    }
+    let _lock = match &env.lock_file {
+        Some(path) => {
+            let wait = env.remaining(now_ms()).unwrap_or(hostlock::DEFAULT_WAIT);
+            match hostlock::acquire_until(path, Instant::now() + wait) {
+                Ok(l) => Some(l),
+                Err(e) if e.is_timeout() => return expired(),
+                Err(_) => None,
+            }
+        }
+        None => None,
+    };
+    if env.expired(now_ms()) {
+        return expired();
+    }
+    answer(ipam, own_store, &env.request)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use calico_api::{Resource, decode_documents};
 use calico_datastore::etcd::{EtcdStore, EtcdTls};
 use calico_datastore::local::LocalStore;
 use calico_datastore::{Client, Store};
-use calico_ipam::{AssignArgs, Ipam, IpamError, Use};
+use calico_ipam::{AssignArgs, AssignedIp, Ipam, IpamError, Use};
 use calico_testutil::EtcdServer;
 use ipnet::IpNet;
 
@@ -256,16 +256,19 @@ fn reservations_and_specific_addresses(f: Fx) {
     assert!(e.contains("no IPv4 addresses available"), "{e}");
     let attrs = BTreeMap::new();
     assert_eq!(
-        f.ipam.assign_ip(ip("10.5.0.1"), "net.c", &attrs, "n1"),
+        f.ipam
+            .assign_ip(ip("10.5.0.1"), "net.c", &attrs, "n1", Use::Workload),
         Err(IpamError::Reserved(ip("10.5.0.1")))
     );
     assert_eq!(
-        f.ipam.assign_ip(ip("10.9.0.1"), "net.c", &attrs, "n1"),
+        f.ipam
+            .assign_ip(ip("10.9.0.1"), "net.c", &attrs, "n1", Use::Workload),
         Err(IpamError::NotInPool(ip("10.9.0.1")))
     );
     let taken = a.v4[0];
     assert_eq!(
-        f.ipam.assign_ip(taken, "net.c", &attrs, "n1"),
+        f.ipam
+            .assign_ip(taken, "net.c", &attrs, "n1", Use::Workload),
         Err(IpamError::InUse {
             ip: taken,
             handle: "net.a".into()
@@ -277,13 +280,13 @@ fn reservations_and_specific_addresses(f: Fx) {
         vec![taken]
     );
     f.ipam
-        .assign_ip(taken, "net.c", &attrs, "n1")
+        .assign_ip(taken, "net.c", &attrs, "n1", Use::Workload)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(f.ipam.ips_by_handle("net.a").unwrap_or_default().len(), 3);
     // A specific address in an unclaimed block claims it for the node.
     f.pool("q", "10.6.0.0/24", ", blockSize: 28");
     f.ipam
-        .assign_ip(ip("10.6.0.77"), "net.d", &attrs, "n9")
+        .assign_ip(ip("10.6.0.77"), "net.d", &attrs, "n9", Use::Workload)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(affine_blocks(&f, "n9"), vec![net("10.6.0.64/28")]);
 }
@@ -336,7 +339,10 @@ fn release_is_idempotent_and_orphans_reclaimed(f: Fx) {
         .auto_assign(&args("other.z", "alive", 1, 0))
         .unwrap_or_else(|e| panic!("{e}"));
     let keep: HashSet<String> = ["keep".to_string()].into();
-    let mut gone = f.ipam.gc("net", &keep).unwrap_or_else(|e| panic!("{e}"));
+    let mut gone = f
+        .ipam
+        .gc("net", "alive", Some(&keep))
+        .unwrap_or_else(|e| panic!("{e}"));
     gone.sort();
     assert_eq!(gone, vec!["net.y".to_string()]);
     let left: Vec<String> = f
@@ -436,6 +442,151 @@ fn corrupt_block_is_an_error(f: Fx) {
     ));
 }
 
+/// Args for a pod of CNI network `network` (recorded in the attributes).
+fn pod(network: &str, container: &str, node: &str) -> AssignArgs {
+    let mut a = args(&format!("{network}.{container}"), node, 1, 0);
+    a.attrs.insert("network".into(), network.into());
+    a
+}
+
+fn held(f: &Fx, handle: &str) -> bool {
+    !f.ipam
+        .ips_by_handle(handle)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .is_empty()
+}
+
+/// Issue 19, point 1: GC releases only this node's handles of exactly this
+/// network, and nothing without an attachment list.
+fn gc_only_this_node_and_network(f: Fx) {
+    f.pool("p", "10.10.0.0/24", ", blockSize: 28");
+    for (net, c, node) in [
+        ("net", "x1", "n1"),
+        ("net", "y1", "n2"),
+        ("net", "y2", "n2"),
+        ("a", "dot.ted", "n2"),
+        ("a", "gone", "n2"),
+        ("a.b", "c", "n2"),
+    ] {
+        f.ipam
+            .auto_assign(&pod(net, c, node))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // An older allocation without the network attribute: `a.b.old` could be
+    // network `a` + `b.old`: GC of `a` keeps it.
+    f.ipam
+        .auto_assign(&args("a.b.old", "n2", 1, 0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let keep: HashSet<String> = ["y1".to_string()].into();
+    let gone = f
+        .ipam
+        .gc("net", "n2", Some(&keep))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(gone, vec!["net.y2".to_string()]);
+    assert!(held(&f, "net.x1") && held(&f, "net.y1"));
+    assert_eq!(f.ipam.gc("net", "n2", None), Ok(vec![]));
+    assert!(held(&f, "net.y1"));
+    let keep: HashSet<String> = ["dot.ted".to_string()].into();
+    let gone = f
+        .ipam
+        .gc("a", "n2", Some(&keep))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(gone, vec!["a.gone".to_string()]);
+    assert!(held(&f, "a.dot.ted") && held(&f, "a.b.c") && held(&f, "a.b.old"));
+    // n1's own GC does release its dead x1.
+    let gone = f
+        .ipam
+        .gc("net", "n1", Some(&HashSet::new()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(gone, vec!["net.x1".to_string()]);
+    assert!(held(&f, "net.y1"));
+}
+
+/// Issue 19, point 10: allowedUses bind requested pools and specific
+/// addresses; requested pools bypass nodeSelector and assignmentMode;
+/// automatic selection skips `Manual` pools; as Calico.
+fn pool_uses_as_calico(f: Fx) {
+    f.pool("manual", "10.11.3.0/24", ", assignmentMode: Manual");
+    f.pool("tun", "10.11.1.0/24", ", allowedUses: [Tunnel]");
+    f.pool("work", "10.11.2.0/24", ", nodeSelector: rack == 'r1'");
+    f.node("n1", "rack: r1");
+    f.node("n2", "rack: r2");
+    let v4 = |a: &AssignArgs| {
+        f.ipam
+            .auto_assign(a)
+            .map(|got| got.v4[0])
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // Automatic: neither the Manual nor the Tunnel-only pool.
+    assert!(net("10.11.2.0/24").contains(&v4(&args("net.1", "n1", 1, 0))));
+    let e = f.ipam.auto_assign(&args("net.2", "n2", 1, 0)).err();
+    assert!(matches!(e, Some(IpamError::NoPools { .. })), "{e:?}");
+    let requested = |pools: &[&str], handle: &str, use_: Use| AssignArgs {
+        v4_pools: pools.iter().map(|p| p.to_string()).collect(),
+        use_,
+        ..args(handle, "n2", 1, 0)
+    };
+    // Requested: allowedUses still applies (a pool not allowing the use is
+    // dropped; none left is an error) ...
+    let e = f
+        .ipam
+        .auto_assign(&requested(&["tun"], "net.3", Use::Workload))
+        .err();
+    assert!(matches!(e, Some(IpamError::PoolUse { .. })), "{e:?}");
+    assert!(!held(&f, "net.3"));
+    let got = v4(&requested(&["tun", "work"], "net.4", Use::Workload));
+    assert!(net("10.11.2.0/24").contains(&got), "{got}");
+    let got = v4(&requested(&["tun"], "tunnel-n2", Use::Tunnel));
+    assert!(net("10.11.1.0/24").contains(&got), "{got}");
+    // ... nodeSelector (work does not select n2) and assignmentMode do not.
+    let got = v4(&requested(&["manual"], "net.5", Use::Workload));
+    assert!(net("10.11.3.0/24").contains(&got), "{got}");
+    // Specific addresses: allowedUses applies, nodeSelector does not.
+    let attrs = BTreeMap::new();
+    assert_eq!(
+        f.ipam
+            .assign_ip(ip("10.11.1.9"), "net.6", &attrs, "n2", Use::Workload),
+        Err(IpamError::NotAllowed {
+            ip: ip("10.11.1.9"),
+            pool: "tun".into(),
+            use_: "Workload"
+        })
+    );
+    assert_eq!(f.ipam.assignment(ip("10.11.1.9")), Ok(None));
+    assert_eq!(
+        f.ipam
+            .assign_ip(ip("10.11.1.9"), "tunnel-x", &attrs, "n2", Use::Tunnel),
+        Ok(AssignedIp::New)
+    );
+    assert_eq!(
+        f.ipam
+            .assign_ip(ip("10.11.2.9"), "net.7", &attrs, "n2", Use::Workload),
+        Ok(AssignedIp::New)
+    );
+}
+
+/// Issue 19, point 5: a specific address the handle already holds is done,
+/// not "in use" (which made the loser of a race release the winner's).
+fn specific_address_is_idempotent_per_handle(f: Fx) {
+    f.pool("p", "10.12.0.0/24", ", blockSize: 28");
+    let attrs = BTreeMap::new();
+    let a = ip("10.12.0.7");
+    let assign = |h: &str| f.ipam.assign_ip(a, h, &attrs, "n1", Use::Workload);
+    assert_eq!(assign("net.c"), Ok(AssignedIp::New));
+    assert_eq!(assign("net.c"), Ok(AssignedIp::AlreadyHeld));
+    assert_eq!(f.ipam.ips_by_handle("net.c"), Ok(vec![a]));
+    let handles = f.ipam.handles().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(handles.len(), 1);
+    assert_eq!(handles[0].1.block.values().sum::<usize>(), 1);
+    assert_eq!(
+        assign("net.other"),
+        Err(IpamError::InUse {
+            ip: a,
+            handle: "net.c".into()
+        })
+    );
+}
+
 macro_rules! suite {
     ($backend:ident) => {
         mod $backend {
@@ -466,6 +617,18 @@ macro_rules! suite {
             #[test]
             fn concurrent_nodes() {
                 super::concurrent_nodes(super::$backend());
+            }
+            #[test]
+            fn gc_only_this_node_and_network() {
+                super::gc_only_this_node_and_network(super::$backend());
+            }
+            #[test]
+            fn pool_uses_as_calico() {
+                super::pool_uses_as_calico(super::$backend());
+            }
+            #[test]
+            fn specific_address_is_idempotent_per_handle() {
+                super::specific_address_is_idempotent_per_handle(super::$backend());
             }
         }
     };
