@@ -372,6 +372,58 @@ fn readd_right_after_del(h: Host) {
     h.assert_clean();
 }
 
+/// Issue 19 point 12: a `CNI_NETNS` that is not a network namespace is a
+/// clear error at once (a FIFO used to block the plugin for ever), on ADD,
+/// CHECK and DEL, and nothing is made.
+fn bad_netns(h: Host) {
+    pools(&h);
+    let conf = h.conf("1.0.0", json!({}));
+    let mut chk = conf.clone();
+    chk["prevResult"] = json!({"cniVersion": "1.0.0", "ips": [{"address": "10.70.0.1/32"}]});
+    let dir = h.ds.dir.path();
+    let fifo = dir.join("fifo");
+    let file = dir.join("file");
+    std::fs::write(&file, "not a namespace").unwrap();
+    h.sh(&format!("mkfifo {}", fifo.display()));
+    let cases = [
+        (fifo.display().to_string(), "a fifo"),
+        (file.display().to_string(), "a regular file"),
+        (dir.display().to_string(), "a directory"),
+        (
+            "/proc/self/ns/mnt".to_string(),
+            "a namespace of another kind",
+        ),
+    ];
+    let p = pod("web", "badns");
+    for (path, what) in &cases {
+        for (command, c) in [("ADD", &conf), ("CHECK", &chk), ("DEL", &conf)] {
+            let out = h
+                .call_within(
+                    command,
+                    &p.id,
+                    path.clone(),
+                    &p.args,
+                    c,
+                    Some(Duration::from_secs(30)),
+                )
+                .unwrap_or_else(|| panic!("{command} with CNI_NETNS {path} hung"));
+            assert_eq!(out.json["code"], 4, "{command} {path}: {}", out.raw);
+            let want = format!("CNI_NETNS {path} is not a network namespace: it is {what}");
+            assert!(msg(&out).contains(&want), "{command} {path}: {}", out.raw);
+        }
+        h.assert_clean();
+    }
+    // A namespace that is gone is still fine for DEL (the spec's rule).
+    let gone = h.call_raw(
+        "DEL",
+        &p.id,
+        "/run/netns/calico-rs-gone".into(),
+        &p.args,
+        &conf,
+    );
+    assert_eq!(gone.code, 0, "{}", gone.raw);
+}
+
 /// A Kubernetes API server stand-in on the host namespace's loopback: it
 /// serves one pod and its namespace as the real API shapes them.
 fn concurrent_adds(h: Host) {
@@ -459,6 +511,12 @@ macro_rules! suite {
 
 suite!(local_host);
 suite!(etcd_host);
+
+#[test]
+fn netns_that_is_not_a_network_namespace() {
+    require_root!();
+    bad_netns(Host::new(local_host));
+}
 
 #[test]
 fn delegates_to_other_ipam_plugins() {

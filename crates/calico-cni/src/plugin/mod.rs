@@ -15,6 +15,8 @@
 //!
 //! DEL releases the handle, deletes the endpoint (if it is this
 //! container's) and the veth; whatever is already gone is fine.
+//! `CNI_NETNS` must be a network namespace (checked without blocking); for
+//! DEL it may also be absent or gone.
 
 pub mod annotations;
 pub mod delegate;
@@ -25,6 +27,7 @@ pub mod netsetup;
 use std::net::IpAddr;
 
 use calico_dataplane::NetNs;
+use calico_dataplane::netns::NotNetNs;
 use calico_datastore::Client;
 use calico_ipam::Ipam;
 use cni_spec::env::Command;
@@ -147,8 +150,30 @@ fn netns(inv: &Invocation) -> Result<NetNs, CniError> {
         .as_deref()
         .filter(|p| !p.is_empty())
         .ok_or_else(|| CniError::invalid_env("CNI_NETNS is required"))?;
-    NetNs::open(path)
-        .map_err(|e| CniError::new(100, format!("open network namespace {path}: {e}"), ""))
+    NetNs::open(path).map_err(|e| netns_error(path, e))
+}
+
+/// A `CNI_NETNS` that is not a network namespace is a bad environment
+/// (code 4); any other failure to open it is generic (100).
+fn netns_error(path: &str, e: std::io::Error) -> CniError {
+    match e.get_ref().and_then(|i| i.downcast_ref::<NotNetNs>()) {
+        Some(n) => CniError::invalid_env(format!("CNI_NETNS {n}")),
+        None => CniError::new(100, format!("open network namespace {path}: {e}"), ""),
+    }
+}
+
+/// DEL's namespace: `None` when not given or gone (fine, as the spec
+/// says), an error when the path is not a network namespace.
+fn del_netns(inv: &Invocation) -> Result<Option<NetNs>, CniError> {
+    let Some(path) = inv.env.netns.as_deref().filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    match NetNs::open(path) {
+        Ok(ns) => Ok(Some(ns)),
+        Err(e) if e.get_ref().is_some_and(|i| i.is::<NotNetNs>()) => Err(netns_error(path, e)),
+        // Gone (or unreadable): nothing of the pod is left to see there.
+        Err(_) => Ok(None),
+    }
 }
 
 /// What ADD and CHECK start from.
@@ -329,6 +354,8 @@ fn add(inv: &Invocation) -> Result<Option<Value>, CniError> {
 }
 
 fn del(inv: &Invocation) -> Result<Option<Value>, CniError> {
+    // Before anything: a path that is not a network namespace is an error.
+    let ns = del_netns(inv)?;
     let store = crate::datastore(&inv.conf)?;
     let client = Client::new(store.clone());
     let node = crate::nodename(&inv.conf);
@@ -341,13 +368,6 @@ fn del(inv: &Invocation) -> Result<Option<Value>, CniError> {
         delegate::exec(inv, Command::Del)?;
     }
     endpoint::delete(&client, &w)?;
-    // A missing or already-deleted namespace is fine.
-    let ns = inv
-        .env
-        .netns
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .and_then(|p| NetNs::open(p).ok());
     netsetup::teardown(
         ns.as_ref(),
         &inv.env.ifname,

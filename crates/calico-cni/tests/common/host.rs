@@ -78,6 +78,20 @@ impl Host {
         args: &str,
         conf: &Value,
     ) -> Out {
+        self.call_within(command, id, netns, args, conf, None)
+            .unwrap_or_else(|| panic!("{BIN} did not finish"))
+    }
+
+    /// [`Host::call_raw`], killed and `None` when not finished within `limit`.
+    pub fn call_within(
+        &self,
+        command: &str,
+        id: &str,
+        netns: String,
+        args: &str,
+        conf: &Value,
+        limit: Option<Duration>,
+    ) -> Option<Out> {
         Call {
             bin: BIN,
             host_netns: Some(self.ns.name()),
@@ -88,7 +102,7 @@ impl Host {
             args,
             path: "/usr/lib/cni:/opt/cni/bin",
         }
-        .run(&conf.to_string())
+        .run_within(&conf.to_string(), limit)
     }
 
     pub fn sh(&self, cmd: &str) -> String {

@@ -129,6 +129,13 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     pub fn run(&self, stdin: &str) -> Out {
+        self.run_within(stdin, None)
+            .unwrap_or_else(|| panic!("{} did not finish", self.bin))
+    }
+
+    /// Runs the plugin; `None` (after killing it) when it has not finished
+    /// within `limit`: a guard against a plugin that hangs, not a timing test.
+    pub fn run_within(&self, stdin: &str, limit: Option<std::time::Duration>) -> Option<Out> {
         let mut cmd = match self.host_netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -154,6 +161,17 @@ impl Call<'_> {
         if let Some(mut s) = child.stdin.take() {
             let _ = s.write_all(stdin.as_bytes());
         }
+        if let Some(limit) = limit {
+            let deadline = std::time::Instant::now() + limit;
+            while child.try_wait().unwrap_or_else(|e| panic!("{e}")).is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
         let raw = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -168,11 +186,11 @@ impl Call<'_> {
             serde_json::from_str(&raw)
                 .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {raw}\nstderr: {stderr}"))
         };
-        Out {
+        Some(Out {
             code: out.status.code().unwrap_or(-1),
             json,
             raw,
-        }
+        })
     }
 }
 
