@@ -141,7 +141,9 @@ fn default_pools(client: &Client, cfg: &NodeConfig) -> Result<Vec<String>, Clien
     Ok(made)
 }
 
-/// The enabled IPv4 VXLAN pools whose nodeSelector matches `labels`, and
+/// The enabled IPv4 VXLAN pools whose nodeSelector matches `labels` and
+/// whose allowedUses admit tunnel addresses (as Calico's allocateip; the
+/// allocator refuses a requested pool that does not allow the use), and
 /// whether any enabled pool uses VXLAN / IPIP (for the MTU).
 fn vxlan_pools(
     client: &Client,
@@ -167,7 +169,12 @@ fn vxlan_pools(
             p.spec.node_selector.as_deref().unwrap_or("all()"),
         )
         .is_ok_and(|s| s.matches(labels));
-        if vx && is_v4 && selected {
+        let for_tunnels = p
+            .spec
+            .allowed_uses
+            .as_ref()
+            .is_none_or(|u| u.is_empty() || u.iter().any(|x| x == "Tunnel"));
+        if vx && is_v4 && selected && for_tunnels {
             mine.push(p.metadata.name.clone());
         }
     }
@@ -352,4 +359,29 @@ fn write_file(dir: &str, name: &str, content: &str) -> Result<(), StartupError> 
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, content).map_err(fail)?;
     std::fs::rename(&tmp, &path).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A VXLAN pool that does not allow Tunnel addresses is not asked for
+    /// the node's tunnel address (the allocator would refuse it).
+    #[test]
+    fn vxlan_pools_only_those_allowing_tunnels() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = calico_datastore::local::LocalStore::open(dir.path().join("ds.db"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let client = Client::new(std::sync::Arc::new(store));
+        let pools = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pods}\nspec: {cidr: 10.30.0.0/16, vxlanMode: Always, allowedUses: [Workload]}\n---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: tunnels}\nspec: {cidr: 10.31.0.0/16, vxlanMode: Always}\n";
+        for r in calico_api::decode_documents(pools).unwrap_or_else(|e| panic!("{e}")) {
+            client
+                .apply(r.unwrap_or_else(|e| panic!("{e}")))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let (mine, any_vxlan, _) =
+            vxlan_pools(&client, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(mine, vec!["tunnels".to_string()]);
+        assert!(any_vxlan);
+    }
 }
