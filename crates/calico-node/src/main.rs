@@ -213,6 +213,7 @@ fn agent(startup_only: bool) -> ExitCode {
     // (`default`, `node.<name>`), below the environment.
     let client = Client::new(store.clone());
     let eff = calico_node::felix::settings::read(&client, &cfg.nodename, &cfg.felix_env)
+        .map(|(eff, _)| eff)
         .unwrap_or_else(|_| {
             calico_node::felix::settings::merge(&[cfg
                 .felix_env

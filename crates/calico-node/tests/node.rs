@@ -696,3 +696,83 @@ fn bad_endpoints_are_skipped_and_spoofing_needs_felix_consent() {
     let routes = h.ns.exec(&["ip", "route", "show"]);
     assert!(routes.contains("10.86.0.6 dev calisp1"), "{routes}");
 }
+
+/// The `env:` block of Calico's manifest for calico-node, unchanged (the
+/// datastore aside): each setting takes Calico's meaning — Felix reads
+/// `ACCEPT` and `info` in any case — and the agent warns about none of
+/// them (the one warning allowed is a kernel without IP-in-IP, which an
+/// `Always` IPIP pool rightly reports).
+#[test]
+fn calico_manifest_environment_is_taken_as_calico_means_it() {
+    require_root!();
+    let h = Host::new(false);
+    let env = [
+        ("WAIT_FOR_DATASTORE", "true"),
+        ("NODENAME", "node-m"),
+        ("CALICO_NETWORKING_BACKEND", "bird"),
+        ("CLUSTER_TYPE", "k8s,bgp"),
+        ("IP", "autodetect"),
+        ("CALICO_IPV4POOL_IPIP", "Always"),
+        ("CALICO_IPV4POOL_VXLAN", "Never"),
+        ("CALICO_IPV6POOL_VXLAN", "Never"),
+        ("FELIX_IPINIPMTU", "0"),
+        ("FELIX_VXLANMTU", "0"),
+        ("FELIX_WIREGUARDMTU", "0"),
+        ("CALICO_DISABLE_FILE_LOGGING", "true"),
+        ("FELIX_DEFAULTENDPOINTTOHOSTACTION", "ACCEPT"),
+        ("FELIX_IPV6SUPPORT", "false"),
+        ("FELIX_HEALTHENABLED", "true"),
+        ("FELIX_LOGSEVERITYSCREEN", "info"),
+    ];
+    let log = h.dir.path().join("agent.log");
+    let agent = Agent(
+        h.cmd(BIN, &[], &env)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // The health server on Calico's default port, inside the namespace.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let policy = loop {
+        let ready = h.node(&["-felix-ready"], &env);
+        let table =
+            h.ns.try_exec(&["nft", "list", "table", "inet", "calico-policy"]);
+        if let (true, Ok(table)) = (ready.status.success(), table) {
+            break table;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {}{}",
+            String::from_utf8_lossy(&ready.stdout),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // FELIX_DEFAULTENDPOINTTOHOSTACTION=ACCEPT: workloads reach their host.
+    assert!(
+        policy.contains("accept comment \"defaultEndpointToHostAction\""),
+        "{policy}"
+    );
+    // FELIX_IPV6SUPPORT=false: IPv6 forwarding left alone.
+    let fwd6 =
+        h.ns.exec(&["cat", "/proc/sys/net/ipv6/conf/all/forwarding"]);
+    assert_eq!(fwd6.trim(), "0");
+    // IP=autodetect, and the default pool as the manifest asks.
+    let node = h.get("node", "node-m");
+    assert_eq!(node["spec"]["bgp"]["ipv4Address"], "192.0.2.1/24", "{node}");
+    let pool = h.get("ippool", "default-ipv4-ippool");
+    assert_eq!(pool["spec"]["ipipMode"], "Always", "{pool}");
+    assert_eq!(pool["spec"]["vxlanMode"], "Never", "{pool}");
+    drop(agent);
+    let text = std::fs::read_to_string(&log).unwrap();
+    // FELIX_LOGSEVERITYSCREEN=info: info lines, no debug lines.
+    assert!(text.contains("[INFO]"), "{text}");
+    assert!(!text.contains("[DEBUG]"), "{text}");
+    let tunl0 = std::path::Path::new("/proc/sys/net/ipv4/conf/tunl0").exists();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("[WARNING]") || l.contains("[ERROR]"))
+        .filter(|l| tunl0 || !l.contains("ipip module"))
+        .collect();
+    assert!(warnings.is_empty(), "{}", warnings.join("\n"));
+}

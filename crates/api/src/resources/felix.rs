@@ -778,6 +778,72 @@ pub struct FelixConfigurationSpec {
     pub sidecar_acceleration_enabled: Option<bool>,
 }
 
+/// FelixConfiguration's enumerated fields and their values as Calico
+/// spells them: what `calicoctl` accepts, and what Felix maps any other
+/// case of the same word to ([`felix_canonical`]).
+pub const FELIX_ENUMERATED: &[(&str, &[&str])] = &[
+    ("iptablesBackend", &["Legacy", "NFT", "Auto"]),
+    ("chainInsertMode", &["Insert", "Append"]),
+    ("defaultEndpointToHostAction", &["Drop", "Return", "Accept"]),
+    ("iptablesFilterAllowAction", &["Accept", "Return"]),
+    ("iptablesMangleAllowAction", &["Accept", "Return"]),
+    ("iptablesFilterDenyAction", &["Drop", "Reject"]),
+    (
+        "logSeverityFile",
+        &["Trace", "Debug", "Info", "Warning", "Error", "Fatal"],
+    ),
+    (
+        "logSeverityScreen",
+        &["Trace", "Debug", "Info", "Warning", "Error", "Fatal"],
+    ),
+    (
+        "logSeveritySys",
+        &[
+            "Trace", "Debug", "Info", "Warning", "Error", "Fatal", "None",
+        ],
+    ),
+    (
+        "natOutgoingExclusions",
+        &["IPPoolsOnly", "IPPoolsAndHostIPs"],
+    ),
+    ("bpfLogLevel", &["Off", "Info", "Debug"]),
+    (
+        "bpfConnectTimeLoadBalancing",
+        &["TCP", "Enabled", "Disabled"],
+    ),
+    ("bpfExternalServiceMode", &["Tunnel", "DSR"]),
+    ("routeSource", &["WorkloadIPs", "CalicoIPAM"]),
+    ("awsSrcDstCheck", &["DoNothing", "Enable", "Disable"]),
+    ("serviceLoopPrevention", &["Drop", "Reject", "Disabled"]),
+    ("workloadSourceSpoofing", &["Disabled", "Any"]),
+    ("floatingIPs", &["Enabled", "Disabled"]),
+    ("nftablesMode", &["Enabled", "Disabled", "Auto"]),
+    ("ipForwarding", &["Enabled", "Disabled"]),
+];
+
+/// Felix's reading of `value` for `field`: an enumerated field takes its
+/// values in any case (`ACCEPT`, `accept`) and gives back Calico's spelling
+/// (`Accept`); `None` when `field` is not enumerated.
+pub fn felix_canonical(field: &str, value: &str) -> Option<Result<&'static str, String>> {
+    let (_, allowed) = FELIX_ENUMERATED.iter().find(|(f, _)| *f == field)?;
+    Some(
+        allowed
+            .iter()
+            .find(|a| a.eq_ignore_ascii_case(value.trim()))
+            .copied()
+            .ok_or_else(|| format!("{value:?} is not one of {}", allowed.join(", "))),
+    )
+}
+
+/// Checks an enumerated field as `calicoctl` does (Calico's exact spelling).
+fn enumerated(errs: &mut Errors, field: &str, value: &Option<String>) {
+    if let Some(v) = value
+        && let Some((_, allowed)) = FELIX_ENUMERATED.iter().find(|(f, _)| *f == field)
+    {
+        errs.check(format!("spec.{field}"), validate::one_of(v, allowed));
+    }
+}
+
 impl SpecImpl for FelixConfigurationSpec {
     fn check(&self, meta: &ObjectMeta, errs: &mut Errors) {
         if !meta.name.is_empty() {
@@ -815,71 +881,37 @@ impl SpecImpl for FelixConfigurationSpec {
         if let Some(v) = &self.ipsets_refresh_interval {
             errs.check("spec.ipsetsRefreshInterval", validate::duration(v));
         }
-        if let Some(v) = &self.iptables_backend {
-            errs.check(
-                "spec.iptablesBackend",
-                validate::one_of(v, &["Legacy", "NFT", "Auto"]),
-            );
-        }
+        enumerated(errs, "iptablesBackend", &self.iptables_backend);
         if let Some(v) = &self.xdp_refresh_interval {
             errs.check("spec.xdpRefreshInterval", validate::duration(v));
         }
         if let Some(v) = &self.netlink_timeout {
             errs.check("spec.netlinkTimeout", validate::duration(v));
         }
-        if let Some(v) = &self.chain_insert_mode {
-            errs.check(
-                "spec.chainInsertMode",
-                validate::one_of(v, &["Insert", "Append"]),
-            );
-        }
-        if let Some(v) = &self.default_endpoint_to_host_action {
-            errs.check(
-                "spec.defaultEndpointToHostAction",
-                validate::one_of(v, &["Drop", "Return", "Accept"]),
-            );
-        }
-        if let Some(v) = &self.iptables_filter_allow_action {
-            errs.check(
-                "spec.iptablesFilterAllowAction",
-                validate::one_of(v, &["Accept", "Return"]),
-            );
-        }
-        if let Some(v) = &self.iptables_mangle_allow_action {
-            errs.check(
-                "spec.iptablesMangleAllowAction",
-                validate::one_of(v, &["Accept", "Return"]),
-            );
-        }
-        if let Some(v) = &self.iptables_filter_deny_action {
-            errs.check(
-                "spec.iptablesFilterDenyAction",
-                validate::one_of(v, &["Drop", "Reject"]),
-            );
-        }
-        if let Some(v) = &self.log_severity_file {
-            errs.check(
-                "spec.logSeverityFile",
-                validate::one_of(v, &["Trace", "Debug", "Info", "Warning", "Error", "Fatal"]),
-            );
-        }
-        if let Some(v) = &self.log_severity_screen {
-            errs.check(
-                "spec.logSeverityScreen",
-                validate::one_of(v, &["Trace", "Debug", "Info", "Warning", "Error", "Fatal"]),
-            );
-        }
-        if let Some(v) = &self.log_severity_sys {
-            errs.check(
-                "spec.logSeveritySys",
-                validate::one_of(
-                    v,
-                    &[
-                        "Trace", "Debug", "Info", "Warning", "Error", "Fatal", "None",
-                    ],
-                ),
-            );
-        }
+        enumerated(errs, "chainInsertMode", &self.chain_insert_mode);
+        enumerated(
+            errs,
+            "defaultEndpointToHostAction",
+            &self.default_endpoint_to_host_action,
+        );
+        enumerated(
+            errs,
+            "iptablesFilterAllowAction",
+            &self.iptables_filter_allow_action,
+        );
+        enumerated(
+            errs,
+            "iptablesMangleAllowAction",
+            &self.iptables_mangle_allow_action,
+        );
+        enumerated(
+            errs,
+            "iptablesFilterDenyAction",
+            &self.iptables_filter_deny_action,
+        );
+        enumerated(errs, "logSeverityFile", &self.log_severity_file);
+        enumerated(errs, "logSeverityScreen", &self.log_severity_screen);
+        enumerated(errs, "logSeveritySys", &self.log_severity_sys);
         if self.vxlan_port == Some(0) {
             errs.add("spec.vxlanPort", "port 0 is not valid: use 1 to 65535");
         }
@@ -907,39 +939,22 @@ impl SpecImpl for FelixConfigurationSpec {
         if let Some(v) = &self.usage_reporting_interval {
             errs.check("spec.usageReportingInterval", validate::duration(v));
         }
-        if let Some(v) = &self.nat_outgoing_exclusions {
-            errs.check(
-                "spec.natOutgoingExclusions",
-                validate::one_of(v, &["IPPoolsOnly", "IPPoolsAndHostIPs"]),
-            );
-        }
-        if let Some(v) = &self.bpf_log_level {
-            errs.check(
-                "spec.bpfLogLevel",
-                validate::one_of(v, &["Off", "Info", "Debug"]),
-            );
-        }
-        if let Some(v) = &self.bpf_connect_time_load_balancing {
-            errs.check(
-                "spec.bpfConnectTimeLoadBalancing",
-                validate::one_of(v, &["TCP", "Enabled", "Disabled"]),
-            );
-        }
-        if let Some(v) = &self.bpf_external_service_mode {
-            errs.check(
-                "spec.bpfExternalServiceMode",
-                validate::one_of(v, &["Tunnel", "DSR"]),
-            );
-        }
+        enumerated(errs, "natOutgoingExclusions", &self.nat_outgoing_exclusions);
+        enumerated(errs, "bpfLogLevel", &self.bpf_log_level);
+        enumerated(
+            errs,
+            "bpfConnectTimeLoadBalancing",
+            &self.bpf_connect_time_load_balancing,
+        );
+        enumerated(
+            errs,
+            "bpfExternalServiceMode",
+            &self.bpf_external_service_mode,
+        );
         if let Some(v) = &self.bpf_kube_proxy_min_sync_period {
             errs.check("spec.bpfKubeProxyMinSyncPeriod", validate::duration(v));
         }
-        if let Some(v) = &self.route_source {
-            errs.check(
-                "spec.routeSource",
-                validate::one_of(v, &["WorkloadIPs", "CalicoIPAM"]),
-            );
-        }
+        enumerated(errs, "routeSource", &self.route_source);
         if self.wireguard_listening_port == Some(0) {
             errs.add(
                 "spec.wireguardListeningPort",
@@ -955,44 +970,18 @@ impl SpecImpl for FelixConfigurationSpec {
         if let Some(v) = &self.wireguard_keep_alive {
             errs.check("spec.wireguardKeepAlive", validate::duration(v));
         }
-        if let Some(v) = &self.aws_src_dst_check {
-            errs.check(
-                "spec.awsSrcDstCheck",
-                validate::one_of(v, &["DoNothing", "Enable", "Disable"]),
-            );
-        }
-        if let Some(v) = &self.service_loop_prevention {
-            errs.check(
-                "spec.serviceLoopPrevention",
-                validate::one_of(v, &["Drop", "Reject", "Disabled"]),
-            );
-        }
-        if let Some(v) = &self.workload_source_spoofing {
-            errs.check(
-                "spec.workloadSourceSpoofing",
-                validate::one_of(v, &["Disabled", "Any"]),
-            );
-        }
-        if let Some(v) = &self.floating_i_ps {
-            errs.check(
-                "spec.floatingIPs",
-                validate::one_of(v, &["Enabled", "Disabled"]),
-            );
-        }
-        if let Some(v) = &self.nftables_mode {
-            errs.check(
-                "spec.nftablesMode",
-                validate::one_of(v, &["Enabled", "Disabled", "Auto"]),
-            );
-        }
+        enumerated(errs, "awsSrcDstCheck", &self.aws_src_dst_check);
+        enumerated(errs, "serviceLoopPrevention", &self.service_loop_prevention);
+        enumerated(
+            errs,
+            "workloadSourceSpoofing",
+            &self.workload_source_spoofing,
+        );
+        enumerated(errs, "floatingIPs", &self.floating_i_ps);
+        enumerated(errs, "nftablesMode", &self.nftables_mode);
         if let Some(v) = &self.nftables_refresh_interval {
             errs.check("spec.nftablesRefreshInterval", validate::duration(v));
         }
-        if let Some(v) = &self.ip_forwarding {
-            errs.check(
-                "spec.ipForwarding",
-                validate::one_of(v, &["Enabled", "Disabled"]),
-            );
-        }
+        enumerated(errs, "ipForwarding", &self.ip_forwarding);
     }
 }

@@ -61,7 +61,11 @@ pub fn run(
         let started = Instant::now();
         Metrics::inc(&metrics.resyncs);
         let pass = (|| -> Result<(calico_datastore::Revision, Vec<String>), String> {
-            let eff = settings::read(&client, &me, &env).map_err(|e| format!("datastore: {e}"))?;
+            let (eff, felix_problems) =
+                settings::read(&client, &me, &env).map_err(|e| format!("datastore: {e}"))?;
+            for p in &felix_problems {
+                log("WARNING", &format!("felix configuration: {p}"));
+            }
             // Read once: routes and policy both need the workload endpoints.
             // The watch starts after the first read: a change made while
             // the later lists are read is seen again rather than missed.
@@ -162,6 +166,7 @@ pub fn run(
                 );
             }
             let mut problems = d.problems;
+            problems.extend(felix_problems);
             problems.extend(dropped);
             problems.extend(c.problems);
             problems.extend(applied.problems);

@@ -1,9 +1,15 @@
 //! Felix's configuration as it applies to this node: the FelixConfiguration
 //! `default`, overridden by `node.<name>`, overridden by `FELIX_*`
 //! environment variables (highest priority, as in Felix).
+//!
+//! Each layer is read as Felix reads it ([`sanitize`]): enumerated values
+//! in any case (`ACCEPT`) take Calico's spelling (`Accept`), and a value
+//! Felix would refuse leaves out that one parameter (named in the log and
+//! on readiness), never the rest of the layer.
 
 use std::collections::BTreeMap;
 
+use calico_api::resources::felix_canonical;
 use calico_api::{Kind, ResourceKey};
 use calico_datastore::{Client, ClientError};
 use serde_json::{Map, Value};
@@ -63,40 +69,127 @@ pub fn merge(layers: &[Map<String, Value>]) -> Effective {
     Effective(out)
 }
 
+/// One layer as Felix reads it: enumerated values in any case become
+/// Calico's spelling; a field Felix would refuse (unknown, of the wrong
+/// type, out of range) is left out, so it keeps the lower layer's value or
+/// the default, and is named in the second value (`source` says where it
+/// came from).
+pub fn sanitize(layer: Map<String, Value>, source: &str) -> (Map<String, Value>, Vec<String>) {
+    let mut kept = Map::new();
+    let mut problems = Vec::new();
+    for (field, mut value) in layer {
+        if let Value::String(v) = &value
+            && let Some(canonical) = felix_canonical(&field, v)
+        {
+            match canonical {
+                Ok(c) => value = Value::String(c.to_string()),
+                Err(e) => {
+                    problems.push(format!("{source}: {field}: {e}; using the default"));
+                    continue;
+                }
+            }
+        }
+        // The field on its own, checked as calicoctl checks the resource.
+        let alone = serde_json::json!({
+            "apiVersion": calico_api::API_VERSION, "kind": "FelixConfiguration",
+            "metadata": {"name": "default"}, "spec": {field.as_str(): value.clone()}});
+        match calico_api::decode_value(alone).and_then(|r| r.validate().map_err(|e| e.to_string()))
+        {
+            Ok(()) => {
+                kept.insert(field, value);
+            }
+            Err(e) => problems.push(format!("{source}: {e}; using the default")),
+        }
+    }
+    (kept, problems)
+}
+
+/// The `spec` of FelixConfiguration `name` as stored (read as JSON, so one
+/// bad field cannot hide the others), or nothing.
 fn spec_of(client: &Client, name: &str) -> Result<Map<String, Value>, ClientError> {
-    let key = ResourceKey {
+    let key = calico_datastore::keys::resource_key(&ResourceKey {
         kind: Kind::FelixConfiguration,
         namespace: None,
         name: name.to_string(),
+    });
+    let Some(kv) = client.store().get(&key)? else {
+        return Ok(Map::new());
     };
-    match client.get(&key) {
-        Ok(r) => Ok(r
-            .to_json()
-            .get("spec")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default()),
-        Err(ClientError::NotFound(_)) => Ok(Map::new()),
-        Err(e) => Err(e),
-    }
+    let doc: Value = serde_json::from_slice(&kv.value).map_err(|e| ClientError::Corrupt {
+        key: kv.key.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(doc
+        .get("spec")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default())
 }
 
-/// Reads the FelixConfigurations and applies the environment on top.
+/// Reads the FelixConfigurations and applies the environment on top; the
+/// second value names the parameters that were left out ([`sanitize`]).
 pub fn read(
     client: &Client,
     node: &str,
     env: &BTreeMap<String, Value>,
-) -> Result<Effective, ClientError> {
-    let global = spec_of(client, "default")?;
-    let per_node = spec_of(client, &format!("node.{node}"))?;
+) -> Result<(Effective, Vec<String>), ClientError> {
+    let node_name = format!("node.{node}");
     let env: Map<String, Value> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    Ok(merge(&[global, per_node, env]))
+    let mut layers = Vec::new();
+    let mut problems = Vec::new();
+    for (layer, source) in [
+        (spec_of(client, "default")?, "FelixConfiguration default"),
+        (spec_of(client, &node_name)?, "FelixConfiguration node"),
+        (env, "environment"),
+    ] {
+        let source = if source.ends_with("node") {
+            format!("FelixConfiguration {node_name}")
+        } else {
+            source.to_string()
+        };
+        let (layer, bad) = sanitize(layer, &source);
+        layers.push(layer);
+        problems.extend(bad);
+    }
+    Ok((merge(&layers), problems))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn felix_reads_enumerations_in_any_case_and_drops_only_bad_fields() {
+        let layer = json!({
+            "defaultEndpointToHostAction": "ACCEPT",
+            "logSeverityScreen": "info",
+            "workloadSourceSpoofing": "any",
+            "chainInsertMode": "Sideways",
+            "healthPort": "not a port",
+            "vxlanVNI": 0,
+            "noSuchField": true,
+            "vxlanPort": 4790,
+            "ipv6Support": false
+        });
+        let (kept, problems) = sanitize(layer.as_object().cloned().unwrap(), "environment");
+        assert_eq!(
+            Value::Object(kept),
+            json!({
+                "defaultEndpointToHostAction": "Accept",
+                "logSeverityScreen": "Info",
+                "workloadSourceSpoofing": "Any",
+                "vxlanPort": 4790,
+                "ipv6Support": false
+            })
+        );
+        let text = problems.join("\n");
+        for field in ["chainInsertMode", "healthPort", "vxlanVNI", "noSuchField"] {
+            assert!(text.contains(field), "{field} not reported: {text}");
+        }
+        assert_eq!(problems.len(), 4, "{text}");
+        assert!(problems.iter().all(|p| p.starts_with("environment: ")));
+    }
 
     #[test]
     fn later_layers_win() {
