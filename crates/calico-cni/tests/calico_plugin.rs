@@ -372,6 +372,126 @@ fn readd_right_after_del(h: Host) {
     h.assert_clean();
 }
 
+/// The host end and host route of the sandbox `added` made are there.
+fn assert_dataplane(h: &Host, added: &Out, when: &str) {
+    let veth = added.json["interfaces"][0]["name"].as_str().unwrap_or("");
+    let ip = bare(&addresses(added)[0]).to_string();
+    let links = h.links();
+    assert!(links.contains(veth), "{when}: {veth} lost:\n{links}");
+    let routes = h.sh("ip route show");
+    assert!(
+        routes.contains(&format!("{ip} dev {veth} scope link")),
+        "{when}: host route lost:\n{routes}"
+    );
+}
+
+/// CHECK of `p` against its ADD result passes: host end, host routes,
+/// container end, endpoint (with `p`'s container ID) and IPAM handle.
+fn assert_intact(h: &Host, p: &Pod, conf: &serde_json::Value, added: &Out, when: &str) {
+    let mut chk = conf.clone();
+    chk["prevResult"] = added.json.clone();
+    let c = h.call("CHECK", p, &chk);
+    assert_eq!(c.code, 0, "{when}: the new sandbox was damaged: {}", c.raw);
+    assert_dataplane(h, added, when);
+}
+
+/// Issue 19 point 2: the runtime retries DEL for a sandbox the pod has
+/// already replaced. Only what belongs to that container ID may go.
+fn late_del_of_an_old_sandbox(h: Host) {
+    pools(&h);
+    let conf = h.conf("1.0.0", json!({}));
+    let old = pod("default", "web");
+    let out = h.call("ADD", &old, &conf);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    assert_eq!(h.call("DEL", &old, &conf).code, 0);
+    // Same pod (same host end name, same endpoint), new sandbox.
+    let new = pod("default", "web");
+    let added = h.call("ADD", &new, &conf);
+    assert_eq!(added.code, 0, "{}", added.raw);
+    assert_intact(&h, &new, &conf, &added, "after ADD");
+
+    // The late DEL: with the old namespace still there, gone, and not given.
+    let old_path = old.ns.path().display().to_string();
+    for netns in [old_path.as_str(), "/run/netns/calico-rs-gone", ""] {
+        let d = h.call_raw("DEL", &old.id, netns.to_string(), &old.args, &conf);
+        assert_eq!(d.code, 0, "late DEL (netns {netns:?}): {}", d.raw);
+        assert_intact(
+            &h,
+            &new,
+            &conf,
+            &added,
+            &format!("late DEL, netns {netns:?}"),
+        );
+    }
+
+    // A DEL the runtime lost: the old sandbox still holds its address when
+    // the new one is added. The late DEL frees the old handle only.
+    let older = pod("default", "api");
+    let first = h.call("ADD", &older, &conf);
+    assert_eq!(first.code, 0, "{}", first.raw);
+    let newer = pod("default", "api");
+    let second = h.call("ADD", &newer, &conf);
+    assert_eq!(second.code, 0, "{}", second.raw);
+    assert_ne!(addresses(&first), addresses(&second));
+    let d = h.call("DEL", &older, &conf);
+    assert_eq!(d.code, 0, "{}", d.raw);
+    assert_intact(&h, &newer, &conf, &second, "late DEL of a lost sandbox");
+    assert_intact(&h, &new, &conf, &added, "late DEL of another pod");
+    let check = h.ipam_in_use();
+    assert!(
+        check.contains("Found 2 IPs allocated in IPAM."),
+        "the old sandbox's address was not released (or a live one was):\n{check}"
+    );
+
+    // The new ADD has made its veth but not yet rewritten the endpoint,
+    // which still names the old container: the old namespace shows the
+    // veth is not the old sandbox's, so only the endpoint goes.
+    let ep = h.calicoctl_json(&[
+        "get",
+        "workloadendpoint",
+        "node--a-k8s-web-eth0",
+        "-n",
+        "default",
+        "-o",
+        "json",
+    ]);
+    let mut stale = ep.clone();
+    stale["spec"]["containerID"] = json!(old.id);
+    h.ds.apply(&stale.to_string());
+    let d = h.call_raw("DEL", &old.id, old_path.clone(), &old.args, &conf);
+    assert_eq!(d.code, 0, "{}", d.raw);
+    assert_dataplane(&h, &added, "late DEL with a stale endpoint");
+    let eps = h.endpoints();
+    assert!(
+        eps.iter()
+            .all(|e| e["metadata"]["name"] != "node--a-k8s-web-eth0"),
+        "the stale endpoint names the old container and goes: {eps:?}"
+    );
+    // No endpoint at all, old namespace gone: nothing shows the veth is
+    // the old sandbox's, so it stays.
+    let gone = "/run/netns/calico-rs-gone".to_string();
+    let d = h.call_raw("DEL", &old.id, gone, &old.args, &conf);
+    assert_eq!(d.code, 0, "{}", d.raw);
+    assert_dataplane(&h, &added, "late DEL without an endpoint");
+    h.ds.apply(&ep.to_string());
+    assert_intact(&h, &new, &conf, &added, "endpoint restored");
+
+    // An endpoint already removed: the veth seen from the pod's namespace
+    // is still this container's, and goes.
+    let (code, o) = h.ds.calicoctl(&[
+        "delete",
+        "workloadendpoint",
+        "node--a-k8s-api-eth0",
+        "-n",
+        "default",
+    ]);
+    assert_eq!(code, 0, "{o}");
+    assert_eq!(h.call("DEL", &newer, &conf).code, 0);
+    // The normal DEL still removes everything.
+    assert_eq!(h.call("DEL", &new, &conf).code, 0);
+    h.assert_clean();
+}
+
 /// Issue 19 point 12: a `CNI_NETNS` that is not a network namespace is a
 /// clear error at once (a FIFO used to block the plugin for ever), on ADD,
 /// CHECK and DEL, and nothing is made.
@@ -499,6 +619,11 @@ macro_rules! suite {
             fn readd_right_after_del() {
                 require_root!();
                 super::readd_right_after_del(super::Host::new(super::$backend));
+            }
+            #[test]
+            fn late_del_of_an_old_sandbox() {
+                require_root!();
+                super::late_del_of_an_old_sandbox(super::Host::new(super::$backend));
             }
             #[test]
             fn concurrent_adds() {

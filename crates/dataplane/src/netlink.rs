@@ -25,6 +25,7 @@ use netlink_packet_route::link::{
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
+use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -93,6 +94,11 @@ pub struct Link {
     pub up: bool,
     /// `veth`, `vxlan`, ... when the kernel reports a kind.
     pub kind: Option<String>,
+    /// `IFLA_LINK`: for a veth, its peer's index (in the peer's namespace).
+    pub link: Option<u32>,
+    /// `IFLA_LINK_NETNSID`: the namespace of that peer, as this namespace
+    /// numbers it (see [`Netlink::netns_id`]); absent when the peer is here.
+    pub link_netnsid: Option<i32>,
 }
 
 /// A route in the main table (or the table given).
@@ -430,6 +436,31 @@ impl Netlink {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// `ip netns list-id`, for one namespace: the id this namespace gives
+    /// `ns` (what [`Link::link_netnsid`] reports), `None` when it gave none.
+    /// Listing a link whose peer is in `ns` assigns one.
+    pub fn netns_id(&mut self, ns: BorrowedFd<'_>) -> Result<Option<i32>> {
+        let mut msg = NsidMessage::default();
+        msg.attributes.push(NsidAttribute::Fd(
+            u32::try_from(ns.as_raw_fd()).unwrap_or_default(),
+        ));
+        let replies = self.request(
+            &|| "get netns id".into(),
+            RouteNetlinkMessage::GetNsId(msg),
+            0,
+        )?;
+        Ok(replies
+            .iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewNsId(n) => n.attributes.iter().find_map(|a| match a {
+                    NsidAttribute::Id(id) => Some(*id),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .filter(|id| *id >= 0))
     }
 
     /// `ip link add NAME [address MAC] mtu MTU type veth peer name PEER [address MAC] [netns NS]`
@@ -911,6 +942,8 @@ fn link_from(l: &LinkMessage) -> Link {
         mtu: 0,
         up: l.header.flags.contains(LinkFlags::Up),
         kind: None,
+        link: None,
+        link_netnsid: None,
     };
     for attr in &l.attributes {
         match attr {
@@ -921,6 +954,8 @@ fn link_from(l: &LinkMessage) -> Link {
                 link.mac = Some(mac);
             }
             LinkAttribute::Mtu(m) => link.mtu = *m,
+            LinkAttribute::Link(i) => link.link = Some(*i),
+            LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(*id),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     if let LinkInfo::Kind(k) = info {

@@ -50,6 +50,14 @@ fn veth_with_peer_created_in_other_namespace() {
     // The peer, seen from inside the pod namespace.
     let mut pnl = Netlink::open_in(&pod_ns).unwrap();
     let eth0 = pnl.link("eth0").unwrap().expect("peer in pod ns");
+    // The host end names its peer: index and namespace (by the id the
+    // host namespace gives the pod namespace; another namespace has another).
+    assert_eq!(link.link, Some(eth0.index));
+    assert!(link.link_netnsid.is_some(), "{link:?}");
+    assert_eq!(nl.netns_id(pod_ns.fd()).unwrap(), link.link_netnsid);
+    let other = TestNetns::new("nlo");
+    let other_ns = NetNs::open(other.path()).unwrap();
+    assert_ne!(nl.netns_id(other_ns.fd()).unwrap(), link.link_netnsid);
     assert_eq!(eth0.mtu, 1440);
     pnl.set_up(eth0.index).unwrap();
     pnl.set_mac(eth0.index, [0x02, 0, 0, 0, 0, 1]).unwrap();

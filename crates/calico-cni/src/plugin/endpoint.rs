@@ -141,21 +141,39 @@ pub fn get(client: &Client, w: &Workload) -> Result<Option<Resource>, CniError> 
     }
 }
 
+/// Whose the pod interface's endpoint is, as DEL found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// There is none.
+    Nobody,
+    /// This container's (or one that names no container): deleted.
+    This,
+    /// Another container's (the sandbox that replaced this one): kept.
+    Other(String),
+}
+
 /// Deletes the endpoint if it belongs to this container (a late DEL of an
-/// old container must not remove the endpoint of its replacement).
-pub fn delete(client: &Client, w: &Workload) -> Result<(), CniError> {
-    let Some(r) = get(client, w)? else {
-        return Ok(());
-    };
-    if let Resource::WorkloadEndpoint(ep) = &r
-        && !ep.spec.container_id.is_empty()
-        && ep.spec.container_id != w.container_id
-    {
-        return Ok(());
-    }
-    match client.delete(&key(w), None) {
-        Ok(_) | Err(ClientError::NotFound(_)) => Ok(()),
-        Err(e) => Err(client_error(e)),
+/// old container must not remove the endpoint of its replacement, as
+/// Calico's `cmdDelK8s`), and says whose it was. The delete is conditional
+/// on the version read, so an ADD that rewrites the endpoint in between
+/// is seen (and the check done again).
+pub fn delete(client: &Client, w: &Workload) -> Result<Holder, CniError> {
+    let mut attempts = 5;
+    loop {
+        let Some(r) = get(client, w)? else {
+            return Ok(Holder::Nobody);
+        };
+        if let Resource::WorkloadEndpoint(ep) = &r
+            && !ep.spec.container_id.is_empty()
+            && ep.spec.container_id != w.container_id
+        {
+            return Ok(Holder::Other(ep.spec.container_id.clone()));
+        }
+        match client.delete(&key(w), r.metadata().resource_version.as_deref()) {
+            Ok(_) | Err(ClientError::NotFound(_)) => return Ok(Holder::This),
+            Err(ClientError::Conflict { .. }) if attempts > 0 => attempts -= 1,
+            Err(e) => return Err(client_error(e)),
+        }
     }
 }
 

@@ -13,10 +13,11 @@
 //! 5. the result, in the requested CNI version's format, with the host and
 //!    container interfaces so `portmap` and `bandwidth` can be chained.
 //!
-//! DEL releases the handle, deletes the endpoint (if it is this
-//! container's) and the veth; whatever is already gone is fine.
-//! `CNI_NETNS` must be a network namespace (checked without blocking); for
-//! DEL it may also be absent or gone.
+//! DEL releases this container ID's handle, deletes the endpoint and the
+//! veth if they are this container's (a late DEL of a sandbox the pod has
+//! since replaced leaves the new sandbox's alone, as Calico); whatever is
+//! already gone is fine. `CNI_NETNS` must be a network namespace (checked
+//! without blocking); for DEL it may also be absent or gone.
 
 pub mod annotations;
 pub mod delegate;
@@ -362,18 +363,17 @@ fn del(inv: &Invocation) -> Result<Option<Value>, CniError> {
     let w = Workload::from_env(&inv.env, &node);
 
     // Addresses first: a leaked address is worse than a leaked interface.
+    // They are held by this container ID's handle, so a late DEL of an old
+    // sandbox frees only the old sandbox's.
     if uses_calico_ipam(inv) {
         cipam::release(inv, &cipam::LazyIpam::with(inv, Ipam::new(store)))?;
     } else {
         delegate::exec(inv, Command::Del)?;
     }
-    endpoint::delete(&client, &w)?;
-    netsetup::teardown(
-        ns.as_ref(),
-        &inv.env.ifname,
-        &w.host_veth(),
-        netsetup::Deletion::Background,
-    )?;
+    // The endpoint and the host end are named after the pod, not the
+    // container: only this container's go.
+    let holder = endpoint::delete(&client, &w)?;
+    netsetup::teardown_del(ns.as_ref(), &inv.env.ifname, &w.host_veth(), &holder)?;
     Ok(None)
 }
 

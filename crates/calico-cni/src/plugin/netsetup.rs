@@ -12,7 +12,9 @@
 //! - Host: a `scope link` route per pod address through the host end.
 //!
 //! Everything hangs off the host end: deleting it removes the container end
-//! and the host routes with it, which is how failures are undone.
+//! and the host routes with it, which is how failures are undone. The host
+//! end is named after the pod, not the sandbox, so DEL removes it only when
+//! it is this container's ([`teardown_del`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -20,6 +22,8 @@ use calico_dataplane::netlink::{Error as NlError, Link};
 use calico_dataplane::{NetNs, Netlink, Route, Scope, VethSpec, sysctl};
 use cni_spec::error::CniError;
 use ipnet::IpNet;
+
+use super::endpoint::Holder;
 
 /// The host end's MAC address.
 pub const HOST_MAC: [u8; 6] = [0xee; 6];
@@ -258,8 +262,9 @@ pub enum Deletion {
     Background,
 }
 
-/// Removes the pod's interfaces; what is already gone is fine. Deleting
-/// the veth removes the host routes through it.
+/// Removes the pod's interfaces after a failed ADD (the host end is the
+/// one this ADD made); what is already gone is fine. Deleting the veth
+/// removes the host routes through it.
 pub fn teardown(
     netns: Option<&NetNs>,
     ifname: &str,
@@ -268,55 +273,102 @@ pub fn teardown(
 ) -> Result<(), CniError> {
     let mut host = Netlink::open().map_err(nl_err)?;
     if let Some(l) = host.link(host_veth).map_err(nl_err)? {
-        match how {
-            Deletion::Now => match host.delete_link(l.index) {
-                Err(e) if !e.is_not_found() => return Err(nl_err(e)),
-                _ => {}
-            },
-            Deletion::Background => {
-                for v6 in [false, true] {
-                    for r in host.routes(v6).map_err(nl_err)? {
-                        if r.oif == Some(l.index) {
-                            match host.delete_route(&r) {
-                                Err(e) if !e.is_not_found() => return Err(nl_err(e)),
-                                _ => {}
-                            }
+        return remove_host_end(&mut host, &l, how);
+    }
+    // No host end: a pod interface of ours may still be in the namespace.
+    netns.map_or(Ok(()), |ns| remove_container_end(ns, ifname))
+}
+
+/// DEL: removes this container's interfaces and nothing of another
+/// sandbox's; what is already gone is fine.
+///
+/// The host end is named after the pod, so once the pod was added again in
+/// a new sandbox the name is the new sandbox's, and a late DEL of the old
+/// one must leave it. The host end is this container's when its peer is in
+/// `netns` (compared by the kernel's namespace ids); when that cannot be
+/// seen (namespace gone or not given), when `holder` says the endpoint is
+/// this container's. An endpoint of another container always wins. The
+/// container end in `netns` goes in any case, unless it is the peer of a
+/// host end that is not ours (the same namespace handed to a new sandbox).
+pub fn teardown_del(
+    netns: Option<&NetNs>,
+    ifname: &str,
+    host_veth: &str,
+    holder: &Holder,
+) -> Result<(), CniError> {
+    let mut host = Netlink::open().map_err(nl_err)?;
+    let link = host.link(host_veth).map_err(nl_err)?;
+    // Listing the link gave its peer's namespace an id here; now ask
+    // which id `netns` has (none: the peer is elsewhere).
+    let peer_in_netns = match (&link, netns) {
+        (Some(l), Some(ns)) => match l.link_netnsid {
+            Some(id) => host.netns_id(ns.fd()).ok().map(|ns_id| ns_id == Some(id)),
+            None => None,
+        },
+        _ => None,
+    };
+    let ours = match (holder, peer_in_netns) {
+        (Holder::Other(_), _) => false,
+        (_, Some(seen)) => seen,
+        (Holder::This, None) => true,
+        (Holder::Nobody, None) => false,
+    };
+    match link {
+        Some(l) if ours => remove_host_end(&mut host, &l, Deletion::Background),
+        _ if peer_in_netns == Some(true) => Ok(()),
+        _ => netns.map_or(Ok(()), |ns| remove_container_end(ns, ifname)),
+    }
+}
+
+fn remove_host_end(host: &mut Netlink, l: &Link, how: Deletion) -> Result<(), CniError> {
+    match how {
+        Deletion::Now => match host.delete_link(l.index) {
+            Err(e) if !e.is_not_found() => Err(nl_err(e)),
+            _ => Ok(()),
+        },
+        Deletion::Background => {
+            for v6 in [false, true] {
+                for r in host.routes(v6).map_err(nl_err)? {
+                    if r.oif == Some(l.index) {
+                        match host.delete_route(&r) {
+                            Err(e) if !e.is_not_found() => return Err(nl_err(e)),
+                            _ => {}
                         }
                     }
                 }
-                if spawn_reaper(&l).is_err() {
-                    // Could not start the deleter: delete it here.
-                    match host.delete_link(l.index) {
-                        Err(e) if !e.is_not_found() => return Err(nl_err(e)),
-                        _ => {}
-                    }
-                }
             }
-        }
-        return Ok(());
-    }
-    // No host end: a pod interface of ours may still be in the namespace.
-    if let Some(ns) = netns {
-        let r = ns.run(|| -> Result<(), NlError> {
-            let mut nl = Netlink::open()?;
-            if let Some(l) = nl.link(ifname)?
-                && l.kind.as_deref() == Some("veth")
-            {
-                match nl.delete_link(l.index) {
-                    Err(e) if !e.is_not_found() => return Err(e),
+            if spawn_reaper(l).is_err() {
+                // Could not start the deleter: delete it here.
+                match host.delete_link(l.index) {
+                    Err(e) if !e.is_not_found() => return Err(nl_err(e)),
                     _ => {}
                 }
             }
             Ok(())
-        });
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(nl_err(e)),
-            // The namespace went away under us: nothing left inside it.
-            Err(_) => {}
         }
     }
-    Ok(())
+}
+
+/// Deletes `ifname` in `ns` if it is a veth (its peer goes with it).
+fn remove_container_end(ns: &NetNs, ifname: &str) -> Result<(), CniError> {
+    let r = ns.run(|| -> Result<(), NlError> {
+        let mut nl = Netlink::open()?;
+        if let Some(l) = nl.link(ifname)?
+            && l.kind.as_deref() == Some("veth")
+        {
+            match nl.delete_link(l.index) {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    });
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(nl_err(e)),
+        // The namespace went away under us: nothing left inside it.
+        Err(_) => Ok(()),
+    }
 }
 
 fn spawn_reaper(l: &Link) -> std::io::Result<()> {
