@@ -51,7 +51,10 @@ pub enum LockError {
         what: String,
     },
     /// Another process held the lock until the deadline.
-    #[error("IPAM lock {path} is still held by another process after {waited:?}: try again later")]
+    #[error(
+        "IPAM lock {path} is still held by another process after {secs:.1} s: try again later",
+        secs = .waited.as_secs_f64()
+    )]
     Timeout {
         /// The lock file.
         path: PathBuf,

@@ -7,7 +7,9 @@
 //! - [`service`]: one plugin request and its answer, runnable locally or
 //!   by calico-node over a unix socket;
 //! - [`allocator`]: [`Ipam`], the allocator over any `Store`: pool
-//!   selection, block claims, borrowing, specific addresses, release;
+//!   selection, block claims, borrowing, specific addresses;
+//! - [`release`]: release by handle or address, what is allocated, orphan
+//!   blocks;
 //! - [`gc`]: CNI GC, only of this node's addresses of one network;
 //! - [`hostlock`]: the host-wide IPAM lock file (private, bounded wait).
 //!
@@ -20,6 +22,7 @@ pub mod block;
 pub mod gc;
 pub mod hostlock;
 pub mod keys;
+pub mod release;
 pub mod service;
 
 pub use allocator::{AssignArgs, Assigned, AssignedIp, Ipam, IpamConfig, IpamError, Use};
