@@ -18,7 +18,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
-
 use std::time::Duration;
 
 use calico_ipam::block::{ATTR_NETWORK, ATTR_NODE};
