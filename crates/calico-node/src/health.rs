@@ -1,8 +1,9 @@
 //! Health, as Felix serves it: `GET /liveness` and `GET /readiness` on
 //! 127.0.0.1:`FELIX_HEALTHPORT` (9099), 200 when good, 503 otherwise with
-//! the reason in the body; and the probe side (`calico-node -felix-ready`).
+//! the reason in the body. The probes ask the same answers of the control
+//! socket ([`crate::control`]), which is always on.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,7 +67,9 @@ impl Health {
         self.live.store(live, Ordering::SeqCst);
     }
 
-    fn answer(&self, path: &str) -> (u16, String) {
+    /// The status code and body for a health path (`/liveness`, `/readiness`,
+    /// `/bgp-liveness`, `/bgp-readiness`, `/bgp-status`).
+    pub fn answer(&self, path: &str) -> (u16, String) {
         let detail = self
             .detail
             .lock()
@@ -151,33 +154,4 @@ fn handle(answer: &dyn Fn(&str) -> (u16, String), mut conn: TcpStream) {
         "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-}
-
-/// The probe: asks the running agent; `Ok(body)` when it answers 200.
-pub fn probe(host: &str, port: u16, path: &str) -> Result<String, String> {
-    let addr = (host, port);
-    let mut s = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-        .map_err(|e| format!("{host}:{port}: {e}"))?
-        .find_map(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).ok())
-        .ok_or_else(|| format!("calico-node is not answering on {host}:{port}"))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
-    let status = resp.lines().next().unwrap_or("");
-    let body = resp
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    if status.split_whitespace().nth(1) == Some("200") {
-        Ok(body)
-    } else {
-        Err(if body.is_empty() {
-            status.to_string()
-        } else {
-            body
-        })
-    }
 }

@@ -7,6 +7,7 @@
 pub mod autodetect;
 pub mod bgp;
 pub mod config;
+pub mod control;
 pub mod felix;
 pub mod health;
 pub mod install;

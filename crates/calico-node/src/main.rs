@@ -58,25 +58,7 @@ fn main() -> ExitCode {
     let arg = std::env::args().nth(1).unwrap_or_default();
     match arg.as_str() {
         "-felix-live" | "-felix-ready" | "-bird-live" | "-bird-ready" | "-bird6-live"
-        | "-bird6-ready" => {
-            let (host, port) = health_addr();
-            let path = match (arg.starts_with("-felix"), arg.ends_with("live")) {
-                (true, true) => "/liveness",
-                (true, false) => "/readiness",
-                (false, true) => "/bgp-liveness",
-                (false, false) => "/bgp-readiness",
-            };
-            match health::probe(&host, port, path) {
-                Ok(body) => {
-                    println!("{body}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("calico-node {arg}: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        | "-bird6-ready" => probes(&std::env::args().skip(1).collect::<Vec<_>>()),
         "install-cni" | "-install-cni" => {
             let cfg = match NodeConfig::from_lookup(env) {
                 Ok(c) => c,
@@ -113,6 +95,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// The probes Calico's manifests run (`-felix-ready -bird-ready`): every
+/// flag given is asked of the agent's control socket; the probe fails if
+/// any fails, and says which.
+fn probes(flags: &[String]) -> ExitCode {
+    let socket = calico_node::control::path(env("CALICO_STATE_DIR").as_deref());
+    let mut ok = true;
+    for flag in flags {
+        let path = match flag.as_str() {
+            "-felix-live" => "/liveness",
+            "-felix-ready" => "/readiness",
+            "-bird-live" | "-bird6-live" => "/bgp-liveness",
+            "-bird-ready" | "-bird6-ready" => "/bgp-readiness",
+            other => {
+                eprintln!(
+                    "calico-node: unknown probe flag {other:?} (use -felix-live, -felix-ready, -bird-live or -bird-ready)"
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        match calico_node::control::ask(&socket, path) {
+            Ok(body) => println!("{flag}: {body}"),
+            Err(e) => {
+                eprintln!("calico-node {flag}: {e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn agent(startup_only: bool) -> ExitCode {
     let cfg = match NodeConfig::from_lookup(env) {
         Ok(c) => c,
@@ -122,6 +138,16 @@ fn agent(startup_only: bool) -> ExitCode {
         }
     };
     let health = health::Health::new();
+    if !startup_only {
+        let socket = calico_node::control::path(env("CALICO_STATE_DIR").as_deref());
+        match calico_node::control::serve(health.clone(), &socket) {
+            Ok(()) => log("INFO", &format!("control socket {}", socket.display())),
+            Err(e) => log(
+                "WARNING",
+                &format!("no control socket at {}: {e}", socket.display()),
+            ),
+        }
+    }
     let health_on = cfg
         .felix_env
         .get("healthEnabled")

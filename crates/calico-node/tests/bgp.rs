@@ -48,6 +48,7 @@ fn node_status(c: &Cluster, i: usize) -> String {
         .args(["netns", "exec", c.nodes[i].ns.name()])
         .arg(calico_testutil::workspace_bin("calicoctl"))
         .args(["node", "status"])
+        .env("CALICO_STATE_DIR", c.dir.path().join(&c.nodes[i].name))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -170,47 +170,74 @@ fn autodetection_and_bad_input(h: Host) {
     }
 }
 
+/// The probes and `calicoctl node status` ask the agent's control socket,
+/// whatever `FELIX_HEALTHENABLED` says (Calico's default leaves it unset);
+/// the HTTP health port is served only when it is enabled.
 fn health_and_probes(h: Host) {
-    let port = free_port().to_string();
-    let env = [
-        ("NODENAME", "node-h"),
-        ("FELIX_HEALTHENABLED", "true"),
-        ("FELIX_HEALTHPORT", port.as_str()),
-    ];
-    let probe = |flag: &str| h.node(&[flag], &env).status.success();
-    assert!(!probe("-felix-live"), "a probe with no agent must fail");
-    let _agent = Agent(h.cmd(BIN, &[], &env).stderr(Stdio::null()).spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !probe("-felix-ready") {
-        assert!(Instant::now() < deadline, "agent never became ready");
-        std::thread::sleep(Duration::from_millis(100));
+    for enabled in [false, true] {
+        let port = free_port().to_string();
+        let mut env = vec![("NODENAME", "node-h"), ("FELIX_HEALTHPORT", port.as_str())];
+        if enabled {
+            env.push(("FELIX_HEALTHENABLED", "true"));
+        }
+        let probe = |flags: &[&str]| h.node(flags, &env).status.success();
+        assert!(!probe(&["-felix-live"]), "a probe with no agent must fail");
+        let out = h.node(&["-felix-live"], &env);
+        assert!(
+            stderr(&out).contains("calico-node is not running"),
+            "{}",
+            stderr(&out)
+        );
+        let agent = Agent(h.cmd(BIN, &[], &env).stderr(Stdio::null()).spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !probe(&["-felix-ready"]) {
+            assert!(Instant::now() < deadline, "agent never became ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(probe(&["-felix-live"]));
+        // The default backend (bird) runs the BGP speaker: live, and ready
+        // with no peer to wait for; both flags at once, as Calico's
+        // manifests probe.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !probe(&["-felix-live", "-bird-live"]) {
+            assert!(Instant::now() < deadline, "the BGP speaker never reported");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let both = h.node(&["-felix-ready", "-bird-ready"], &env);
+        let said = String::from_utf8_lossy(&both.stdout).into_owned();
+        assert!(both.status.success(), "{said}{}", stderr(&both));
+        assert!(
+            said.contains("-felix-ready: ready") && said.contains("-bird-ready: ready"),
+            "{said}"
+        );
+        // calicoctl asks the control socket for the BGP sessions.
+        let out = h
+            .cmd(
+                workspace_bin("calicoctl").to_str().unwrap(),
+                &["node", "status"],
+                &[],
+            )
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{status}");
+        assert!(status.contains("Calico process is running."), "{status}");
+        assert!(
+            status.contains("IPv4 BGP status\nNo IPv4 peers found."),
+            "{status}"
+        );
+        assert!(!probe(&["-no-such-flag"]));
+        assert!(!probe(&["-felix-ready", "-no-such-flag"]));
+        // The HTTP health port: Calico's, on only when enabled.
+        let http = h.ns.try_exec(&[
+            "busybox",
+            "wget",
+            "-qO-",
+            &format!("http://127.0.0.1:{port}/readiness"),
+        ]);
+        assert_eq!(http.is_ok(), enabled, "{http:?}");
+        drop(agent);
     }
-    assert!(probe("-felix-live"));
-    // The default backend (bird) runs the BGP speaker: live, and ready
-    // with no peer to wait for.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !probe("-bird-live") {
-        assert!(Instant::now() < deadline, "the BGP speaker never reported");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(probe("-bird-ready"), "no peers: ready");
-    // calicoctl asks the agent's health port for the BGP sessions.
-    let out = h
-        .cmd(
-            workspace_bin("calicoctl").to_str().unwrap(),
-            &["node", "status"],
-            &[("FELIX_HEALTHPORT", port.as_str())],
-        )
-        .output()
-        .unwrap();
-    let status = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{status}");
-    assert!(status.contains("Calico process is running."), "{status}");
-    assert!(
-        status.contains("IPv4 BGP status\nNo IPv4 peers found."),
-        "{status}"
-    );
-    assert!(!probe("-no-such-flag"));
 }
 
 fn unreachable_datastore_is_live_not_ready() {

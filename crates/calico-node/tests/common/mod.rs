@@ -147,8 +147,10 @@ impl Cluster {
             .env("ETCD_ENDPOINTS", self.etcd.endpoint())
             .env("CALICO_NETWORKING_BACKEND", self.backend)
             .env("NO_DEFAULT_POOLS", "true")
-            .env("FELIX_HEALTHENABLED", "true")
-            .env("FELIX_HEALTHPORT", "9099")
+            // Calico's default: no health server. The probes and
+            // `calicoctl node status` ask the control socket in the state
+            // directory.
+            .env_remove("FELIX_HEALTHENABLED")
             .env("CALICO_STATE_DIR", self.dir.path().join(&n.name))
             .env(
                 "CALICO_IPAM_SOCKET",

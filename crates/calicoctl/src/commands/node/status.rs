@@ -1,9 +1,10 @@
 //! `calicoctl node status`: as Calico's, on the host it runs on — whether
 //! the calico-node agent process is running, then its BGP sessions as a
 //! table (PEER ADDRESS, PEER TYPE, STATE, SINCE, INFO). The sessions come
-//! from the agent's health server (`/bgp-status` on `FELIX_HEALTHHOST`:
-//! `FELIX_HEALTHPORT`, 127.0.0.1:9099 by default), where Calico asks BIRD's
-//! control socket.
+//! from the agent's control socket (`/bgp-status`; `calico-node.ctl` in
+//! `CALICO_STATE_DIR`, else in `/var/run/calico`), always on and root-only,
+//! where Calico asks BIRD's; an agent without one (an older calico-rs) is
+//! asked on its health port (`FELIX_HEALTHHOST`:`FELIX_HEALTHPORT`).
 
 use anyhow::bail;
 
@@ -27,6 +28,33 @@ pub fn agent_running() -> bool {
         // The agent runs with no argument or with -startup finished; probes exit at once.
         is_node && args.len() == 1
     })
+}
+
+/// Where the agent's control socket is (the agent's own rule, in
+/// `calico_node::control::path`).
+fn control_socket() -> std::path::PathBuf {
+    match std::env::var("CALICO_STATE_DIR")
+        .ok()
+        .filter(|d| !d.trim().is_empty())
+    {
+        Some(dir) => std::path::Path::new(dir.trim()).join("calico-node.ctl"),
+        None => std::path::Path::new("/var/run/calico/calico-node.ctl").to_path_buf(),
+    }
+}
+
+/// Asks the agent's control socket for `path`: (status code, body); `None`
+/// when there is no socket to ask.
+fn agent_ask(path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let conn = std::os::unix::net::UnixStream::connect(control_socket()).ok()?;
+    let timeout = Some(std::time::Duration::from_secs(5));
+    let _ = conn.set_read_timeout(timeout);
+    let _ = conn.set_write_timeout(timeout);
+    writeln!(&conn, "{path}").ok()?;
+    let mut answer = String::new();
+    (&conn).take(16 << 20).read_to_string(&mut answer).ok()?;
+    let (code, body) = answer.split_once('\n')?;
+    Some((code.trim().parse().ok()?, body.to_string()))
 }
 
 /// `GET path` from the agent's health server: (status code, body).
@@ -122,7 +150,7 @@ pub fn run() -> anyhow::Result<()> {
         bail!("Calico process is not running.");
     }
     println!("Calico process is running.\n");
-    match agent_get("/bgp-status") {
+    match agent_ask("/bgp-status").or_else(|| agent_get("/bgp-status")) {
         Some((200, body)) => print!("{}", render(&body)),
         _ => println!("None of the BGP backend processes (BIRD or GoBGP) are running."),
     }
