@@ -91,8 +91,8 @@ if ! { [ -f "$QS/calico-node.pid" ] && kill -0 "$(cat "$QS/calico-node.pid")" 2>
     nohup "$BIN/calico-node" > "$QS/calico-node.log" 2>&1 &
   echo $! > "$QS/calico-node.pid"
 fi
-for _ in $(seq 1 100); do FELIX_HEALTHPORT=9099 "$BIN/calico-node" -felix-ready >/dev/null 2>&1 && break; sleep 0.2; done
-FELIX_HEALTHPORT=9099 "$BIN/calico-node" -felix-ready
+for _ in $(seq 1 100); do CALICO_STATE_DIR=$QS/state "$BIN/calico-node" -felix-ready >/dev/null 2>&1 && break; sleep 0.2; done
+CALICO_STATE_DIR=$QS/state "$BIN/calico-node" -felix-ready
 
 echo "== two containers on the calico network (podman, CNI backend)"
 [ -x "$QS/rootfs/bin/busybox" ] || cp /bin/busybox "$QS/rootfs/bin/busybox"
