@@ -3,6 +3,7 @@
 //! name the way Calico's plugins do, logging to a file (never to stdout),
 //! and printing a result or a CNI error.
 
+pub mod datastore_lock;
 pub mod ipam;
 pub mod k8s;
 pub mod log;

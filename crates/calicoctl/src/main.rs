@@ -59,6 +59,9 @@ enum Command {
     /// The calico-node agent on this host.
     #[command(subcommand)]
     Node(commands::node::NodeCmd),
+    /// Datastore migration: export, import, lock, unlock.
+    #[command(subcommand)]
+    Datastore(commands::datastore::DatastoreCmd),
 }
 
 /// Opens the datastore named by `--config`, the default config file, or the environment.
@@ -89,7 +92,8 @@ fn main() -> ExitCode {
         Command::Validate(a) => commands::validate::run(a),
         Command::Version => commands::version::run(cfg),
         Command::Ipam(c) => commands::ipam::run(cfg, c),
-        Command::Node(c) => commands::node::run(c),
+        Command::Node(c) => commands::node::run(cfg, c),
+        Command::Datastore(c) => commands::datastore::run(cfg, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

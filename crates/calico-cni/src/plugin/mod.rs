@@ -239,6 +239,7 @@ fn add(inv: &Invocation) -> Result<Option<Value>, CniError> {
         w,
         host_veth,
     } = Context::new(inv)?;
+    crate::datastore_lock::refuse_if_locked(&client)?;
     let network = inv.conf.network_name().to_string();
 
     // Addresses.
@@ -359,6 +360,7 @@ fn del(inv: &Invocation) -> Result<Option<Value>, CniError> {
     let ns = del_netns(inv)?;
     let store = crate::datastore(&inv.conf)?;
     let client = Client::new(store.clone());
+    crate::datastore_lock::refuse_if_locked(&client)?;
     let node = crate::nodename(&inv.conf);
     let w = Workload::from_env(&inv.env, &node);
 

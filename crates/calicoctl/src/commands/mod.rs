@@ -1,5 +1,6 @@
 //! One module per calicoctl subcommand.
 
+pub mod datastore;
 pub mod delete;
 pub mod get;
 pub mod ipam;
