@@ -1,5 +1,6 @@
-//! Sockets with what std cannot set: TCP MD5 signatures (RFC 2385, BGP
-//! passwords) and a chosen source address before connecting.
+//! What std cannot do safely: sockets with TCP MD5 signatures (RFC 2385,
+//! BGP passwords) and a chosen source address before connecting, and the
+//! local time zone's offset (for log timestamps).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -170,5 +171,34 @@ mod tests {
         // Wrong key: the same.
         let err = connect(to, None, Some(b"wrong"), Duration::from_millis(500)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    }
+}
+
+/// The local time zone's offset from UTC, in seconds, at `unix_secs` (as
+/// `localtime_r` sees it: `TZ`, else `/etc/localtime`); 0 when unknown.
+pub fn local_offset(unix_secs: i64) -> i32 {
+    let t: libc::time_t = unix_secs;
+    // SAFETY: `libc::tm` is plain data, for which all-zero bytes are a
+    // valid value.
+    #[allow(unsafe_code)]
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers come from live references to properly aligned
+    // values; `localtime_r` is the thread-safe variant: it writes only
+    // into `tm` and keeps no pointer to either argument.
+    #[allow(unsafe_code)]
+    let out = unsafe { libc::localtime_r(&t, &mut tm) };
+    if out.is_null() {
+        0
+    } else {
+        i32::try_from(tm.tm_gmtoff).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod local_offset_tests {
+    #[test]
+    fn offset_is_within_a_day() {
+        let o = super::local_offset(1_796_277_166);
+        assert!((-14 * 3600..=14 * 3600).contains(&o), "{o}");
     }
 }
