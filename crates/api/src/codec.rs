@@ -2,6 +2,9 @@
 //! or JSON, single resources or `<Kind>List` / `List` wrappers; with
 //! [`decode_numbered_documents`], Kubernetes NetworkPolicies among them.
 //!
+//! [`stream::read_documents`] reads a file of any number of documents one
+//! document (and one `List` item) at a time; the functions over text use it.
+//!
 //! Decoding is strict (unknown fields, wrong types, unknown kinds and API
 //! versions are refused) and never panics; every error names the document
 //! (1-based) and, where known, the field path.
@@ -48,7 +51,7 @@ pub type NumberedResource = Numbered<Resource>;
 /// Like [`decode_documents`], with the 1-based number of the document each
 /// resource came from (the items of one `List` document share its number).
 pub fn decode_numbered(text: &str) -> Result<Vec<NumberedResource>, DecodeError> {
-    decode_numbered_with(text, decode_value)
+    decode_numbered_with::<stream::Resources>(text)
 }
 
 /// One decoded [`Document`] (or its error) with the number of its document.
@@ -57,67 +60,15 @@ pub type NumberedDocument = Numbered<Document>;
 /// Like [`decode_numbered`], but a document may also be a Kubernetes
 /// `networking.k8s.io/v1` NetworkPolicy (as `calicoctl apply` accepts).
 pub fn decode_numbered_documents(text: &str) -> Result<Vec<NumberedDocument>, DecodeError> {
-    decode_numbered_with(text, Document::from_json)
+    decode_numbered_with::<stream::Documents>(text)
 }
 
-fn decode_numbered_with<T>(
+fn decode_numbered_with<D: stream::DocumentDecoder>(
     text: &str,
-    decode: impl Fn(Value) -> Result<T, String>,
-) -> Result<Vec<Numbered<T>>, DecodeError> {
-    let docs: Vec<Value> = if text.trim_start().starts_with(['{', '[']) {
-        // JSON: one value (an object or an array of objects).
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Array(items)) => items,
-            Ok(v) => vec![v],
-            Err(e) => {
-                return Err(DecodeError {
-                    document: 0,
-                    message: format!("invalid JSON: {e}"),
-                });
-            }
-        }
-    } else {
-        serde_saphyr::from_multiple::<Value>(text).map_err(|e| DecodeError {
-            document: 0,
-            message: format!("invalid YAML: {e}"),
-        })?
-    };
+) -> Result<Vec<Numbered<D::Output>>, DecodeError> {
     let mut out = Vec::new();
-    for (i, doc) in docs.into_iter().enumerate() {
-        if doc.is_null() {
-            continue;
-        }
-        let n = i + 1;
-        let numbered = |message| DecodeError {
-            document: n,
-            message,
-        };
-        match expand(doc) {
-            Ok(items) => {
-                for item in items {
-                    out.push((n, decode(item).map_err(numbered)));
-                }
-            }
-            Err(message) => out.push((n, Err(numbered(message)))),
-        }
-    }
+    stream::read_documents::<_, D>(text.as_bytes(), |n, r| out.push((n, r)))?;
     Ok(out)
-}
-
-/// Splits a `List`/`<Kind>List` document into its items; other documents pass through.
-fn expand(doc: Value) -> Result<Vec<Value>, String> {
-    let is_list = doc
-        .get("kind")
-        .and_then(Value::as_str)
-        .is_some_and(|k| k == "List" || k.ends_with("List"));
-    if !is_list {
-        return Ok(vec![doc]);
-    }
-    match doc.get("items") {
-        Some(Value::Array(items)) => Ok(items.clone()),
-        Some(Value::Null) | None => Ok(Vec::new()),
-        Some(_) => Err("items: a list is required".into()),
-    }
 }
 
 /// Decodes one resource from its JSON value.
@@ -209,6 +160,8 @@ pub fn encode_json(v: &Value) -> String {
     s.push('\n');
     s
 }
+
+pub mod stream;
 
 #[cfg(test)]
 mod tests;

@@ -3,12 +3,15 @@
 //! A file holds `projectcalico.org/v3` resources and, as Calico's calicoctl
 //! accepts, Kubernetes `networking.k8s.io/v1` NetworkPolicies. Every document
 //! is decoded and validated before the caller writes anything; errors name
-//! the file, the document and the field.
+//! the file, the document and the field (the first 50, then a count). A file
+//! is read one document at a time, whatever its size: only the typed
+//! resources are kept.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 
 use anyhow::{Context, bail};
 use calico_api::Document;
+use calico_api::codec::stream::{Documents, read_documents};
 
 /// Resources read from one file, each with the number of its document.
 pub struct Input {
@@ -31,42 +34,65 @@ impl Input {
     }
 }
 
-/// Reads and decodes every resource in `file` (`-` = stdin). Fails, naming
-/// every bad document, if any document cannot be decoded.
+/// At most this many errors are listed; the rest are counted.
+const MAX_LISTED_ERRORS: usize = 50;
+
+/// Fails with every error (the first [`MAX_LISTED_ERRORS`], then a count)
+/// and "nothing was changed"; does nothing when there are none.
+pub fn refuse(errors: &[String]) -> anyhow::Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let mut text = errors
+        .iter()
+        .take(MAX_LISTED_ERRORS)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    if errors.len() > MAX_LISTED_ERRORS {
+        text += &format!(
+            "\n... and {} more errors ({} in all)",
+            errors.len() - MAX_LISTED_ERRORS,
+            errors.len()
+        );
+    }
+    bail!("{text}\nnothing was changed")
+}
+
+/// Reads and decodes every resource in `file` (`-` = stdin), one document
+/// at a time (`calico_api::codec::stream`): only the typed resources are
+/// kept, never the whole text or more than one parsed YAML tree. Fails,
+/// naming every bad document, if any document cannot be decoded.
 pub fn read_resources(file: &str) -> anyhow::Result<Input> {
-    let text = if file == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("cannot read resources from stdin")?;
-        s
+    let reader: Box<dyn BufRead> = if file == "-" {
+        Box::new(std::io::stdin().lock())
     } else {
         let p = std::path::Path::new(file);
         if p.is_dir() {
             bail!("{file} is a directory: give a YAML or JSON file");
         }
-        std::fs::read_to_string(p).with_context(|| format!("cannot read {file}"))?
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            std::fs::File::open(p).with_context(|| format!("cannot read {file}"))?,
+        ))
     };
-    let docs =
-        calico_api::decode_numbered_documents(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
     let mut input = Input {
         file: file.to_string(),
         resources: Vec::new(),
         documents: Vec::new(),
     };
     let mut errors = Vec::new();
-    for (n, d) in docs {
-        match d {
-            Ok(r) => {
-                input.resources.push(r);
-                input.documents.push(n);
-            }
-            Err(e) => errors.push(format!("{file}: {e}")),
+    let read = read_documents::<_, Documents>(reader, |n, d| match d {
+        Ok(r) => {
+            input.resources.push(r);
+            input.documents.push(n);
         }
+        Err(e) => errors.push(format!("{file}: {e}")),
+    });
+    if let Err(e) = read {
+        errors.push(format!("{file}: {e}"));
     }
-    if !errors.is_empty() {
-        bail!("{}\nnothing was changed", errors.join("\n"));
-    }
+    refuse(&errors)?;
     if input.resources.is_empty() {
         bail!("{file} holds no resources");
     }
@@ -97,9 +123,7 @@ pub fn prepare_all(mut input: Input, namespace: Option<&str>) -> anyhow::Result<
             Err(e) => errors.push(format!("{}: {e}", input.place(i))),
         }
     }
-    if !errors.is_empty() {
-        bail!("{}\nnothing was changed", errors.join("\n"));
-    }
+    refuse(&errors)?;
     Ok(input)
 }
 

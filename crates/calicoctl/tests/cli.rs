@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 use calico_api::{Kind, Resource, decode_documents};
 use calico_testutil::EtcdServer;
 
+#[path = "cli/big_files.rs"]
+mod big_files;
 #[path = "cli/policy.rs"]
 mod policy;
 

@@ -6,10 +6,14 @@
 //! - `uid` and `creationTimestamp` are set on create and kept on update;
 //! - every write is a compare-and-swap on the key's revision, so a stale
 //!   `resourceVersion` (or a concurrent writer) gives [`ClientError::Conflict`];
-//! - a resource is validated (and Calico's defaults filled) before any write;
+//! - a resource is validated (and Calico's defaults filled) before any write,
+//!   and is at most [`MAX_RESOURCE_BYTES`] as stored;
 //!   cross-resource rules (pools must not overlap, a pool's CIDR and block
 //!   size cannot change, a policy's tier must exist, the `default` tier and
 //!   tiers that hold policies cannot be deleted) are checked against the store;
+//! - [`Client::write_batch`] writes a checked batch in transactions of at most
+//!   [`MAX_TXN_OPS`] documents and [`MAX_TXN_BYTES`], each a compare-and-swap
+//!   on every key it writes (`client/batch.rs`);
 //! - Kubernetes `networking.k8s.io/v1` NetworkPolicies are stored the same way
 //!   under their own root ([`keys::K8S_NETWORK_POLICY_ROOT`]) and read back
 //!   with [`Client::list_k8s_network_policies`]; every write path takes a
@@ -21,6 +25,10 @@ use std::time::Duration;
 use calico_api::k8s;
 use calico_api::resources::{DEFAULT_TIER, overlaps};
 use calico_api::{Document, DocumentKey, Kind, Resource, ResourceKey, ValidationError};
+
+mod batch;
+
+pub use batch::{Existing, MAX_RESOURCE_BYTES, MAX_TXN_BYTES, MAX_TXN_OPS};
 
 use crate::keys;
 use crate::store::{Compare, EventKind, KeyValue, Op, Revision, Store, StoreError, Watch};
@@ -131,6 +139,14 @@ impl Client {
         d.default_namespace("default");
         d.set_defaults();
         d.validate()?;
+        let size = Self::encode(&d).len();
+        if size > MAX_RESOURCE_BYTES {
+            return Err(ClientError::Rejected(format!(
+                "{} is {:.1} MiB as stored, larger than the 1 MiB one resource may be (etcd refuses requests over 1.5 MiB): split it into several resources",
+                d.key(),
+                size as f64 / f64::from(1 << 20)
+            )));
+        }
         Ok(d)
     }
 

@@ -312,3 +312,124 @@ mod props {
         }
     }
 }
+
+fn profile(i: usize) -> String {
+    format!("apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {{name: p{i}}}\n")
+}
+
+#[test]
+fn any_number_of_documents() {
+    // serde-saphyr's default budget refused the 1,025th document.
+    let text: Vec<String> = (0..5000).map(profile).collect();
+    let rs = decode_numbered(&text.join("---\n")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rs.len(), 5000);
+    assert_eq!(rs[4999].0, 5000);
+    assert!(rs.iter().all(|(_, r)| r.is_ok()));
+    let json: Vec<String> = (0..5000)
+        .map(|i| format!(r#"{{"apiVersion":"projectcalico.org/v3","kind":"Profile","metadata":{{"name":"p{i}"}}}}"#))
+        .collect();
+    let rs = decode_numbered(&format!("[{}]", json.join(","))).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rs.len(), 5000);
+    assert!(rs.iter().all(|(_, r)| r.is_ok()));
+}
+
+#[test]
+fn big_lists_and_a_bad_item_in_the_middle() {
+    let items: Vec<String> = (0..20_000)
+        .map(|i| {
+            let name = if i == 7000 { "Bad_Name".to_string() } else { format!("p{i}") };
+            format!("- apiVersion: projectcalico.org/v3\n  kind: Profile\n  metadata:\n    name: {name}\n")
+        })
+        .collect();
+    // calicoctl get -o yaml sorts keys: items come before kind.
+    let text = format!(
+        "{}---\napiVersion: projectcalico.org/v3\nitems:\n{}kind: ProfileList\nmetadata: {{}}\n",
+        profile(0),
+        items.concat()
+    );
+    let rs = decode_numbered(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rs.len(), 20_001);
+    assert!(rs[1..].iter().all(|(n, _)| *n == 2));
+    let bad: Vec<&DecodeError> = rs.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
+    assert_eq!(
+        bad.len(),
+        0,
+        "names are checked by validation, not decoding"
+    );
+    let e = first_error(
+        "apiVersion: projectcalico.org/v3\nkind: Profile\nitems: []\nmetadata: {name: a}\n",
+    );
+    assert!(e.contains("only a List or <Kind>List has items"), "{e}");
+    let e = first_error("apiVersion: projectcalico.org/v3\nkind: List\nitems: {a: 1}\n");
+    assert!(e.contains("items: a list is required"), "{e}");
+    // One broken document among good ones: numbered, the others decoded.
+    let mut docs: Vec<String> = (0..3000).map(profile).collect();
+    docs[1500] =
+        "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {name: x, colour: red}\n"
+            .into();
+    let rs = decode_numbered(&docs.join("---\n")).unwrap_or_else(|e| panic!("{e}"));
+    let bad: Vec<String> = rs
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    assert_eq!(bad.len(), 1);
+    assert!(bad[0].starts_with("document 1501: "), "{}", bad[0]);
+}
+
+/// Every error of decoding `text`, the one that stopped the reading first.
+fn all_errors(text: &str) -> String {
+    match decode_numbered(text) {
+        Err(e) => e.to_string(),
+        Ok(rs) => rs
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().err().map(|e| e.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+#[test]
+fn limits_are_named_in_plain_words() {
+    // An alias bomb: each level doubles the one before.
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..30 {
+        let p = i - 1;
+        bomb += &format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        );
+    }
+    let text = format!("{}---\n{bomb}", profile(1));
+    let e = all_errors(&text);
+    assert!(
+        e.starts_with("document 2: YAML aliases (*name) expand beyond the safe limits"),
+        "{e}"
+    );
+    assert!(!e.contains('{'), "no Debug dump: {e}");
+    // Nesting deeper than MAX_DEPTH.
+    let deep = format!(
+        "{}---\nkind: {}1{}\n",
+        profile(1),
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    let e = all_errors(&deep);
+    assert!(
+        e.starts_with("document 2: ") && e.contains("nested deeper than 64 levels"),
+        "{e}"
+    );
+    let block: String = (0..100)
+        .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+        .collect();
+    let e = all_errors(&format!("{}---\n{block}", profile(1)));
+    assert!(
+        e.starts_with("document 2: ") && e.contains("nested deeper than 64 levels"),
+        "{e}"
+    );
+    let deep = format!("{{\"kind\": {}1{}}}", "[".repeat(300), "]".repeat(300));
+    let e = all_errors(&deep);
+    assert!(e.contains("deeper than 128 levels"), "{e}");
+    // Broken syntax in the middle names its document.
+    let text = format!("{}---\n{}---\nkey: [unclosed\n", profile(1), profile(2));
+    let e = all_errors(&text);
+    assert!(e.starts_with("document 3: invalid YAML"), "{e}");
+}

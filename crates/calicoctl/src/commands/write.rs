@@ -3,9 +3,18 @@
 //! Every document (Calico resources and Kubernetes NetworkPolicies) is
 //! decoded, defaulted and validated, and checked against the store (existence
 //! for create/replace, overlapping pools, policies' tiers, stale
-//! resourceVersions, no Calico policy named `knp.default.*`), before the first
-//! write; a bad batch changes nothing.
+//! resourceVersions, no Calico policy named `knp.default.*`, a resource
+//! created twice), before the first write; a bad batch changes nothing.
+//!
+//! The checked batch is then written in transactions of at most 128
+//! resources and 1 MiB (`Client::write_batch`; etcd's default limits are 128
+//! operations and 1.5 MiB per request), each all or nothing. A file larger
+//! than one transaction is not atomic against the store failing, or another
+//! writer changing one of its resources, between two transactions: then the
+//! resources already written stay, and the error says how many ("Partial
+//! success", as Calico's calicoctl, which writes one resource at a time).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::bail;
@@ -14,7 +23,7 @@ use calico_datastore::client::WriteOp;
 use clap::Args;
 
 use super::refuse_converted_policy;
-use crate::input::{kind_label, prepare_all, read_resources};
+use crate::input::{Input, kind_label, prepare_all, read_resources, refuse};
 
 /// Arguments of create, apply and replace.
 #[derive(Args)]
@@ -55,71 +64,85 @@ impl Mode {
 pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result<()> {
     let (verb, done) = mode.verb();
     let input = prepare_all(read_resources(&a.file)?, a.namespace.as_deref())?;
-    let docs = &input.resources;
-    let label = kind_label(docs.iter().map(Document::kind_name));
-    // The Calico resources of the batch, for rules that span it (pools, tiers).
-    let calico: Vec<Resource> = docs
+    let label = kind_label(input.resources.iter().map(Document::kind_name));
+    // The resources of the batch that rules spanning it need (pools, tiers).
+    let related: Vec<Resource> = input
+        .resources
         .iter()
         .filter_map(|d| match d {
-            Document::Calico(r) => Some(r.clone()),
-            Document::KubernetesNetworkPolicy(_) => None,
+            Document::Calico(r @ (Resource::IPPool(_) | Resource::Tier(_))) => Some(r.clone()),
+            _ => None,
         })
         .collect();
     let client = crate::connect(config)?;
 
     // Check the whole batch against the store before writing anything.
+    let keys: Vec<DocumentKey> = input.resources.iter().map(Document::key).collect();
+    let existing = client.existing(&keys)?;
     let mut errors = Vec::new();
-    let mut batch = Vec::new();
+    let mut batch = Vec::with_capacity(input.resources.len());
+    let mut batch_existing = Vec::with_capacity(input.resources.len());
+    let mut first_seen: HashMap<&DocumentKey, usize> = HashMap::new();
     let mut skipped = 0;
-    for (i, d) in docs.iter().enumerate() {
-        let key = d.key();
-        if let DocumentKey::Calico(k) = &key
+    let Input {
+        file,
+        resources,
+        documents,
+    } = input;
+    let place_of = |i: usize| {
+        format!(
+            "{file}: document {}",
+            documents.get(i).copied().unwrap_or(i + 1)
+        )
+    };
+    for (i, ((d, key), existing)) in resources.into_iter().zip(&keys).zip(existing).enumerate() {
+        let place = place_of(i);
+        if let DocumentKey::Calico(k) = key
             && let Err(e) = refuse_converted_policy(k, verb)
         {
-            errors.push(format!("{}: {e}", input.place(i)));
+            errors.push(format!("{place}: {e}"));
             continue;
         }
-        let existing = match client.get_document(&key) {
-            Ok(e) => Some(e),
-            Err(calico_datastore::ClientError::NotFound(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let earlier = first_seen.insert(key, i);
         match (mode, &existing) {
             (Mode::Create, Some(_)) if a.skip_exists => {
                 skipped += 1;
                 continue;
             }
-            (Mode::Create, Some(_)) => errors.push(format!(
-                "{}: resource already exists: {key}",
-                input.place(i)
+            (Mode::Create, Some(_)) => {
+                errors.push(format!("{place}: resource already exists: {key}"))
+            }
+            (Mode::Create, None) if earlier.is_some() => errors.push(format!(
+                "{place}: {key} is also in {}: a file creates each resource once",
+                place_of(earlier.unwrap_or_default())
             )),
-            (Mode::Replace, None) => errors.push(format!(
-                "{}: resource does not exist: {key}",
-                input.place(i)
-            )),
+            (Mode::Replace, None) => {
+                errors.push(format!("{place}: resource does not exist: {key}"))
+            }
             _ => {}
         }
         if let (Some(given), Some(cur)) = (&d.metadata().resource_version, &existing)
-            && Some(given) != cur.metadata().resource_version.as_ref()
+            && *given != cur.revision.to_string()
         {
             errors.push(format!(
-                "{}: update conflict: {key} has resourceVersion {}, not {given}: get it again and retry",
-                input.place(i),
-                cur.metadata().resource_version.clone().unwrap_or_default()
+                "{place}: update conflict: {key} has resourceVersion {}, not {given}: get it again and retry",
+                cur.revision
             ));
         }
-        if let Document::Calico(r) = d
-            && let Err(e) = client.check_cluster_rules(r, &calico)
+        if let Document::Calico(r) = &d
+            && let Err(e) = client.check_cluster_rules(r, &related)
         {
-            errors.push(format!("{}: {e}", input.place(i)));
+            errors.push(format!("{place}: {e}"));
         }
-        batch.push(d.clone());
+        batch.push(d);
+        batch_existing.push(existing);
     }
     if !errors.is_empty() {
-        bail!(
-            "Failed to {verb} {label}resource(s):\n{}\nnothing was changed",
-            errors.join("\n")
-        );
+        let listed = refuse(&errors)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        bail!("Failed to {verb} {label}resource(s):\n{listed}");
     }
     let op = match mode {
         Mode::Create => WriteOp::Create,
@@ -127,11 +150,11 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
         Mode::Replace => WriteOp::Replace,
     };
     let total = batch.len();
-    match client.write_prepared(op, batch) {
+    match client.write_batch(op, batch, batch_existing) {
         Ok(written) => {
             println!(
                 "Successfully {done} {} {label}resource(s)",
-                written.len() + skipped
+                written + skipped
             );
             Ok(())
         }
