@@ -14,6 +14,7 @@
 //! the last pass succeeded.
 
 pub mod apply;
+pub mod datastore_lock;
 pub mod model;
 pub mod nat;
 pub mod policy;
@@ -57,7 +58,24 @@ pub fn run(
     let mut last_nft: Option<String> = None;
     let mut enforcer = policy::Enforcer::new();
     let mut last_resync = Instant::now();
+    let mut was_locked = false;
     loop {
+        // A locked datastore (a migration): change nothing and wait, as Felix.
+        if let Ok(Some(rev)) = datastore_lock::locked_at(&client) {
+            if !was_locked {
+                log("WARNING", datastore_lock::WAITING);
+            }
+            was_locked = true;
+            health.set_ready(
+                true,
+                format!("{} (seen revision {rev})", datastore_lock::WAITING),
+            );
+            crate::watch::wait_for_change(&client, rev, RESYNC, &mut || {
+                Metrics::inc(&metrics.events)
+            });
+            continue;
+        }
+        was_locked = false;
         let started = Instant::now();
         Metrics::inc(&metrics.resyncs);
         let pass = (|| -> Result<(calico_datastore::Revision, Vec<String>), String> {
