@@ -57,15 +57,19 @@ pub fn import(client: &Client, text: &str) -> anyhow::Result<String> {
             Err(e) => errors.push(format!("{key}: {e}")),
         }
     }
-    let batch: Vec<Resource> = prepared
+    // The rules between resources look at the pools and tiers of the batch
+    // (overlaps, a policy's tier); passing only those keeps a big import linear.
+    let pools_and_tiers: Vec<Resource> = prepared
         .iter()
         .filter_map(|d| match d {
-            Document::Calico(r) => Some(r.clone()),
-            Document::KubernetesNetworkPolicy(_) => None,
+            Document::Calico(r) if matches!(r.kind(), Kind::IPPool | Kind::Tier) => Some(r.clone()),
+            _ => None,
         })
         .collect();
-    for r in &batch {
-        if let Err(e) = client.check_cluster_rules(r, &batch) {
+    for d in &prepared {
+        if let Document::Calico(r) = d
+            && let Err(e) = client.check_cluster_rules(r, &pools_and_tiers)
+        {
             errors.push(e.to_string());
         }
     }
@@ -185,9 +189,11 @@ fn decode_cluster_info(text: &str) -> anyhow::Result<Resource> {
     Ok(r)
 }
 
+/// IPAM keys and their values, ready to write.
+type IpamKvs = Vec<(String, Vec<u8>)>;
+
 /// The IPAM section: the keys to write, and the IPAMConfiguration.
-#[allow(clippy::type_complexity)]
-fn decode_ipam(text: &str) -> anyhow::Result<(Vec<(String, Vec<u8>)>, Option<Resource>)> {
+fn decode_ipam(text: &str) -> anyhow::Result<(IpamKvs, Option<Resource>)> {
     let s: IpamState = serde_json::from_str(text.trim())
         .map_err(|e| anyhow::anyhow!("the IPAM section is not valid: {e}: {REFORMAT}"))?;
     let mut kvs = Vec::new();
