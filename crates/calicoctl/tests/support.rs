@@ -305,6 +305,19 @@ fn export_of_etcd_imports_into_an_empty_local_store_with_every_answer_the_same()
     );
     assert!(a["get networkpolicies"].contains("knp.default.web-ingress"));
 
+    // Exported again, the target gives the same resources and IPAM state.
+    let again = dst.ok(&["datastore", "migrate", "export"]);
+    let again: Vec<&str> = again.split("===\n").collect();
+    assert_eq!(again.len(), 3);
+    assert_eq!(
+        again[0], sections[0],
+        "resources differ when exported again"
+    );
+    assert_eq!(
+        again[2], sections[2],
+        "IPAM state differs when exported again"
+    );
+
     // The target stays locked until unlocked.
     assert!(b["get clusterinformations"].contains("datastoreReady: false"));
     dst.ok(&["datastore", "migrate", "unlock"]);
@@ -354,6 +367,16 @@ fn import_refuses_a_store_that_is_not_empty_and_a_broken_file() {
     let bad = empty.file("broken.txt", &broken);
     let e = empty.fails(&["datastore", "migrate", "import", "-f", &bad]);
     assert!(e.contains("nothing was imported"), "{e}");
+    assert!(!empty.ok(&["get", "ippools"]).contains("pool-v4"));
+    let bad_key = export.replacen(
+        "\"Key\": \"/calico/ipam/v2/config\"",
+        "\"Key\": \"/calico/ipam/v9/config\"",
+        1,
+    );
+    assert_ne!(bad_key, export);
+    let bad = empty.file("bad-key.txt", &bad_key);
+    let e = empty.fails(&["datastore", "migrate", "import", "-f", &bad]);
+    assert!(e.contains("/calico/ipam/v9/config"), "{e}");
     assert!(!empty.ok(&["get", "ippools"]).contains("pool-v4"));
     assert!(
         !empty
