@@ -40,6 +40,8 @@ pub enum Kind {
     ClusterInformation,
     /// An ordered group of policies.
     Tier,
+    /// Import and export rules for the BGP peers that name it.
+    BGPFilter,
 }
 
 struct Row {
@@ -166,11 +168,18 @@ const TABLE: &[Row] = &[
         // Calico's `tier` and `tiers` are the name and the plural.
         aliases: &[],
     },
+    Row {
+        kind: Kind::BGPFilter,
+        name: "BGPFilter",
+        plural: "bgpfilters",
+        namespaced: false,
+        aliases: &["bgpf", "bgpfs", "bf", "bfs"],
+    },
 ];
 
 impl Kind {
     /// Every kind, in table order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::IPPool,
         Kind::IPReservation,
         Kind::IPAMConfiguration,
@@ -187,6 +196,7 @@ impl Kind {
         Kind::GlobalNetworkSet,
         Kind::ClusterInformation,
         Kind::Tier,
+        Kind::BGPFilter,
     ];
 
     fn row(self) -> &'static Row {
@@ -268,6 +278,8 @@ mod tests {
         assert_eq!(Kind::from_cli("bgpconfig"), Some(Kind::BGPConfiguration));
         assert_eq!(Kind::from_cli("tier"), Some(Kind::Tier));
         assert_eq!(Kind::from_cli("Tiers"), Some(Kind::Tier));
+        assert_eq!(Kind::from_cli("bgpfilter"), Some(Kind::BGPFilter));
+        assert_eq!(Kind::from_cli("bf"), Some(Kind::BGPFilter));
         assert_eq!(Kind::from_cli("nosuch"), None);
     }
 }

@@ -228,6 +228,7 @@ resources! {
     GlobalNetworkSet => GlobalNetworkSetSpec,
     ClusterInformation => ClusterInformationSpec,
     Tier => TierSpec,
+    BGPFilter => BGPFilterSpec,
 }
 
 impl Resource {

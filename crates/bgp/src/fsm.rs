@@ -161,6 +161,12 @@ pub enum Event {
     DecodeError(DecodeError),
     /// A timer fired.
     Timer(Timer),
+    /// The peer's routes of `afi` exceed the caller's limit of `limit`
+    /// prefixes: Cease, Maximum Number of Prefixes Reached (RFC 4486), and
+    /// its routes go (not kept as for a graceful restart); the session is
+    /// tried again after the retry time, as BIRD's `import limit` with
+    /// `action restart`.
+    PrefixLimitExceeded { afi: Afi, limit: u32 },
 }
 
 /// Outputs, to be carried out in order.
@@ -320,6 +326,22 @@ impl Session {
                 "hold timer expired",
                 true,
             ),
+            (Established, Event::PrefixLimitExceeded { afi, limit }) => {
+                // RFC 4486 §4: AFI, SAFI and the upper bound.
+                let mut data = afi.code().to_be_bytes().to_vec();
+                data.push(SAFI_UNICAST);
+                data.extend_from_slice(&limit.to_be_bytes());
+                self.fail(
+                    Some(Notification::new(
+                        err::CEASE,
+                        err::MAXIMUM_NUMBER_OF_PREFIXES_REACHED,
+                        data,
+                    )),
+                    &format!("more than {limit} prefixes received: limit reached"),
+                    false,
+                )
+            }
+            (_, Event::PrefixLimitExceeded { .. }) => Vec::new(),
             (_, Event::ConnectionLost) => self.fail(None, "connection lost", true),
             (_, Event::Connected) => Vec::new(),
             (_, Event::Timer(_)) => Vec::new(),
@@ -716,6 +738,45 @@ mod tests {
             s.last_error(),
             Some("received NOTIFICATION: cease (code 6, subcode 4)")
         );
+    }
+
+    #[test]
+    fn prefix_limit_ceases_and_drops_the_routes() {
+        // The peer offered graceful restart.
+        let mut s = established(false);
+        let out = s.step(Event::PrefixLimitExceeded {
+            afi: Afi::Ipv4,
+            limit: 1000,
+        });
+        assert_eq!(
+            out[0],
+            Action::Send(Message::Notification(Notification::new(
+                err::CEASE,
+                err::MAXIMUM_NUMBER_OF_PREFIXES_REACHED,
+                vec![0, 1, 1, 0, 0, 0x03, 0xe8]
+            )))
+        );
+        assert!(out.contains(&Action::Disconnect));
+        // Not graceful, though the peer offered graceful restart: its
+        // routes go now.
+        assert!(
+            out.iter().any(|a| matches!(
+                a,
+                Action::Down {
+                    graceful: false,
+                    ..
+                }
+            )),
+            "{out:?}"
+        );
+        assert!(out.contains(&Action::Arm(Timer::ConnectRetry, 5)));
+        assert_eq!(s.state(), State::Connect);
+        // Before the session is up there is nothing to cease.
+        let again = s.step(Event::PrefixLimitExceeded {
+            afi: Afi::Ipv4,
+            limit: 1000,
+        });
+        assert_eq!(again, []);
     }
 
     #[test]

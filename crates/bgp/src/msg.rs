@@ -276,6 +276,7 @@ pub mod err {
 
     pub const CEASE: u8 = 6;
     /// Cease subcodes (RFC 4486).
+    pub const MAXIMUM_NUMBER_OF_PREFIXES_REACHED: u8 = 1;
     pub const ADMINISTRATIVE_SHUTDOWN: u8 = 2;
     pub const PEER_DECONFIGURED: u8 = 3;
     pub const ADMINISTRATIVE_RESET: u8 = 4;

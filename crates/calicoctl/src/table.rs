@@ -171,6 +171,13 @@ fn columns(r: &Resource, wide: bool) -> Vec<&'static str> {
         (Resource::NetworkPolicy(_), true) => vec!["NAME", "TIER", "ORDER", "SELECTOR"],
         (Resource::GlobalNetworkPolicy(_), true) => vec!["NAME", "ORDER", "SELECTOR"],
         (Resource::Tier(_), _) => vec!["NAME", "ORDER"],
+        (Resource::BGPFilter(_), _) => vec![
+            "NAME",
+            "NUMEXPORTV4",
+            "NUMIMPORTV4",
+            "NUMEXPORTV6",
+            "NUMIMPORTV6",
+        ],
         (Resource::Profile(_), true) => vec!["NAME", "LABELS"],
         (Resource::NetworkSet(_) | Resource::GlobalNetworkSet(_), true) => vec!["NAME", "NETS"],
         (Resource::ClusterInformation(_), true) => {
@@ -289,6 +296,13 @@ fn cells(r: &Resource, wide: bool) -> Vec<String> {
             vec![name, order(p.spec.order), opt(&p.spec.selector)]
         }
         (Resource::Tier(t), _) => vec![name, order(t.spec.order)],
+        (Resource::BGPFilter(f), _) => vec![
+            name,
+            f.spec.export_v4.len().to_string(),
+            f.spec.import_v4.len().to_string(),
+            f.spec.export_v6.len().to_string(),
+            f.spec.import_v6.len().to_string(),
+        ],
         (Resource::Profile(p), true) => {
             vec![
                 name,

@@ -893,6 +893,56 @@ impl Netlink {
         Ok(())
     }
 
+    /// `ip route add ... metric METRIC` (`NLM_F_EXCL`): fails with `EEXIST`
+    /// when the destination already has a route with that metric, whoever
+    /// owns it. Routes with different metrics are separate routes.
+    pub fn add_route_at(&mut self, route: &Route, metric: u32) -> Result<()> {
+        let mut msg = route.to_message();
+        msg.attributes.push(RouteAttribute::Priority(metric));
+        self.request(
+            &|| format!("add route {} metric {metric}", route.dst),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// `ip route replace ... metric METRIC`: takes the place of the route
+    /// to the destination with that metric, whoever owns it — for a caller
+    /// that knows that route to be its own — and leaves routes with other
+    /// metrics alone.
+    pub fn replace_route_at(&mut self, route: &Route, metric: u32) -> Result<()> {
+        let mut msg = route.to_message();
+        msg.attributes.push(RouteAttribute::Priority(metric));
+        self.request(
+            &|| format!("replace route {} metric {metric}", route.dst),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )?;
+        Ok(())
+    }
+
+    /// `ip route del DST proto PROTO metric METRIC`: only a route of the
+    /// route's protocol with that metric (any gateway, device or scope
+    /// unless the route names them); never another owner's. The kernel
+    /// takes metric 0 as any metric.
+    pub fn delete_route_at(&mut self, route: &Route, metric: u32) -> Result<()> {
+        let mut msg = route.to_message();
+        msg.header.scope = RouteScope::NoWhere;
+        msg.attributes.push(RouteAttribute::Priority(metric));
+        self.request(
+            &|| {
+                format!(
+                    "delete route {} proto {} metric {metric}",
+                    route.dst, route.protocol
+                )
+            },
+            RouteNetlinkMessage::DelRoute(msg),
+            NLM_F_ACK,
+        )?;
+        Ok(())
+    }
+
     /// `ip [-6] route show table all` for one family (unicast and blackhole routes).
     pub fn routes(&mut self, v6: bool) -> Result<Vec<Route>> {
         self.routes_where(v6, &|_| true)
@@ -913,6 +963,16 @@ impl Netlink {
 
     /// Every route of a family, handed to `each` as the dump is read.
     pub fn for_each_route(&mut self, v6: bool, each: &mut dyn FnMut(Route)) -> Result<()> {
+        self.for_each_route_metric(v6, &mut |r, _| each(r))
+    }
+
+    /// Like [`Self::for_each_route`], with each route's metric
+    /// (`RTA_PRIORITY`; 0 when the kernel gives none).
+    pub fn for_each_route_metric(
+        &mut self,
+        v6: bool,
+        each: &mut dyn FnMut(Route, u32),
+    ) -> Result<()> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = if v6 {
             AddressFamily::Inet6
@@ -927,7 +987,15 @@ impl Netlink {
                 if let RouteNetlinkMessage::NewRoute(r) = &m
                     && let Some(route) = Route::from_message(r)
                 {
-                    each(route);
+                    let metric = r
+                        .attributes
+                        .iter()
+                        .find_map(|a| match a {
+                            RouteAttribute::Priority(p) => Some(*p),
+                            _ => None,
+                        })
+                        .unwrap_or(0);
+                    each(route, metric);
                 }
             },
         )

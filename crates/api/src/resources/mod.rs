@@ -7,6 +7,7 @@
 //! (BGPConfiguration `asNumber`, `nodeToNodeMeshEnabled`) are accessor methods.
 
 mod bgp;
+mod bgpfilter;
 mod common;
 mod endpoint;
 mod felix;
@@ -16,6 +17,7 @@ mod policy;
 mod tier;
 
 pub use bgp::*;
+pub use bgpfilter::*;
 pub use common::*;
 pub use endpoint::*;
 pub use felix::*;

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Shutdown, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::TrySendError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,7 +123,13 @@ pub(super) fn spawn(
                 match (verdict, h) {
                     (Admission::Accept, Some(h)) => {
                         let _ = s.set_nonblocking(false);
-                        let _ = h.tx.send(Input::Incoming(s));
+                        // A session with a full channel is busy: the peer
+                        // tries again.
+                        if let Err(TrySendError::Full(Input::Incoming(s))) =
+                            h.tx.tx.try_send(Input::Incoming(s))
+                        {
+                            let _ = s.shutdown(Shutdown::Both);
+                        }
                     }
                     (Admission::KeyNotInPlace, _) => {
                         log(
@@ -164,6 +171,9 @@ mod tests {
             source_address: None,
             keepalive: None,
             rr_client: false,
+            import: Default::default(),
+            export: Default::default(),
+            max_prefixes: 1000,
         }
     }
 

@@ -11,6 +11,7 @@
 //! [`run`] is its reconcile loop: read, plan, configure the speaker, wait
 //! for a datastore change (or 30 s), again.
 
+pub mod filter;
 pub mod listener;
 pub mod plan;
 pub mod routes;
@@ -37,6 +38,7 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
         Kind::Node,
         Kind::BGPConfiguration,
         Kind::BGPPeer,
+        Kind::BGPFilter,
         Kind::IPPool,
     ] {
         let (items, _, rev) = client.list_lenient(kind, None)?;
@@ -45,13 +47,26 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
     }
     let (kvs, last) = calico_ipam::list_blocks(client.store().as_ref())?;
     let host = format!("host:{me}");
-    let (mut mine, mut borrowed) = (Vec::new(), Vec::new());
+    let (mut mine, mut borrowed, mut workloads) = (Vec::new(), Vec::new(), Vec::new());
     for b in kvs
         .iter()
         .filter_map(|kv| serde_json::from_slice::<calico_ipam::Block>(&kv.value).ok())
     {
         if b.affinity.as_deref() == Some(host.as_str()) {
             mine.extend(b.cidr.parse::<IpNet>().ok());
+            // This node's workloads (and tunnel addresses) in its blocks:
+            // what another node borrowed from them is not ours.
+            for (o, a) in b.allocations.iter().enumerate() {
+                let Some(attr) = a.and_then(|i| b.attributes.get(i)) else {
+                    continue;
+                };
+                let node = attr.secondary.get("node").map(String::as_str);
+                if (node.is_none() || node == Some(me))
+                    && let Some(ip) = b.ip_of(o)
+                {
+                    workloads.push(IpNet::from(ip));
+                }
+            }
             continue;
         }
         // Addresses this node took from another node's block: /32 routes.
@@ -68,6 +83,9 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
     }
     let mut inputs = plan::inputs(me, resources, mine);
     inputs.borrowed = borrowed;
+    inputs.workloads = workloads;
+    inputs.interfaces = interface_networks();
+    inputs.max_prefixes = std::env::var("CALICO_BGP_MAX_PREFIXES").ok();
     let dir = std::env::var("CALICO_BGP_SECRETS_DIR")
         .ok()
         .filter(|d| !d.is_empty())
@@ -75,6 +93,30 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
     inputs.secrets = plan::read_secrets(std::path::Path::new(&dir));
     inputs.router_id = std::env::var("CALICO_ROUTER_ID").ok();
     Ok((inputs, first.unwrap_or(last)))
+}
+
+/// The addresses on this node's interfaces with their prefix lengths, as
+/// Calico's BIRD `direct` protocol sees them (`cali*` and `kube-ipvs*`
+/// left out: workload ends, and every service address under kube-proxy's
+/// IPVS mode). Nothing when netlink fails (the blocks, the node's own
+/// address and the workloads are still protected).
+fn interface_networks() -> Vec<IpNet> {
+    let Ok(mut nl) = calico_dataplane::Netlink::open() else {
+        return Vec::new();
+    };
+    let (Ok(links), Ok(addrs)) = (nl.links(), nl.all_addresses()) else {
+        return Vec::new();
+    };
+    let skipped: Vec<u32> = links
+        .iter()
+        .filter(|l| l.name.starts_with("cali") || l.name.starts_with("kube-ipvs"))
+        .map(|l| l.index)
+        .collect();
+    addrs
+        .into_iter()
+        .filter(|(i, _)| !skipped.contains(i))
+        .map(|(_, a)| a)
+        .collect()
 }
 
 /// Runs the speaker for node `me` until the process ends.

@@ -16,12 +16,22 @@
 //!
 //! Everything a peer thread does is driven by one channel: accepted
 //! connections, messages and read errors from its reader, export changes
-//! and stop; timers are deadlines it waits on with `recv_timeout`.
+//! and stop; timers are deadlines it waits on with `recv_timeout`. The
+//! channel is bounded ([`CHANNEL_BOUND`]): a reader that gets ahead of its
+//! session waits (and so does the peer, over TCP); the listener drops a
+//! connection it cannot hand over; export changes are one flag, sent at
+//! most once until the session has seen it.
+//!
+//! What a peer sends goes through its import rules (a rejected prefix is
+//! not kept, see [`super::filter`]); a peer holding more than its
+//! `max_prefixes` is sent a Cease (Maximum Number of Prefixes Reached) and
+//! its routes go.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -31,6 +41,7 @@ use calico_bgp::msg::{Afi, Attributes, Message, Origin, Segment, Update};
 use calico_bgp::wire::{self, Context};
 use ipnet::IpNet;
 
+use super::filter::{Local, Verdict};
 use super::listener::{self, Keys};
 use super::plan::{Communities, LogLevel, PeerKind, PeerPlan, Plan};
 
@@ -63,6 +74,9 @@ pub struct PeerRoutes {
     pub router_id: Option<Ipv4Addr>,
     /// We reflect for this peer (it is a route reflection client).
     pub rr_client: bool,
+    /// Prefixes an import rule of the peer accepted: the kernel may have
+    /// them even where they take over the node's own ([`Local`]).
+    pub accepted: BTreeSet<IpNet>,
 }
 
 /// What `calicoctl node status` shows for a peer.
@@ -93,6 +107,8 @@ pub struct SharedState {
     pub communities: BTreeMap<IpNet, Communities>,
     /// Pools (learned routes into encapsulated pools are not installed).
     pub pools: Vec<super::plan::BgpPool>,
+    /// What learned routes may not take over in the kernel.
+    pub local: Local,
     pub learned: BTreeMap<IpAddr, PeerRoutes>,
     pub status: BTreeMap<IpAddr, PeerStatus>,
     /// Bumped on every change the programmer must look at.
@@ -142,9 +158,34 @@ pub(super) enum Input {
     Stop,
 }
 
+/// Inputs a peer thread's channel holds at most.
+pub const CHANNEL_BOUND: usize = 64;
+
+/// The sending side of a peer thread's channel.
+#[derive(Clone)]
+pub(super) struct PeerTx {
+    pub(super) tx: SyncSender<Input>,
+    /// Exports changed and the thread has not looked yet.
+    exports: Arc<AtomicBool>,
+}
+
+impl PeerTx {
+    /// Tells the thread that exports (or what it reflects) changed: one
+    /// wake-up until it has looked, never a wait.
+    fn exports_changed(&self) {
+        if !self.exports.swap(true, Ordering::AcqRel) {
+            match self.tx.try_send(Input::Exports) {
+                // A full channel wakes the thread anyway, and it looks at
+                // the flag after each input.
+                Ok(()) | Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+            }
+        }
+    }
+}
+
 pub(super) struct PeerHandle {
     pub(super) plan: PeerPlan,
-    pub(super) tx: Sender<Input>,
+    pub(super) tx: PeerTx,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -166,7 +207,7 @@ pub struct Speaker {
     log: Log,
 }
 
-type Senders = Arc<Mutex<BTreeMap<IpAddr, Sender<Input>>>>;
+type Senders = Arc<Mutex<BTreeMap<IpAddr, PeerTx>>>;
 
 impl Speaker {
     pub fn new(shared: Arc<Shared>, log: Log) -> Speaker {
@@ -225,6 +266,7 @@ impl Speaker {
             s.exports = plan.exports.clone();
             s.communities = plan.communities.clone();
             s.pools = plan.pools.clone();
+            s.local = plan.local.clone();
             s.status.retain(|a, _| plan.peers.contains_key(a));
             changed
         });
@@ -237,7 +279,7 @@ impl Speaker {
         for a in gone {
             lock(&self.senders).remove(&a);
             if let Some(mut h) = peers.remove(&a) {
-                let _ = h.tx.send(Input::Stop);
+                let _ = h.tx.tx.send(Input::Stop);
                 if let Some(t) = h.thread.take() {
                     let _ = t.join();
                 }
@@ -252,11 +294,15 @@ impl Speaker {
         for (a, p) in &plan.peers {
             if peers.contains_key(a) {
                 if exports_changed && let Some(h) = peers.get(a) {
-                    let _ = h.tx.send(Input::Exports);
+                    h.tx.exports_changed();
                 }
                 continue;
             }
-            let (tx, rx) = mpsc::channel();
+            let (tx, rx) = mpsc::sync_channel(CHANNEL_BOUND);
+            let tx = PeerTx {
+                tx,
+                exports: Arc::default(),
+            };
             let cfg = fsm::Config {
                 local_as: plan.local_as,
                 peer_as: p.asn,
@@ -322,7 +368,7 @@ impl Speaker {
         lock(&self.senders).clear();
         let mut peers = lock(&self.peers);
         for (_, mut h) in std::mem::take(&mut *peers) {
-            let _ = h.tx.send(Input::Stop);
+            let _ = h.tx.tx.send(Input::Stop);
             if let Some(t) = h.thread.take() {
                 let _ = t.join();
             }
@@ -377,7 +423,7 @@ struct PeerThread {
     plan: PeerPlan,
     session: Session,
     shared: Arc<Shared>,
-    tx: Sender<Input>,
+    tx: PeerTx,
     rx: Receiver<Input>,
     conn: Option<TcpStream>,
     generation: u64,
@@ -424,7 +470,8 @@ impl PeerThread {
                         pending.push(*e);
                     }
                 }
-                Ok(Input::Exports) => self.advertise(false),
+                // Looked at below.
+                Ok(Input::Exports) => {}
                 Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => {
                     for a in self.session.step(Event::Stop) {
                         self.act(a);
@@ -447,6 +494,9 @@ impl PeerThread {
                         pending.push(Event::Timer(t));
                     }
                 }
+            }
+            if self.tx.exports.swap(false, Ordering::AcqRel) {
+                self.advertise(false);
             }
         }
     }
@@ -484,7 +534,7 @@ impl PeerThread {
         let _ = s.set_nodelay(true);
         let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
         if let Ok(reader) = s.try_clone() {
-            let tx = self.tx.clone();
+            let tx = self.tx.tx.clone();
             let generation = self.generation;
             let _ = std::thread::Builder::new()
                 .name(format!("bgp-read-{}", self.plan.address))
@@ -549,9 +599,9 @@ impl PeerThread {
                 None
             }
             Action::Received(u) => {
-                self.receive(u);
+                let over = self.receive(u);
                 self.tell_others();
-                None
+                over
             }
             Action::RefreshRequested(_) => {
                 self.advertised.clear();
@@ -644,8 +694,15 @@ impl PeerThread {
             local_pref: (!ebgp).then_some(100),
             ..Attributes::default()
         };
+        // The peer's export rules (BGPFilter): a rejected prefix is not
+        // sent; an accepted learned one is, inside a pool or not.
+        let rules = &self.plan.export;
         let mut want: BTreeMap<IpNet, Out> = BTreeMap::new();
-        for p in st.exports.iter().filter(|p| Afi::of(p) == afi) {
+        for p in st
+            .exports
+            .iter()
+            .filter(|p| Afi::of(p) == afi && rules.verdict(p, false) != Some(Verdict::Reject))
+        {
             let mut a = base.clone();
             if let Some(c) = st.communities.get(p) {
                 a.communities = c.standard.clone();
@@ -688,9 +745,14 @@ impl PeerThread {
                 if Afi::of(prefix) != afi
                     || want.contains_key(prefix)
                     || (expired && l.stale.contains(prefix))
-                    || (ebgp && !exported(prefix))
                 {
                     continue;
+                }
+                match rules.verdict(prefix, true) {
+                    Some(Verdict::Reject) => continue,
+                    Some(Verdict::Accept) => {}
+                    None if ebgp && !exported(prefix) => continue,
+                    None => {}
                 }
                 let better = best.get(prefix).is_none_or(|(b, bpeer, _)| {
                     super::routes::rank(path, *peer) < super::routes::rank(b, *bpeer)
@@ -799,13 +861,18 @@ impl PeerThread {
         }
         for (a, tx) in lock(&self.senders).iter() {
             if *a != self.plan.address {
-                let _ = tx.send(Input::Exports);
+                tx.exports_changed();
             }
         }
     }
 
-    fn receive(&mut self, u: Update) {
+    /// Takes in an UPDATE: withdrawals, then each announced prefix its
+    /// import rules do not reject. Past `max_prefixes` the peer's routes
+    /// go at once, and the event that ends the session is returned.
+    fn receive(&mut self, u: Update) -> Option<Event> {
         let address = self.plan.address;
+        let import = &self.plan.import;
+        let limit = self.plan.max_prefixes;
         let calico_node = self.plan.calico_node;
         let (local_as, router_id, cluster_id) = {
             let st = lock(&self.shared.state);
@@ -831,7 +898,7 @@ impl PeerThread {
                 &format!("BGP: update from {address} treated as withdraw: {why}"),
             );
         }
-        self.shared.with(|s| {
+        let over = self.shared.with(|s| {
             let l = s.learned.entry(address).or_default();
             l.calico_node = calico_node;
             if u.end_of_rib.is_some() {
@@ -841,12 +908,14 @@ impl PeerThread {
                 l.stale_until = None;
                 for p in std::mem::take(&mut l.stale) {
                     l.routes.remove(&p);
+                    l.accepted.remove(&p);
                 }
-                return;
+                return false;
             }
             for w in &u.withdrawn {
                 l.routes.remove(w);
                 l.stale.remove(w);
+                l.accepted.remove(w);
             }
             // Loops: our own AS in an eBGP path; our own route reflected
             // back (RFC 4456 ORIGINATOR_ID).
@@ -875,13 +944,39 @@ impl PeerThread {
                     continue;
                 };
                 l.stale.remove(p);
-                if looped {
+                let verdict = import.verdict(p, true);
+                if looped || verdict == Some(Verdict::Reject) {
                     l.routes.remove(p);
+                    l.accepted.remove(p);
                     continue;
+                }
+                if verdict == Some(Verdict::Accept) {
+                    l.accepted.insert(*p);
+                } else if !l.accepted.is_empty() {
+                    l.accepted.remove(p);
                 }
                 l.routes.insert(*p, shared_path.clone());
             }
+            let over = l.routes.len() > limit as usize;
+            if over {
+                s.learned.remove(&address);
+            }
+            over
         });
+        if !over {
+            return None;
+        }
+        (self.log)(
+            "WARNING",
+            &format!(
+                "BGP: {address} sent more than {limit} prefixes (CALICO_BGP_MAX_PREFIXES): \
+                 its routes are dropped and the session ends; it may connect again"
+            ),
+        );
+        Some(Event::PrefixLimitExceeded {
+            afi: family(address),
+            limit,
+        })
     }
 }
 
@@ -897,7 +992,9 @@ fn family(peer: IpAddr) -> Afi {
     }
 }
 
-fn read_loop(mut s: TcpStream, generation: u64, tx: Sender<Input>) {
+/// Reads and decodes messages from `s` and hands them to the session; a
+/// session that is behind makes it wait (the channel is bounded).
+fn read_loop(mut s: TcpStream, generation: u64, tx: SyncSender<Input>) {
     let mut buf: Vec<u8> = Vec::with_capacity(65536);
     let mut chunk = vec![0u8; 65536];
     let mut ctx = Context::default();
