@@ -299,6 +299,9 @@ fn without_kubernetes(h: Host) {
         id: "0123456789abcdef".into(),
         args: String::new(),
     };
+    // What a new namespace gets: the host's ip_forward under the default
+    // net.core.devconf_inherit_init_net (1 on every Kubernetes node).
+    let inherited = ip_forward(&p.ns);
     let out = h.call("ADD", &p, &conf);
     assert_eq!(out.code, 0, "{}", out.raw);
     let veth = calico_cni::plugin::identity::veth_name("0123456789abcdef");
@@ -312,11 +315,9 @@ fn without_kubernetes(h: Host) {
     assert!(link.contains(&format!("mtu {want_mtu} ")), "{link}");
     let inside = p.ns.exec(&["ip", "link", "show", "eth0"]);
     assert!(inside.contains(&format!("mtu {want_mtu} ")), "{inside}");
-    // IP forwarding in the pod stays off unless allowed.
-    assert_eq!(
-        p.ns.exec(&["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
-        "0"
-    );
+    // IP forwarding in the pod is left as the namespace had it unless
+    // allowed (Calico writes it only to turn it on).
+    assert_eq!(ip_forward(&p.ns), inherited);
     let ep = &h.endpoints()[0];
     assert_eq!(ep["metadata"]["name"], "node--a-cni-0123456789abcdef-eth0");
     assert_eq!(ep["spec"]["orchestrator"], "cni");
@@ -326,6 +327,29 @@ fn without_kubernetes(h: Host) {
     assert_eq!(profile["spec"]["labelsToApply"], json!({"net1": ""}));
     assert_eq!(h.call("DEL", &p, &conf).code, 0);
     h.assert_clean();
+
+    // The other starting value too, whatever this host forwards: a pod
+    // namespace that starts with it keeps it through ADD.
+    let q = Pod {
+        ns: TestNetns::new("cni"),
+        id: "fedcba9876543210".into(),
+        args: String::new(),
+    };
+    let other = if inherited == "1" { "0" } else { "1" };
+    q.ns.exec(&["sysctl", "-qw", &format!("net.ipv4.ip_forward={other}")]);
+    assert_eq!(ip_forward(&q.ns), other);
+    let out = h.call("ADD", &q, &conf);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    assert_eq!(ip_forward(&q.ns), other);
+    assert_eq!(h.call("DEL", &q, &conf).code, 0);
+    h.assert_clean();
+}
+
+/// `net.ipv4.ip_forward` inside a namespace.
+fn ip_forward(ns: &TestNetns) -> String {
+    ns.exec(&["cat", "/proc/sys/net/ipv4/ip_forward"])
+        .trim()
+        .to_string()
 }
 
 fn gc_and_status(h: Host) {
