@@ -6,6 +6,8 @@
 //!   codec) and the routes they learn;
 //! - [`listener`]: the listening socket, the TCP MD5 keys it expects, and
 //!   which accepted connections reach a session;
+//! - [`filter`]: BGPFilter rules, and which learned routes may reach the
+//!   kernel (none that takes over the node's own prefixes);
 //! - [`routes`]: the best learned paths into the kernel.
 //!
 //! [`run`] is its reconcile loop: read, plan, configure the speaker, wait

@@ -11,7 +11,7 @@
 //!                         Shared { exports, learned routes, status }
 //!                                 │ changed
 //!                                 ▼
-//!                         programmer thread (routes.rs) ──netlink──▶ kernel (proto 81)
+//!                         programmer thread (routes.rs) ──netlink──▶ kernel (proto 81, metric 32)
 //! ```
 //!
 //! Everything a peer thread does is driven by one channel: accepted
@@ -25,7 +25,7 @@
 //! What a peer sends goes through its import rules (a rejected prefix is
 //! not kept, see [`super::filter`]); a peer holding more than its
 //! `max_prefixes` is sent a Cease (Maximum Number of Prefixes Reached) and
-//! its routes go.
+//! its routes go (`rib.rs`, with what each peer is sent).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
