@@ -3,6 +3,12 @@
 //! `ETCD_ENDPOINTS`, `ETCD_KEY_FILE`, `ETCD_CERT_FILE`, `ETCD_CA_CERT_FILE`,
 //! `ETCD_USERNAME`, `ETCD_PASSWORD`, each also with a `CALICO_` prefix), a
 //! calicoctl `CalicoAPIConfig` file, or the CNI network config fields.
+//!
+//! Which store, one rule for the plugins, calico-node and calicoctl alike
+//! ([`Settings::resolve`]): the datastore type when one is given; without
+//! one, etcd v3 when etcd endpoints are given (as Calico, whose default type
+//! is etcdv3 and whose `calico-etcd.yaml` sets only `ETCD_ENDPOINTS`), else
+//! the embedded local store.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -171,15 +177,21 @@ impl Settings {
         }
     }
 
-    /// Resolves the settings into a datastore location.
+    /// Resolves the settings into a datastore location: the given type;
+    /// without one, `etcdv3` when etcd endpoints are given, else `local`.
     pub fn resolve(self) -> Result<DatastoreConfig, ConfigError> {
-        match non_empty(self.datastore_type).as_deref().map(str::trim) {
-            None | Some("local") => Ok(DatastoreConfig::Local {
+        let kind = match non_empty(self.datastore_type) {
+            Some(t) => t.trim().to_string(),
+            None if non_empty(self.etcd_endpoints.clone()).is_some() => "etcdv3".to_string(),
+            None => "local".to_string(),
+        };
+        match kind.as_str() {
+            "local" => Ok(DatastoreConfig::Local {
                 path: PathBuf::from(
                     non_empty(self.datastore_path).unwrap_or_else(|| DEFAULT_PATH.to_string()),
                 ),
             }),
-            Some("etcdv3") => {
+            "etcdv3" => {
                 let raw = non_empty(self.etcd_endpoints).ok_or(ConfigError::NoEndpoints)?;
                 let endpoints: Vec<String> = raw
                     .split(',')
@@ -212,7 +224,7 @@ impl Settings {
                     user,
                 })
             }
-            Some(other) => Err(ConfigError::UnknownType(other.to_string())),
+            other => Err(ConfigError::UnknownType(other.to_string())),
         }
     }
 }
@@ -337,6 +349,69 @@ mod tests {
     }
 
     #[test]
+    fn etcd_endpoints_without_a_type_mean_etcd() {
+        let etcd = |endpoints: &[&str]| {
+            Ok(DatastoreConfig::Etcd {
+                endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+                tls: EtcdTls::default(),
+                user: None,
+            })
+        };
+        // Environment, bare and with Calico's prefix (calico-node, calicoctl).
+        assert_eq!(
+            env(&[("ETCD_ENDPOINTS", "http://10.0.0.1:2379")]),
+            etcd(&["http://10.0.0.1:2379"])
+        );
+        assert_eq!(
+            env(&[
+                ("CALICO_ETCD_ENDPOINTS", "http://10.0.0.1:2379"),
+                ("DATASTORE_PATH", "/tmp/x.db")
+            ]),
+            etcd(&["http://10.0.0.1:2379"])
+        );
+        // Settings as the plugins' network config gives them.
+        let conf = Settings {
+            etcd_endpoints: Some("https://10.0.0.1:2379,https://10.0.0.2:2379".into()),
+            etcd_ca_cert_file: Some("/etc/cni/net.d/calico-tls/etcd-ca".into()),
+            ..Settings::default()
+        };
+        let Ok(DatastoreConfig::Etcd { endpoints, tls, .. }) = conf.resolve() else {
+            panic!("etcd endpoints without a type must mean etcdv3")
+        };
+        assert_eq!(
+            endpoints,
+            ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
+        );
+        assert_eq!(
+            tls.ca_cert_file.as_deref(),
+            Some("/etc/cni/net.d/calico-tls/etcd-ca")
+        );
+        // A bad endpoint is refused, not taken for "no etcd".
+        assert_eq!(
+            env(&[("ETCD_ENDPOINTS", "10.0.0.1:2379")]),
+            Err(ConfigError::BadEndpoint("10.0.0.1:2379".into()))
+        );
+        // An explicit type wins; blank endpoints are no endpoints.
+        assert_eq!(
+            env(&[
+                ("DATASTORE_TYPE", "local"),
+                ("ETCD_ENDPOINTS", "http://10.0.0.1:2379")
+            ]),
+            Ok(DatastoreConfig::Local {
+                path: DEFAULT_PATH.into()
+            })
+        );
+        for blank in ["", "  "] {
+            assert_eq!(
+                env(&[("ETCD_ENDPOINTS", blank)]),
+                Ok(DatastoreConfig::Local {
+                    path: DEFAULT_PATH.into()
+                })
+            );
+        }
+    }
+
+    #[test]
     fn etcd_from_env_with_prefixes() {
         let c = env(&[
             ("CALICO_DATASTORE_TYPE", "etcdv3"),
@@ -391,6 +466,17 @@ mod tests {
         };
         assert_eq!(endpoints, vec!["https://10.0.0.1:2379"]);
         assert_eq!(tls.ca_cert_file.as_deref(), Some("/etc/ca.pem"));
+        // No datastoreType, endpoints given: etcd, as Calico's calicoctl.
+        std::fs::write(
+            &p,
+            "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  etcdEndpoints: http://10.0.0.2:2379\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let c = DatastoreConfig::from_file(&p);
+        assert!(
+            matches!(&c, Ok(DatastoreConfig::Etcd { endpoints, .. }) if endpoints == &["http://10.0.0.2:2379"]),
+            "{c:?}"
+        );
         std::fs::write(&p, "kind: Other\n").unwrap_or_else(|e| panic!("{e}"));
         assert!(DatastoreConfig::from_file(&p).is_err());
         assert!(DatastoreConfig::from_file(&dir.path().join("missing")).is_err());
