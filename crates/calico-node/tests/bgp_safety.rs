@@ -284,3 +284,49 @@ fn a_prefix_flood_past_the_limit_ends_the_session() {
         c.sh(0, "ip route show proto 81").trim().is_empty()
     });
 }
+
+/// A withdrawal takes only BGP's route: an operator's `proto static`
+/// route to the same prefix, there before the announcement, is still
+/// there after it is withdrawn (issue 13: route deletion honours the
+/// owner). A learned route an earlier version left at metric 0 is removed
+/// when the agent starts.
+#[test]
+fn a_withdrawal_leaves_an_operators_route_to_the_same_prefix() {
+    require_root!();
+    let c = Cluster::with_backend(1, POOL, "bird");
+    c.kill_agent(0);
+    c.sh(0, "ip route add 203.0.113.0/24 via 172.31.0.254 proto 81");
+    c.start_agent_on(0);
+    until("the earlier version's route removed", || {
+        c.sh(0, "ip route show 203.0.113.0/24").trim().is_empty()
+    });
+    c.sh(
+        0,
+        "ip route add 198.51.100.0/24 via 172.31.0.254 proto static",
+    );
+    apply(&c, "peer.yaml", PEER);
+    let mut p = establish(&c);
+    let _ = received(&mut p);
+    announce(&mut p, &["198.51.100.0/24"]);
+    until("the learned route beside the operator's", || {
+        c.sh(0, "ip route show proto 81")
+            .contains("198.51.100.0/24 via 172.31.0.254 dev eth0 metric 32")
+    });
+    {
+        use calico_bgp::msg::{Attributes, Message};
+        let gone: Vec<ipnet::IpNet> = vec!["198.51.100.0/24".parse().unwrap()];
+        let ctx = calico_bgp::wire::Context { asn4: true };
+        for u in calico_bgp::wire::pack(&gone, &[], &Attributes::default(), None, &ctx) {
+            p.send(&Message::Update(u));
+        }
+    }
+    until("the learned route withdrawn", || {
+        c.sh(0, "ip route show proto 81").trim().is_empty()
+    });
+    let left = c.sh(0, "ip route show 198.51.100.0/24");
+    assert_eq!(
+        left.trim(),
+        "198.51.100.0/24 via 172.31.0.254 dev eth0 proto static",
+        "{left}"
+    );
+}

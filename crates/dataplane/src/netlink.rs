@@ -879,18 +879,13 @@ impl Netlink {
         Ok(())
     }
 
-    /// `ip route del ...`
+    /// `ip route del DST proto PROTO`: only a route of the route's protocol
+    /// (its owner; any scope and metric, and any gateway or device unless
+    /// the route names them), never another owner's at the same
+    /// destination. A route without a protocol is refused: it would match
+    /// anyone's.
     pub fn delete_route(&mut self, route: &Route) -> Result<()> {
-        let mut msg = route.to_message();
-        // Match any protocol and scope: the destination (and device) pick the route.
-        msg.header.protocol = RouteProtocol::Unspec;
-        msg.header.scope = RouteScope::NoWhere;
-        self.request(
-            &|| format!("delete route {}", route.dst),
-            RouteNetlinkMessage::DelRoute(msg),
-            NLM_F_ACK,
-        )?;
-        Ok(())
+        self.delete_owned(route, None)
     }
 
     /// `ip route add ... metric METRIC` (`NLM_F_EXCL`): fails with `EEXIST`
@@ -922,24 +917,34 @@ impl Netlink {
         Ok(())
     }
 
-    /// `ip route del DST proto PROTO metric METRIC`: only a route of the
-    /// route's protocol with that metric (any gateway, device or scope
-    /// unless the route names them); never another owner's. The kernel
-    /// takes metric 0 as any metric.
+    /// `ip route del DST proto PROTO metric METRIC`: as
+    /// [`Self::delete_route`], at that metric only (the kernel takes metric
+    /// 0 as any metric).
     pub fn delete_route_at(&mut self, route: &Route, metric: u32) -> Result<()> {
+        self.delete_owned(route, Some(metric))
+    }
+
+    fn delete_owned(&mut self, route: &Route, metric: Option<u32>) -> Result<()> {
+        let what = || {
+            let at = metric.map(|m| format!(" metric {m}")).unwrap_or_default();
+            format!("delete route {} proto {}{at}", route.dst, route.protocol)
+        };
+        if route.protocol == 0 {
+            return Err(Error {
+                op: what(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "a route to delete names its protocol (its owner)",
+                ),
+            });
+        }
         let mut msg = route.to_message();
+        // Any scope; the protocol (set from the route) picks the owner.
         msg.header.scope = RouteScope::NoWhere;
-        msg.attributes.push(RouteAttribute::Priority(metric));
-        self.request(
-            &|| {
-                format!(
-                    "delete route {} proto {} metric {metric}",
-                    route.dst, route.protocol
-                )
-            },
-            RouteNetlinkMessage::DelRoute(msg),
-            NLM_F_ACK,
-        )?;
+        if let Some(m) = metric {
+            msg.attributes.push(RouteAttribute::Priority(m));
+        }
+        self.request(&what, RouteNetlinkMessage::DelRoute(msg), NLM_F_ACK)?;
         Ok(())
     }
 

@@ -100,3 +100,67 @@ fn a_route_at_its_own_metric_leaves_other_owners_routes_alone() {
         "{shown}"
     );
 }
+
+/// `delete_route` removes only a route of the caller's protocol: Felix
+/// (proto 80) deleting a prefix that an operator (`proto static`) and BGP
+/// (proto 81) also route leaves theirs, even when its own is gone already
+/// (a route it read a moment before); a route without a protocol is
+/// refused.
+#[test]
+fn delete_route_takes_only_its_owners_route() {
+    require_root!();
+    let ns = TestNetns::new("nld");
+    ns.exec(&[
+        "sh",
+        "-c",
+        "ip link add eth0 type veth peer name eth1 && ip addr add 10.68.0.1/24 dev eth0 && \
+         ip -6 addr add fd00:68::1/64 dev eth0 nodad && ip link set eth0 up && ip link set eth1 up && \
+         ip route add 10.69.0.0/24 via 10.68.0.7 proto static && \
+         ip route add 10.69.0.0/24 via 10.68.0.8 proto 81 metric 32 && \
+         ip route add 10.70.0.0/24 via 10.68.0.8 proto 81 metric 32 && \
+         ip -6 route add fd00:69::/64 via fd00:68::7 proto static metric 100 && \
+         ip -6 route add fd00:69::/64 via fd00:68::8 proto 81 metric 1056",
+    ]);
+    let mut nl = Netlink::open_in(&NetNs::open(ns.path()).unwrap()).unwrap();
+    let felix = |dst: &str| Route::new(dst.parse().unwrap()).protocol(80);
+    for dst in ["10.69.0.0/24", "10.70.0.0/24", "fd00:69::/64"] {
+        let e = nl.delete_route(&felix(dst)).unwrap_err();
+        assert!(e.is_not_found(), "{dst}: {e}");
+    }
+    let shown = ns.exec(&["sh", "-c", "ip route show; ip -6 route show"]);
+    for want in [
+        "10.69.0.0/24 via 10.68.0.7 dev eth0 proto static",
+        "10.69.0.0/24 via 10.68.0.8 dev eth0 proto 81 metric 32",
+        "10.70.0.0/24 via 10.68.0.8 dev eth0 proto 81 metric 32",
+        "fd00:69::/64 via fd00:68::7 dev eth0 proto static metric 100",
+        "fd00:69::/64 via fd00:68::8 dev eth0 proto 81 metric 1056",
+    ] {
+        assert!(shown.contains(want), "no {want:?} in:\n{shown}");
+    }
+    // Felix's own route, beside the others, is the one it deletes.
+    ns.exec(&[
+        "ip",
+        "route",
+        "add",
+        "10.70.0.0/24",
+        "via",
+        "10.68.0.9",
+        "proto",
+        "80",
+    ]);
+    nl.delete_route(&felix("10.70.0.0/24")).unwrap();
+    let shown = ns.exec(&["ip", "route", "show", "10.70.0.0/24"]);
+    assert_eq!(
+        shown.trim(),
+        "10.70.0.0/24 via 10.68.0.8 dev eth0 proto 81 metric 32"
+    );
+    // A route without an owner would match anyone's: refused.
+    let e = nl
+        .delete_route(&Route::new("10.69.0.0/24".parse().unwrap()).protocol(0))
+        .unwrap_err();
+    assert!(e.to_string().contains("names its protocol"), "{e}");
+    assert!(
+        ns.exec(&["ip", "route", "show", "10.69.0.0/24"])
+            .contains("proto static")
+    );
+}

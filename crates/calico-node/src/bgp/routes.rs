@@ -505,14 +505,34 @@ impl Programmer {
         }
         let mut nl = Netlink::open().map_err(|e| e.to_string())?;
         let mut installed = Installed::default();
+        // Routes of this protocol at another metric were installed by an
+        // earlier calico-rs (metric 0, where they could take the place of
+        // the node's own routes): they go.
+        let mut earlier = Vec::new();
         for v6 in [false, true] {
             // Straight into the record, route by route as the dump is read.
             nl.for_each_route_metric(v6, &mut |r, m| {
                 if ours(&r, m) {
                     installed.insert(r.dst, r.gateway);
+                } else if r.protocol == PROTO_BGP && r.table == TABLE_MAIN {
+                    earlier.push((r, m));
                 }
             })
             .map_err(|e| e.to_string())?;
+        }
+        if !earlier.is_empty() {
+            (self.log)(
+                "INFO",
+                &format!(
+                    "BGP: removing {} routes an earlier version installed at another metric",
+                    earlier.len()
+                ),
+            );
+        }
+        for (r, m) in &earlier {
+            if let Err(e) = nl.delete_route_at(r, *m) {
+                (self.log)("WARNING", &format!("BGP: cannot remove {}: {e}", r.dst));
+            }
         }
         self.installed = installed;
         if let Some(s) = self.sockets.first_mut() {

@@ -185,6 +185,8 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self
             .node_cmd(i, &["-felix-ready"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .status()
             .unwrap()
             .success()
