@@ -4,12 +4,26 @@
 //!   the pod's namespace (never moved there afterwards); the host end
 //!   `cali…` has MAC ee:ee:ee:ee:ee:ee.
 //! - Container: /32 and /128 addresses (IPv6 without DAD), a link-scope
-//!   route to 169.254.1.1 and the default route through it; for IPv6 the
+//!   route to 169.254.1.1, a permanent neighbour entry 169.254.1.1 →
+//!   ee:ee:ee:ee:ee:ee and the default route through it; for IPv6 the
 //!   default route goes through the host end's link-local address.
 //! - Host end: proxy ARP (it answers for 169.254.1.1 and everything else),
 //!   no proxy delay, forwarding, route_localnet; IPv6 proxy NDP, forwarding,
-//!   no router advertisements.
+//!   no router advertisements, and its link-local address (the pod's IPv6
+//!   gateway) added at once instead of when the kernel's link watcher
+//!   reports the carrier, up to a second later.
 //! - Host: a `scope link` route per pod address through the host end.
+//!
+//! Why the neighbour entry: proxy ARP answers only for a destination the
+//! host routes through another interface, so a host without a default
+//! route (isolated, air-gapped) never answered for 169.254.1.1 and its
+//! pods reached nothing (Calico has this trap). With the entry the pod
+//! never asks; the host end takes any frame sent to its MAC and routes it.
+//! It lives in the pod, so it needs neither calico-node nor anything on the
+//! host, and goes with the pod (pods made by an earlier version lack it:
+//! they still rely on proxy ARP, and CHECK names it missing). IPv6 needs
+//! none: its gateway is the host end's own link-local address, which plain
+//! NDP answers on any host.
 //!
 //! Everything hangs off the host end: deleting it removes the container end
 //! and the host routes with it, which is how failures are undone. The host
@@ -27,10 +41,17 @@ use super::endpoint::Holder;
 
 /// The host end's MAC address.
 pub const HOST_MAC: [u8; 6] = [0xee; 6];
-/// The IPv4 gateway every pod uses; the host end answers ARP for it.
+/// The IPv4 gateway every pod uses: the pod has a permanent neighbour entry
+/// for it at [`HOST_MAC`] (the host end's proxy ARP answers for it only
+/// where the host routes it).
 pub const GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 /// The host end's IPv6 link-local address (EUI-64 of [`HOST_MAC`]).
 pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0xecee, 0xeeff, 0xfeee, 0xeeee);
+
+/// [`GATEWAY_V6`] as the host end's link-local address.
+fn gateway_v6_net() -> IpNet {
+    IpNet::new(IpAddr::V6(GATEWAY_V6), 64).unwrap_or_else(|_| IpNet::from(IpAddr::V6(GATEWAY_V6)))
+}
 
 /// What to build for one pod interface.
 #[derive(Debug, Clone)]
@@ -65,6 +86,17 @@ pub fn host_route(ip: IpAddr, host_index: u32) -> Route {
     Route::new(IpNet::new(ip, len).unwrap_or_else(|_| IpNet::from(ip)))
         .dev(host_index)
         .scope(Scope::Link)
+}
+
+/// The container's permanent neighbour entries for the families in `ips`:
+/// the IPv4 gateway at the host end's MAC (IPv6 resolves its gateway, the
+/// host end's own address, by NDP).
+pub fn container_neighbours(ips: &[IpAddr]) -> Vec<(IpAddr, [u8; 6])> {
+    if ips.iter().any(IpAddr::is_ipv4) {
+        vec![(IpAddr::V4(GATEWAY_V4), HOST_MAC)]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The container's routes through `index` for the families in `ips`.
@@ -182,6 +214,23 @@ fn finish(host: &mut Netlink, netns: &NetNs, p: &PodNet<'_>) -> Result<Made, Cni
         }
     }
     host.set_up(host_link.index).map_err(nl_err)?;
+    if has_v6 {
+        // The pod's IPv6 gateway, given now rather than when the kernel's
+        // link watcher reports the carrier (up to a second later when the
+        // two ends have the same ifindex): until then the host end sends
+        // and answers no neighbour solicitation, and the pod's first
+        // packets wait for a retransmit. The kernel's own is the same.
+        host.add_address(host_link.index, gateway_v6_net(), true)
+            .map_err(|e| {
+                CniError::new(
+                    100,
+                    format!(
+                        "cannot give {v} the IPv6 gateway address {GATEWAY_V6} (is IPv6 disabled on this host?)"
+                    ),
+                    e.to_string(),
+                )
+            })?;
+    }
     for ip in p.ips {
         let route = host_route(*ip, host_link.index);
         if let Err(e) = host.add_route(&route) {
@@ -230,6 +279,10 @@ fn container_side(p: &PodNet<'_>, has_v6: bool) -> Result<Link, CniError> {
     for net in pod_nets(p.ips) {
         nl.add_address(link.index, net, net.addr().is_ipv6())
             .map_err(nl_err)?;
+    }
+    // Before the routes: no packet ever has to ask for the gateway.
+    for (ip, mac) in container_neighbours(p.ips) {
+        nl.set_neighbour(link.index, ip, mac).map_err(nl_err)?;
     }
     for route in container_routes(p.ips, link.index) {
         nl.add_route(&route).map_err(nl_err)?;
@@ -401,6 +454,13 @@ pub fn reap(spec: &str) -> Result<(), String> {
     }
 }
 
+fn mac_string(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// Checks the pod's dataplane against `p`; returns what is wrong.
 pub fn check(netns: &NetNs, p: &PodNet<'_>) -> Result<Vec<String>, CniError> {
     let mut problems = Vec::new();
@@ -430,6 +490,17 @@ pub fn check(netns: &NetNs, p: &PodNet<'_>) -> Result<Vec<String>, CniError> {
                     ));
                 }
             }
+            if p.ips.iter().any(IpAddr::is_ipv6)
+                && !host
+                    .addresses(l.index)
+                    .map_err(nl_err)?
+                    .contains(&gateway_v6_net())
+            {
+                problems.push(format!(
+                    "host interface {} lacks the IPv6 gateway address {GATEWAY_V6}",
+                    p.host_veth
+                ));
+            }
             match sysctl::get_iface("ipv4", "conf", p.host_veth, "proxy_arp") {
                 Ok(v) if v == "1" => {}
                 _ => problems.push(format!("proxy ARP is off on {}", p.host_veth)),
@@ -451,6 +522,16 @@ pub fn check(netns: &NetNs, p: &PodNet<'_>) -> Result<Vec<String>, CniError> {
             for net in pod_nets(p.ips) {
                 if !addrs.contains(&net) {
                     problems.push(format!("address {net} is missing on {}", p.ifname));
+                }
+            }
+            let neighbours = nl.neighbours(link.index)?;
+            for (ip, mac) in container_neighbours(p.ips) {
+                if !neighbours.contains(&(ip, mac)) {
+                    problems.push(format!(
+                        "neighbour {ip} lladdr {} (permanent) is missing on {} in the pod",
+                        mac_string(mac),
+                        p.ifname
+                    ));
                 }
             }
             let mut routes = nl.routes(false)?;
@@ -508,5 +589,17 @@ mod tests {
         assert_eq!(r.len(), 3);
         assert_eq!(r[2].dst.to_string(), "::/0");
         assert_eq!(host_route(dual[1], 9).dst.to_string(), "fd00::1/128");
+    }
+
+    #[test]
+    fn the_ipv4_gateway_is_pinned_to_the_host_mac() {
+        let v6: Vec<IpAddr> = vec!["fd00::1".parse().unwrap()];
+        assert!(container_neighbours(&v6).is_empty());
+        let dual: Vec<IpAddr> = vec!["fd00::1".parse().unwrap(), "10.0.0.1".parse().unwrap()];
+        assert_eq!(
+            container_neighbours(&dual),
+            vec![(IpAddr::V4(GATEWAY_V4), HOST_MAC)]
+        );
+        assert_eq!(mac_string(HOST_MAC), "ee:ee:ee:ee:ee:ee");
     }
 }

@@ -11,6 +11,9 @@ use super::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_calico");
 pub const NODE: &str = "node-a";
+/// The isolated host's own addresses (on its loopback).
+pub const ISOLATED_V4: &str = "192.0.2.50";
+pub const ISOLATED_V6: &str = "2001:db8:50::1";
 
 /// A host: its own namespace with forwarding on and an uplink (a veth to
 /// a "world" namespace carrying the default route, as a real host has —
@@ -19,7 +22,8 @@ pub const NODE: &str = "node-a";
 pub struct Host {
     pub ds: Ds,
     pub ns: TestNetns,
-    pub _world: TestNetns,
+    /// The far end of the uplink; none on an isolated host.
+    pub world: Option<TestNetns>,
 }
 
 pub struct Pod {
@@ -48,7 +52,37 @@ impl Host {
         Host {
             ds,
             ns,
-            _world: world,
+            world: Some(world),
+        }
+    }
+
+    /// An isolated (air-gapped) host: forwarding on, its own addresses
+    /// [`ISOLATED_V4`] and [`ISOLATED_V6`] on loopback, no uplink and no
+    /// default route in either family.
+    pub fn isolated(store: fn(&str) -> Ds) -> Host {
+        let ns = TestNetns::new("iso");
+        ns.exec(&[
+            "sh",
+            "-c",
+            &format!(
+                "echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv6/conf/all/forwarding; \
+                 ip addr add {ISOLATED_V4}/32 dev lo; ip addr add {ISOLATED_V6}/128 dev lo"
+            ),
+        ]);
+        let routes = ns.exec(&[
+            "sh",
+            "-c",
+            "ip route show default; ip -6 route show default",
+        ]);
+        assert!(
+            routes.trim().is_empty(),
+            "isolated host has a default route: {routes}"
+        );
+        let ds = store(ns.name());
+        Host {
+            ds,
+            ns,
+            world: None,
         }
     }
 
@@ -144,7 +178,9 @@ impl Host {
             links = self.links();
         }
         assert!(!links.contains("cali"), "leaked veth:\n{links}");
-        assert!(links.contains("up0"), "the uplink went missing:\n{links}");
+        if self.world.is_some() {
+            assert!(links.contains("up0"), "the uplink went missing:\n{links}");
+        }
         assert!(
             self.endpoints().is_empty(),
             "leaked endpoint: {:?}",
