@@ -73,8 +73,14 @@ fn main() -> ExitCode {
                 .unwrap_or_default();
             match install::install(&from, env, &cfg.nodename) {
                 Ok(i) => {
+                    for w in &i.warnings {
+                        eprintln!("calico-node install-cni: warning: {w}");
+                    }
                     for b in &i.binaries {
                         println!("installed {}", b.display());
+                    }
+                    for f in i.tls.iter().chain(&i.kubeconfig) {
+                        println!("wrote {}", f.display());
                     }
                     println!("wrote {}", i.conflist.display());
                     ExitCode::SUCCESS

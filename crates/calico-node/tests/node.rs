@@ -1,11 +1,10 @@
 //! The real `calico-node` binary inside a test network namespace (a host
 //! with an uplink veth), on a SQLite file and on a real etcd running inside
 //! that namespace: start-up and registration, address autodetection, the
-//! health endpoints and probe flags, install-cni.
+//! health endpoints and probe flags (install-cni: `install_cni.rs`).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -265,71 +264,6 @@ fn unreachable_datastore_is_live_not_ready() {
         "{}",
         stderr(&ready)
     );
-}
-
-#[test]
-fn install_cni() {
-    let dir = tempfile::tempdir().unwrap();
-    let bin_dir = dir.path().join("bin");
-    let net_dir = dir.path().join("net.d");
-    let siblings = PathBuf::from(BIN).parent().unwrap().to_path_buf();
-    if !siblings.join("calico").exists() {
-        panic!(
-            "{} missing: build the workspace (cargo test --workspace)",
-            siblings.join("calico").display()
-        );
-    }
-    let run = |extra: &[(&str, &str)]| {
-        let mut c = Command::new(BIN);
-        c.arg("install-cni")
-            .env("NODENAME", "node-i")
-            .env("CNI_BIN_DIR", &bin_dir)
-            .env("CNI_NET_DIR", &net_dir)
-            .env("CNI_MTU", "1440")
-            .env_remove("CNI_NETWORK_CONFIG")
-            .env_remove("DATASTORE_TYPE");
-        for (k, v) in extra {
-            c.env(k, v);
-        }
-        c.output().unwrap()
-    };
-    let out = run(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    for b in ["calico", "calico-ipam"] {
-        use std::os::unix::fs::PermissionsExt;
-        let m = std::fs::metadata(bin_dir.join(b)).unwrap();
-        assert_eq!(m.permissions().mode() & 0o777, 0o755, "{b}");
-    }
-    let conf: Value =
-        serde_json::from_str(&std::fs::read_to_string(net_dir.join("10-calico.conflist")).unwrap())
-            .unwrap();
-    let calico = &conf["plugins"][0];
-    assert_eq!(calico["type"], "calico");
-    assert_eq!(calico["nodename"], "node-i");
-    assert_eq!(calico["mtu"], 1440);
-    assert_eq!(calico["datastore_type"], "local");
-    assert_eq!(calico["ipam"]["type"], "calico-ipam");
-    assert_eq!(conf["plugins"][1]["type"], "portmap");
-    // A template of one's own, and one that is not JSON.
-    let out = run(&[
-        (
-            "CNI_NETWORK_CONFIG",
-            r#"{"name":"x","cniVersion":"0.3.1","plugins":[{"type":"calico","nodename":"__KUBERNETES_NODE_NAME__","mtu":__CNI_MTU__}]}"#,
-        ),
-        ("CNI_CONF_NAME", "20-x.conflist"),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let x: Value =
-        serde_json::from_str(&std::fs::read_to_string(net_dir.join("20-x.conflist")).unwrap())
-            .unwrap();
-    assert_eq!(x["plugins"][0]["nodename"], "node-i");
-    let out = run(&[
-        ("CNI_NETWORK_CONFIG", "{broken"),
-        ("CNI_CONF_NAME", "30-broken.conflist"),
-    ]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("not JSON"), "{}", stderr(&out));
-    assert!(!net_dir.join("30-broken.conflist").exists());
 }
 
 macro_rules! suite {
