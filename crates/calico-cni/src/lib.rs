@@ -69,18 +69,10 @@ pub fn main_with(
             raw: stdin.clone(),
         };
         let r = f(&inv);
+        let command = inv.env.command.as_str();
         match &r {
-            Ok(_) => log::info(&format!(
-                "{} {} ok",
-                inv.env.command.as_str(),
-                inv.env.container_id
-            )),
-            Err(e) => log::info(&format!(
-                "{} {} failed: {}",
-                inv.env.command.as_str(),
-                inv.env.container_id,
-                e.msg
-            )),
+            Ok(_) => ::log::info!("{command} done"),
+            Err(e) => ::log::error!("{command} failed (code {}): {}", e.code, e.msg),
         }
         r
     })();

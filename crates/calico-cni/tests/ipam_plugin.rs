@@ -761,3 +761,52 @@ fn an_expired_service_answer_falls_back() {
         "{line}"
     );
 }
+
+/// The plugin's log: Calico's line (local time to the millisecond,
+/// `[LEVEL][pid]`, file and line) with the container, namespace and pod
+/// as fields; a failure at ERROR; `log_level: none` writes nothing.
+#[test]
+fn log_lines_as_calico_writes_them() {
+    let ds = local();
+    ds.apply(&pool_yaml("p4", "10.61.0.0/24", 28));
+    let conf = ds.conf("1.0.0", "node-a", ipam_v4());
+    assert_eq!(ds.plugin("ADD", "logged1", K8S, &conf).code, 0);
+    let mut bad = conf.clone();
+    bad["ipam"]["ipv4_pools"] = json!(["no-such-pool"]);
+    assert_ne!(ds.plugin("ADD", "logged2", K8S, &bad).code, 0);
+    let text = std::fs::read_to_string(ds.dir.path().join("cni.log")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for l in &lines {
+        let shape: String = l
+            .chars()
+            .take(23)
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99 99:99:99.999", "{l}");
+        assert!(
+            l.contains(" Plugin=\"calico-ipam\"") && l.contains(" Namespace=\"web\" Pod=\"nginx\""),
+            "{l}"
+        );
+    }
+    assert!(
+        lines[0].contains("[INFO][") && lines[0].contains(": ADD done"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(" ContainerID=\"logged1\""),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("[ERROR][") && lines[1].contains("ADD failed"),
+        "{}",
+        lines[1]
+    );
+    let mut quiet = conf.clone();
+    quiet["log_level"] = json!("none");
+    quiet["log_file_path"] = json!(ds.dir.path().join("quiet.log").display().to_string());
+    assert_eq!(ds.plugin("ADD", "logged3", K8S, &quiet).code, 0);
+    assert!(!ds.dir.path().join("quiet.log").exists());
+}

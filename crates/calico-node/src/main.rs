@@ -15,29 +15,23 @@ use calico_datastore::{Client, ClientError, StoreError};
 use calico_node::config::NodeConfig;
 use calico_node::{health, install, startup};
 
-/// Rank of a Felix log severity (`FELIX_LOGSEVERITYSCREEN`), lower is more verbose.
-fn rank(level: &str) -> u8 {
-    match level.to_ascii_lowercase().as_str() {
-        "debug" => 0,
-        "info" => 1,
-        "warning" | "warn" => 2,
-        "error" => 3,
-        _ => 4, // fatal, panic
+/// The log level from the environment: `FELIX_LOGSEVERITYSCREEN`, else
+/// `CALICO_LOG_LEVEL`, else `LOG_LEVEL`, else `info` (a
+/// FelixConfiguration's `logSeverityScreen` applies once read). A value
+/// that is not a level is reported and `info` kept.
+fn log_level() -> (calico_log::LevelFilter, Option<String>) {
+    for var in ["FELIX_LOGSEVERITYSCREEN", "CALICO_LOG_LEVEL", "LOG_LEVEL"] {
+        if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+            return match calico_log::parse_level(&v) {
+                Ok(l) => (l, None),
+                Err(e) => (
+                    calico_log::LevelFilter::Info,
+                    Some(format!("{var}: {e}; using info")),
+                ),
+            };
+        }
     }
-}
-
-fn log(level: &str, msg: &str) {
-    let threshold = env("FELIX_LOGSEVERITYSCREEN")
-        .map(|l| rank(&l))
-        .unwrap_or(1);
-    if rank(level) < threshold {
-        return;
-    }
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    eprintln!("{secs} [{level}] calico-node: {msg}");
+    (calico_log::LevelFilter::Info, None)
 }
 
 fn env(k: &str) -> Option<String> {
@@ -136,10 +130,15 @@ fn probes(flags: &[String]) -> ExitCode {
 }
 
 fn agent(startup_only: bool) -> ExitCode {
+    let (level, bad_level) = log_level();
+    calico_log::init(level, calico_log::Sink::Stderr);
+    if let Some(e) = bad_level {
+        log::warn!("{e}");
+    }
     let cfg = match NodeConfig::from_lookup(env) {
         Ok(c) => c,
         Err(e) => {
-            log("ERROR", &e.to_string());
+            log::error!("{e}");
             return ExitCode::FAILURE;
         }
     };
@@ -147,11 +146,8 @@ fn agent(startup_only: bool) -> ExitCode {
     if !startup_only {
         let socket = calico_node::control::path(env("CALICO_STATE_DIR").as_deref());
         match calico_node::control::serve(health.clone(), &socket) {
-            Ok(()) => log("INFO", &format!("control socket {}", socket.display())),
-            Err(e) => log(
-                "WARNING",
-                &format!("no control socket at {}: {e}", socket.display()),
-            ),
+            Ok(()) => log::info!("control socket {}", socket.display()),
+            Err(e) => log::warn!("no control socket at {}: {e}", socket.display()),
         }
     }
     let health_on = cfg
@@ -162,12 +158,9 @@ fn agent(startup_only: bool) -> ExitCode {
     if health_on && !startup_only {
         let (host, port) = health_addr();
         match health::serve(health.clone(), &host, port) {
-            Ok(p) => log("INFO", &format!("health on {host}:{p}")),
+            Ok(p) => log::info!("health on {host}:{p}"),
             Err(e) => {
-                log(
-                    "ERROR",
-                    &format!("cannot serve health on {host}:{port}: {e}"),
-                );
+                log::error!("cannot serve health on {host}:{port}: {e}");
                 return ExitCode::FAILURE;
             }
         }
@@ -175,7 +168,7 @@ fn agent(startup_only: bool) -> ExitCode {
     let ds = match cfg.datastore.clone().resolve() {
         Ok(d) => d,
         Err(e) => {
-            log("ERROR", &e.to_string());
+            log::error!("{e}");
             return ExitCode::FAILURE;
         }
     };
@@ -193,28 +186,26 @@ fn agent(startup_only: bool) -> ExitCode {
                 StoreError::Unavailable { .. },
             ))) if !startup_only => {
                 let msg = "datastore unreachable; retrying";
-                log("WARNING", msg);
+                log::warn!("{msg}");
                 health.set_ready(false, msg);
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
             Err(e) => {
-                log("ERROR", &format!("start-up failed: {e}"));
+                log::error!("start-up failed: {e}");
                 return ExitCode::FAILURE;
             }
         }
     };
-    log(
-        "INFO",
-        &format!(
-            "registered node {}: IPv4 {:?}, IPv6 {:?}, VXLAN tunnel {:?}, MTU {}, created pools {:?}",
-            cfg.nodename,
-            registered.ipv4,
-            registered.ipv6,
-            registered.vxlan_tunnel,
-            registered.mtu,
-            registered.created_pools
-        ),
+    log::info!(
+        node = cfg.nodename.as_str();
+        "registered node {}: IPv4 {:?}, IPv6 {:?}, VXLAN tunnel {:?}, MTU {}, created pools {:?}",
+        cfg.nodename,
+        registered.ipv4,
+        registered.ipv6,
+        registered.vxlan_tunnel,
+        registered.mtu,
+        registered.created_pools
     );
     if startup_only {
         return ExitCode::SUCCESS;
@@ -223,7 +214,7 @@ fn agent(startup_only: bool) -> ExitCode {
     let store = match ds.connect_long_lived() {
         Ok(s) => s,
         Err(e) => {
-            log("ERROR", &format!("datastore: {e}"));
+            log::error!("datastore: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -237,8 +228,8 @@ fn agent(startup_only: bool) -> ExitCode {
             store.clone(),
             ds.identity(),
         ) {
-            Ok(()) => log("INFO", &format!("IPAM service on {sock}")),
-            Err(e) => log("WARNING", &format!("no IPAM service on {sock}: {e}")),
+            Ok(()) => log::info!("IPAM service on {sock}"),
+            Err(e) => log::warn!("no IPAM service on {sock}: {e}"),
         }
     }
     // Health and metrics settings may also come from FelixConfiguration
@@ -260,11 +251,8 @@ fn agent(startup_only: bool) -> ExitCode {
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or(health::DEFAULT_PORT);
         match health::serve(health.clone(), &host, port) {
-            Ok(p) => log("INFO", &format!("health on {host}:{p}")),
-            Err(e) => log(
-                "ERROR",
-                &format!("cannot serve health on {host}:{port}: {e}"),
-            ),
+            Ok(p) => log::info!("health on {host}:{p}"),
+            Err(e) => log::error!("cannot serve health on {host}:{port}: {e}"),
         }
     }
     let metrics = Arc::new(calico_node::metrics::Metrics::default());
@@ -277,12 +265,9 @@ fn agent(startup_only: bool) -> ExitCode {
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "0.0.0.0".into());
         match health::serve_metrics(metrics.clone(), &host, port) {
-            Ok(p) => log("INFO", &format!("metrics on {host}:{p}/metrics")),
+            Ok(p) => log::info!("metrics on {host}:{p}/metrics"),
             Err(e) => {
-                log(
-                    "ERROR",
-                    &format!("cannot serve metrics on {host}:{port}: {e}"),
-                );
+                log::error!("cannot serve metrics on {host}:{port}: {e}");
                 return ExitCode::FAILURE;
             }
         }
@@ -303,10 +288,10 @@ fn agent(startup_only: bool) -> ExitCode {
                 while !ready.is_ready() && t.elapsed() < Duration::from_secs(30) {
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                calico_node::bgp::run(client, me, shared, Arc::new(log))
+                calico_node::bgp::run(client, me, shared)
             });
         if let Err(e) = spawned {
-            log("ERROR", &format!("cannot start the BGP speaker: {e}"));
+            log::error!("cannot start the BGP speaker: {e}");
         }
     }
     calico_node::felix::run(
@@ -316,7 +301,6 @@ fn agent(startup_only: bool) -> ExitCode {
         health,
         metrics,
         cfg.backend == calico_node::config::Backend::Bird,
-        log,
     );
     ExitCode::SUCCESS
 }

@@ -726,6 +726,29 @@ fn calico_manifest_environment_is_taken_as_calico_means_it() {
     assert_eq!(pool["spec"]["vxlanMode"], "Never", "{pool}");
     drop(agent);
     let text = std::fs::read_to_string(&log).unwrap();
+    // Calico's line: `2026-12-03 05:56:30.779 [INFO][42] felix/mod.rs 123: ...`.
+    for l in text.lines() {
+        let (date, rest) = l.split_at_checked(23).unwrap_or_default();
+        let shape: String = date
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99 99:99:99.999", "{l}");
+        let rest = rest.strip_prefix(" [").unwrap_or_default();
+        let (level, rest) = rest.split_once("][").unwrap_or_default();
+        assert!(["INFO", "WARNING", "ERROR"].contains(&level), "{l}");
+        let (pid, rest) = rest.split_once("] ").unwrap_or_default();
+        assert!(pid.parse::<u32>().is_ok(), "{l}");
+        let (file, rest) = rest.split_once(' ').unwrap_or_default();
+        assert!(file.ends_with(".rs"), "{l}");
+        let (line, _) = rest.split_once(": ").unwrap_or_default();
+        assert!(line.parse::<u32>().is_ok(), "{l}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.contains("registered node node-m") && l.ends_with(" node=\"node-m\"")),
+        "{text}"
+    );
     // FELIX_LOGSEVERITYSCREEN=info: info lines, no debug lines.
     assert!(text.contains("[INFO]"), "{text}");
     assert!(!text.contains("[DEBUG]"), "{text}");

@@ -16,7 +16,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 pub use log::LevelFilter;
 
@@ -104,10 +104,18 @@ impl<'kvs> log::kv::VisitSource<'kvs> for Fields {
     }
 }
 
-/// One log line (with its newline) for `record` at `unix_ms`, `offset_secs`.
-pub fn line(record: &log::Record<'_>, unix_ms: i64, offset_secs: i32, pid: u32) -> String {
+/// One log line (with its newline) for `record` at `unix_ms`, `offset_secs`;
+/// `context` (already ` key="value"` text) follows the record's own fields.
+pub fn line(
+    record: &log::Record<'_>,
+    unix_ms: i64,
+    offset_secs: i32,
+    pid: u32,
+    context: &str,
+) -> String {
     let mut fields = Fields(String::new());
     let _ = record.key_values().visit(&mut fields);
+    fields.0.push_str(context);
     let file = record.file().map(short_file).unwrap_or("?");
     let mut msg = record.args().to_string();
     // One record, one line: a newline inside a message would let its text
@@ -134,16 +142,20 @@ pub enum Sink {
     File(std::path::PathBuf),
 }
 
+/// The process's logger, once [`init`] made it.
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
 struct Logger {
-    level: LevelFilter,
     sink: Sink,
+    /// Fields every line carries ([`set_context`]), as ` key="value"`.
+    context: Mutex<String>,
     /// Serialises lines from several threads (and the file's opening).
     lock: Mutex<Option<std::fs::File>>,
 }
 
 impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= self.level
+        m.level() <= log::max_level()
     }
 
     fn log(&self, record: &log::Record<'_>) {
@@ -154,11 +166,17 @@ impl log::Log for Logger {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
+        let context = self
+            .context
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let text = line(
             record,
             now,
             calico_sys::local_offset(now / 1000),
             std::process::id(),
+            &context,
         );
         let mut file = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         match &self.sink {
@@ -187,14 +205,33 @@ impl log::Log for Logger {
 }
 
 /// Sends this process's `log` records at `level` and above to `sink`, in
-/// Calico's format. A second call changes nothing (the first logger stays).
+/// Calico's format. A second call changes only the level (the first
+/// logger stays).
 pub fn init(level: LevelFilter, sink: Sink) {
-    let logger = Logger {
-        level,
+    let logger = LOGGER.get_or_init(|| Logger {
         sink,
+        context: Mutex::new(String::new()),
         lock: Mutex::new(None),
-    };
-    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+    });
+    let _ = log::set_logger(logger);
+    set_level(level);
+}
+
+/// Fields every line of this process carries from now on (a CNI plugin's
+/// container, namespace and pod), after each record's own.
+pub fn set_context(fields: &[(&str, &str)]) {
+    let mut text = String::new();
+    for (k, v) in fields {
+        let _ = write!(text, " {k}=\"{}\"", v.escape_default());
+    }
+    if let Some(l) = LOGGER.get() {
+        *l.context.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }
+}
+
+/// Changes the level from now on (a setting read again at run time).
+pub fn set_level(level: LevelFilter) {
+    if log::max_level() != level {
         log::set_max_level(level);
     }
 }
@@ -229,8 +266,8 @@ mod tests {
             .key_values(&kvs)
             .build();
         assert_eq!(
-            line(&record, 1_796_277_390_779, 0, 42),
-            "2026-12-03 05:56:30.779 [WARNING][42] plugin/mod.rs 123: ADD done\\nfor real pod=\"web-1\" node=\"n\\\"1\"\n"
+            line(&record, 1_796_277_390_779, 0, 42, " ContainerID=\"c1\""),
+            "2026-12-03 05:56:30.779 [WARNING][42] plugin/mod.rs 123: ADD done\\nfor real pod=\"web-1\" node=\"n\\\"1\" ContainerID=\"c1\"\n"
         );
     }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::plan::PeerPlan;
-use super::speaker::{Input, Log, PeerHandle, lock};
+use super::speaker::{Input, PeerHandle, lock};
 
 /// The MD5 keys in place on the listener, by peer (IPv4 peers by their
 /// IPv4 address): shared by the speaker, which sets them, and the
@@ -93,7 +93,6 @@ pub(super) fn spawn(
     stop: Arc<AtomicBool>,
     peers: Arc<Mutex<BTreeMap<IpAddr, PeerHandle>>>,
     keys: Keys,
-    log: Log,
 ) -> Result<TcpListener, String> {
     let l = calico_sys::listen_any(port)
         .map_err(|e| format!("BGP: cannot listen on port {port}: {e}"))?;
@@ -132,17 +131,14 @@ pub(super) fn spawn(
                         }
                     }
                     (Admission::KeyNotInPlace, _) => {
-                        log(
-                            "WARNING",
-                            &format!(
-                                "BGP: refused {from}: its password is not in place on the \
+                        log::warn!(
+                            "BGP: refused {from}: its password is not in place on the \
                                  listener (TCP MD5), so the connection may be unsigned"
-                            ),
                         );
                         let _ = s.shutdown(Shutdown::Both);
                     }
                     _ => {
-                        log("INFO", &format!("BGP: refused {from}: not a peer"));
+                        log::info!("BGP: refused {from}: not a peer");
                         let _ = s.shutdown(Shutdown::Both);
                     }
                 }

@@ -122,25 +122,22 @@ fn interface_networks() -> Vec<IpNet> {
 }
 
 /// Runs the speaker for node `me` until the process ends.
-pub fn run(client: Client, me: String, shared: Arc<Shared>, log: speaker::Log) {
+pub fn run(client: Client, me: String, shared: Arc<Shared>) {
     let restarted = routes::kernel_has_bgp_routes();
     if restarted {
-        log(
-            "INFO",
-            "BGP: routes of an earlier run found: restarting gracefully",
-        );
+        log::info!("BGP: routes of an earlier run found: restarting gracefully");
     }
     if let Ok(mut s) = shared.state.lock() {
         s.restarted = restarted;
     }
     let stop = Arc::new(AtomicBool::new(false));
     {
-        let (shared, stop, log) = (shared.clone(), stop.clone(), log.clone());
+        let (shared, stop) = (shared.clone(), stop.clone());
         let _ = std::thread::Builder::new()
             .name("bgp-routes".into())
-            .spawn(move || routes::program_loop(shared, stop, log));
+            .spawn(move || routes::program_loop(shared, stop));
     }
-    let mut speaker = Speaker::new(shared, log.clone());
+    let mut speaker = Speaker::new(shared);
     let mut last_problems: Vec<String> = Vec::new();
     loop {
         let rev = match read(&client, &me) {
@@ -149,20 +146,20 @@ pub fn run(client: Client, me: String, shared: Arc<Shared>, log: speaker::Log) {
                     Some(p) => {
                         if p.problems != last_problems {
                             for pr in &p.problems {
-                                log("WARNING", &format!("BGP: {pr}"));
+                                log::warn!("BGP: {pr}");
                             }
                             last_problems = p.problems.clone();
                         }
                         if let Err(e) = speaker.configure(&p) {
-                            log("ERROR", &e);
+                            log::error!("{e}");
                         }
                     }
-                    None => log("WARNING", "BGP: this node has no address yet"),
+                    None => log::warn!("BGP: this node has no address yet"),
                 }
                 Some(rev)
             }
             Err(e) => {
-                log("ERROR", &format!("BGP: datastore: {e}"));
+                log::error!("BGP: datastore: {e}");
                 None
             }
         };

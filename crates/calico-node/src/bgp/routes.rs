@@ -40,7 +40,7 @@ use ipnet::{IpNet, Ipv4Net};
 
 use super::filter::{self, Import, Verdict};
 use super::plan::Ipip;
-use super::speaker::{Log, Path, PeerRoutes, Shared, SharedState, lock};
+use super::speaker::{Path, PeerRoutes, Shared, SharedState, lock};
 
 mod installed;
 
@@ -351,7 +351,7 @@ impl Sweep {
 
 /// Keeps the kernel's BGP routes (protocol [`PROTO_BGP`], main table) equal
 /// to the [`best_path`]s; runs until `stop`.
-pub fn program_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>, log: Log) {
+pub fn program_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
     let started = Instant::now();
     // Routes of an earlier run stay until every peer has re-sent its
     // routes (End-of-RIB) or the restart time passes: a restart does not
@@ -366,7 +366,6 @@ pub fn program_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>, log: Log) {
         retry_at: started,
         trouble: false,
         logged: BTreeSet::new(),
-        log,
         mode: None,
     };
     let mut next_resync = started;
@@ -381,7 +380,7 @@ pub fn program_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>, log: Log) {
             match p.resync() {
                 Ok(()) => next_resync = Instant::now() + RESYNC,
                 Err(e) => {
-                    (p.log)("ERROR", &format!("BGP routes: {e}"));
+                    log::error!("BGP routes: {e}");
                     next_resync = Instant::now() + Duration::from_secs(1);
                 }
             }
@@ -435,7 +434,6 @@ struct Programmer {
     trouble: bool,
     /// Problems already logged.
     logged: BTreeSet<String>,
-    log: Log,
     /// The [`tunnel_mode`] of the last sweep.
     mode: Option<TunnelMode>,
 }
@@ -521,17 +519,14 @@ impl Programmer {
             .map_err(|e| e.to_string())?;
         }
         if !earlier.is_empty() {
-            (self.log)(
-                "INFO",
-                &format!(
-                    "BGP: removing {} routes an earlier version installed at another metric",
-                    earlier.len()
-                ),
+            log::info!(
+                "BGP: removing {} routes an earlier version installed at another metric",
+                earlier.len()
             );
         }
         for (r, m) in &earlier {
             if let Err(e) = nl.delete_route_at(r, *m) {
-                (self.log)("WARNING", &format!("BGP: cannot remove {}: {e}", r.dst));
+                log::warn!("BGP: cannot remove {}: {e}", r.dst);
             }
         }
         self.installed = installed;
@@ -721,7 +716,7 @@ impl Programmer {
                 continue;
             }
             if shown < 10 {
-                (self.log)("WARNING", &format!("BGP: {p}"));
+                log::warn!("BGP: {p}");
                 shown += 1;
             } else {
                 more += 1;
@@ -731,10 +726,7 @@ impl Programmer {
             }
         }
         if more > 0 {
-            (self.log)(
-                "WARNING",
-                &format!("BGP: and {more} more routes could not be programmed"),
-            );
+            log::warn!("BGP: and {more} more routes could not be programmed");
         }
     }
 }

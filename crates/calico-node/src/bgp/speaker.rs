@@ -49,9 +49,6 @@ mod rib;
 
 use rib::Out;
 
-/// Where the speaker logs: (level, message).
-pub type Log = Arc<dyn Fn(&str, &str) + Send + Sync>;
-
 /// One learned route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path {
@@ -208,13 +205,12 @@ pub struct Speaker {
     /// Keys that could not be set, as last logged.
     key_errors: BTreeMap<IpAddr, String>,
     identity: Option<(Ipv4Addr, u32)>,
-    log: Log,
 }
 
 type Senders = Arc<Mutex<BTreeMap<IpAddr, PeerTx>>>;
 
 impl Speaker {
-    pub fn new(shared: Arc<Shared>, log: Log) -> Speaker {
+    pub fn new(shared: Arc<Shared>) -> Speaker {
         Speaker {
             shared,
             peers: Arc::default(),
@@ -224,7 +220,6 @@ impl Speaker {
             keys: Keys::default(),
             key_errors: BTreeMap::new(),
             identity: None,
-            log,
         }
     }
 
@@ -252,7 +247,6 @@ impl Speaker {
                 stop.clone(),
                 self.peers.clone(),
                 self.keys.clone(),
-                self.log.clone(),
             )?);
             self.listener = Some((plan.listen_port, stop));
         }
@@ -333,7 +327,6 @@ impl Speaker {
                 advertised: BTreeMap::new(),
                 senders: self.senders.clone(),
                 last_peer_restart: None,
-                log: self.log.clone(),
             };
             self.shared.with(|s| {
                 s.status.insert(
@@ -394,12 +387,9 @@ impl Speaker {
             .collect();
         for (a, e) in &failed {
             if self.key_errors.get(a) != Some(e) {
-                (self.log)(
-                    "ERROR",
-                    &format!(
-                        "BGP: cannot set the password (TCP MD5 key) for {a} on the listener: {e}; \
+                log::error!(
+                    "BGP: cannot set the password (TCP MD5 key) for {a} on the listener: {e}; \
                          connections from {a} are refused until it is in place"
-                    ),
                 );
             }
         }
@@ -438,7 +428,6 @@ struct PeerThread {
     senders: Senders,
     /// The peer's graceful restart time from the last negotiation.
     last_peer_restart: Option<u16>,
-    log: Log,
 }
 
 impl PeerThread {
@@ -595,7 +584,7 @@ impl PeerThread {
                     .filter(|t| *t > 0);
                 self.note(
                     LogLevel::States,
-                    "INFO",
+                    log::Level::Info,
                     &format!("BGP: session with {} established", self.plan.address),
                 );
                 self.advertised.clear();
@@ -615,7 +604,7 @@ impl PeerThread {
             Action::Down { reason, graceful } => {
                 self.note(
                     LogLevel::States,
-                    "WARNING",
+                    log::Level::Warn,
                     &format!("BGP: session with {} down: {reason}", self.plan.address),
                 );
                 self.ctx = Context::default();
@@ -641,9 +630,9 @@ impl PeerThread {
     }
 
     /// Logs `msg` when `logSeverityScreen` lets messages of `level` through.
-    fn note(&self, level: LogLevel, severity: &str, msg: &str) {
+    fn note(&self, level: LogLevel, severity: log::Level, msg: &str) {
         if lock(&self.shared.state).log >= level {
-            (self.log)(severity, msg);
+            log::log!(severity, peer:% = self.plan.address; "{msg}");
         }
     }
 

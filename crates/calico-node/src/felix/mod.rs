@@ -40,11 +40,10 @@ pub fn run(
     health: Arc<Health>,
     metrics: Arc<crate::metrics::Metrics>,
     bgp: bool,
-    log: impl Fn(&str, &str),
 ) {
     use crate::metrics::Metrics;
     if let Err(e) = apply::enable_forwarding() {
-        log("WARNING", &format!("cannot enable IPv4 forwarding: {e}"));
+        log::warn!("cannot enable IPv4 forwarding: {e}");
     }
     // IPv6 too, unless `ipv6Support` is off (as Felix); a kernel without
     // IPv6 has nothing to turn on.
@@ -52,7 +51,7 @@ pub fn run(
         && std::path::Path::new("/proc/sys/net/ipv6").exists()
         && let Err(e) = apply::enable_ipv6_forwarding()
     {
-        log("WARNING", &format!("cannot enable IPv6 forwarding: {e}"));
+        log::warn!("cannot enable IPv6 forwarding: {e}");
     }
     let mut backoff = Duration::from_millis(200);
     let mut last_nft: Option<String> = None;
@@ -63,7 +62,7 @@ pub fn run(
         // A locked datastore (a migration): change nothing and wait, as Felix.
         if let Ok(Some(rev)) = datastore_lock::locked_at(&client) {
             if !was_locked {
-                log("WARNING", datastore_lock::WAITING);
+                log::warn!("{}", datastore_lock::WAITING);
             }
             was_locked = true;
             health.set_ready(
@@ -82,7 +81,13 @@ pub fn run(
             let (eff, felix_problems) =
                 settings::read(&client, &me, &env).map_err(|e| format!("datastore: {e}"))?;
             for p in &felix_problems {
-                log("WARNING", &format!("felix configuration: {p}"));
+                log::warn!("felix configuration: {p}");
+            }
+            if let Some(level) = eff
+                .str("logSeverityScreen")
+                .and_then(|l| calico_log::parse_level(l).ok())
+            {
+                calico_log::set_level(level);
             }
             // Read once: routes and policy both need the workload endpoints.
             // The watch starts after the first read: a change made while
@@ -100,7 +105,7 @@ pub fn run(
             let rev = first_rev;
             skipped.extend(more);
             for s in skipped.iter().chain(&dropped) {
-                log("WARNING", &format!("skipped {s}"));
+                log::warn!("skipped {s}");
             }
             let d = model::desired(&snap);
             // Routes, the table `inet calico` and policy are applied each on
@@ -121,7 +126,7 @@ pub fn run(
                 match nat::apply(&d.nft) {
                     Ok(applied) => {
                         if applied {
-                            log("INFO", "nftables table inet calico updated");
+                            log::info!("nftables table inet calico updated");
                         }
                         last_nft = nat::marker(&d.nft).map(str::to_string);
                     }
@@ -136,7 +141,7 @@ pub fn run(
                 .map_err(|e| format!("datastore: {e}"))
                 .and_then(|(input, policy_skipped)| {
                     for s in &policy_skipped {
-                        log("WARNING", &format!("policy: skipped {s}"));
+                        log::warn!("policy: skipped {s}");
                     }
                     enforcer.apply(&input, verify)
                 })
@@ -146,17 +151,14 @@ pub fn run(
                 });
             if applied.lines > 0 {
                 Metrics::inc(&metrics.policy_updates);
-                log(
-                    "INFO",
-                    &format!(
-                        "policy: {} ({} lines)",
-                        if applied.full {
-                            "table loaded"
-                        } else {
-                            "table updated"
-                        },
-                        applied.lines
-                    ),
+                log::info!(
+                    "policy: {} ({} lines)",
+                    if applied.full {
+                        "table loaded"
+                    } else {
+                        "table updated"
+                    },
+                    applied.lines
                 );
             }
             if !failed.is_empty() {
@@ -178,10 +180,7 @@ pub fn run(
                 std::sync::atomic::Ordering::Relaxed,
             );
             if c.added + c.removed > 0 {
-                log(
-                    "INFO",
-                    &format!("dataplane: {} added, {} removed", c.added, c.removed),
-                );
+                log::info!("dataplane: {} added, {} removed", c.added, c.removed);
             }
             let mut problems = d.problems;
             problems.extend(felix_problems);
@@ -204,7 +203,7 @@ pub fn run(
             }
             Err(e) => {
                 Metrics::inc(&metrics.errors);
-                log("ERROR", &e);
+                log::error!("{e}");
                 health.set_ready(false, e);
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(10));

@@ -204,7 +204,7 @@ impl PeerThread {
         if announced + withdrawn > 0 {
             self.note(
                 LogLevel::All,
-                "DEBUG",
+                log::Level::Debug,
                 &format!(
                     "BGP: to {}: {announced} announced, {withdrawn} withdrawn",
                     self.plan.address
@@ -249,7 +249,7 @@ impl PeerThread {
         };
         self.note(
             LogLevel::All,
-            "DEBUG",
+            log::Level::Debug,
             &format!(
                 "BGP: UPDATE from {address}: {} announced, {} withdrawn{}",
                 u.announced.len(),
@@ -262,10 +262,7 @@ impl PeerThread {
             ),
         );
         if let Some(why) = &u.treated_as_withdraw {
-            (self.log)(
-                "WARNING",
-                &format!("BGP: update from {address} treated as withdraw: {why}"),
-            );
+            log::warn!("BGP: update from {address} treated as withdraw: {why}");
         }
         let over = self.shared.with(|s| {
             let l = s.learned.entry(address).or_default();
@@ -335,12 +332,9 @@ impl PeerThread {
         if !over {
             return None;
         }
-        (self.log)(
-            "WARNING",
-            &format!(
-                "BGP: {address} sent more than {limit} prefixes (CALICO_BGP_MAX_PREFIXES): \
+        log::warn!(
+            "BGP: {address} sent more than {limit} prefixes (CALICO_BGP_MAX_PREFIXES): \
                  its routes are dropped and the session ends; it may connect again"
-            ),
         );
         Some(Event::PrefixLimitExceeded {
             afi: family(address),
