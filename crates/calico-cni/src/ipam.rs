@@ -167,13 +167,13 @@ fn store_identity(inv: &Invocation) -> Result<String, CniError> {
     Ok(crate::datastore_config(&inv.conf)?.identity())
 }
 
-/// Releases this invocation's handle.
-pub fn release(inv: &Invocation, ipam: &LazyIpam<'_>) -> Result<(), CniError> {
+/// Releases this invocation's handle; returns the addresses released.
+pub fn release(inv: &Invocation, ipam: &LazyIpam<'_>) -> Result<Vec<IpAddr>, CniError> {
     let req = Request::Release {
         store: store_identity(inv)?,
         handle: handle(inv),
     };
-    perform(inv, ipam, &req).map(|_| ())
+    perform(inv, ipam, &req)
 }
 
 /// Maps an IPAM error to its CNI error.

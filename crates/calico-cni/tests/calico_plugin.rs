@@ -492,6 +492,64 @@ fn late_del_of_an_old_sandbox(h: Host) {
     h.assert_clean();
 }
 
+/// A DEL that cannot tell whose the host end is (no endpoint, no
+/// `CNI_NETNS`) leaves it — a new sandbox of the pod may own it — but not
+/// the host routes through it to the addresses it just released: nothing
+/// holds them any more, and a route left there would make the next ADD
+/// given one of them fail. The kernel deletes the veth pair when the
+/// pod's namespace goes.
+fn del_without_netns_or_endpoint(h: Host) {
+    pools(&h);
+    let conf = h.conf(
+        "1.0.0",
+        json!({"ipam": {"type": "calico-ipam", "assign_ipv6": "true"}}),
+    );
+    let p = pod("web", "blind");
+    let out = h.call("ADD", &p, &conf);
+    assert_eq!(out.code, 0, "{}", out.raw);
+    let veth = out.json["interfaces"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ips: Vec<String> = addresses(&out)
+        .iter()
+        .map(|a| bare(a).to_string())
+        .collect();
+    let (code, o) = h.ds.calicoctl(&[
+        "delete",
+        "workloadendpoint",
+        "node--a-k8s-blind-eth0",
+        "-n",
+        "web",
+    ]);
+    assert_eq!(code, 0, "{o}");
+    let d = h.call_raw("DEL", &p.id, String::new(), &p.args, &conf);
+    assert_eq!(d.code, 0, "{}", d.raw);
+    assert!(
+        h.links().contains(&veth),
+        "nothing showed {veth} was this container's"
+    );
+    let routes = h.sh(&format!(
+        "ip route show dev {veth}; ip -6 route show dev {veth}"
+    ));
+    for ip in &ips {
+        assert!(
+            !routes.contains(ip.as_str()),
+            "route to released {ip} left:\n{routes}"
+        );
+    }
+    let check = h.ipam_in_use();
+    assert!(check.contains("Found 0 IPs allocated in IPAM."), "{check}");
+    // The pod's namespace goes: the kernel takes the pair with it (its
+    // namespace cleanup runs in the background: allowed 5 s).
+    drop(p);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while h.links().contains(&veth) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    h.assert_clean();
+}
+
 /// Issue 19 point 12: a `CNI_NETNS` that is not a network namespace is a
 /// clear error at once (a FIFO used to block the plugin for ever), on ADD,
 /// CHECK and DEL, and nothing is made.
@@ -636,6 +694,12 @@ macro_rules! suite {
 
 suite!(local_host);
 suite!(etcd_host);
+
+#[test]
+fn del_without_netns_or_endpoint_drops_routes_to_released_addresses() {
+    require_root!();
+    del_without_netns_or_endpoint(Host::new(local_host));
+}
 
 #[test]
 fn netns_that_is_not_a_network_namespace() {

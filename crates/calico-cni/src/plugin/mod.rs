@@ -15,9 +15,11 @@
 //!
 //! DEL releases this container ID's handle, deletes the endpoint and the
 //! veth if they are this container's (a late DEL of a sandbox the pod has
-//! since replaced leaves the new sandbox's alone, as Calico); whatever is
-//! already gone is fine. `CNI_NETNS` must be a network namespace (checked
-//! without blocking); for DEL it may also be absent or gone.
+//! since replaced leaves the new sandbox's alone, as Calico; a host end it
+//! cannot tell stays, but not its routes to the addresses just released);
+//! whatever is already gone is fine. `CNI_NETNS` must be a network
+//! namespace (checked without blocking); for DEL it may also be absent or
+//! gone.
 
 pub mod annotations;
 pub mod delegate;
@@ -364,18 +366,28 @@ fn del(inv: &Invocation) -> Result<Option<Value>, CniError> {
     let node = crate::nodename(&inv.conf);
     let w = Workload::from_env(&inv.env, &node);
 
+    // The host end as it is before anything is released (see
+    // netsetup::Released).
+    let host_index = netsetup::host_end_index(&w.host_veth())?;
     // Addresses first: a leaked address is worse than a leaked interface.
     // They are held by this container ID's handle, so a late DEL of an old
     // sandbox frees only the old sandbox's.
-    if uses_calico_ipam(inv) {
-        cipam::release(inv, &cipam::LazyIpam::with(inv, Ipam::new(store)))?;
+    let ips = if uses_calico_ipam(inv) {
+        cipam::release(inv, &cipam::LazyIpam::with(inv, Ipam::new(store)))?
     } else {
         delegate::exec(inv, Command::Del)?;
-    }
+        Vec::new()
+    };
     // The endpoint and the host end are named after the pod, not the
     // container: only this container's go.
     let holder = endpoint::delete(&client, &w)?;
-    netsetup::teardown_del(ns.as_ref(), &inv.env.ifname, &w.host_veth(), &holder)?;
+    netsetup::teardown_del(
+        ns.as_ref(),
+        &inv.env.ifname,
+        &w.host_veth(),
+        &holder,
+        &netsetup::Released { host_index, ips },
+    )?;
     Ok(None)
 }
 

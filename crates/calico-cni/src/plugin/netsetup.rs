@@ -332,6 +332,25 @@ pub fn teardown(
     netns.map_or(Ok(()), |ns| remove_container_end(ns, ifname))
 }
 
+/// What a DEL released, for [`teardown_del`].
+#[derive(Debug, Clone, Default)]
+pub struct Released {
+    /// The host end's ifindex before the addresses were released. A new
+    /// sandbox's ADD replaces the host end (a new index) before it routes
+    /// anything, perhaps to an address just released; routes through the
+    /// link seen before the release can only be older ones.
+    pub host_index: Option<u32>,
+    /// The addresses this container's handle held (none known when
+    /// another IPAM plugin released them).
+    pub ips: Vec<IpAddr>,
+}
+
+/// The host end's ifindex, if there is one.
+pub fn host_end_index(host_veth: &str) -> Result<Option<u32>, CniError> {
+    let mut host = Netlink::open().map_err(nl_err)?;
+    Ok(host.link(host_veth).map_err(nl_err)?.map(|l| l.index))
+}
+
 /// DEL: removes this container's interfaces and nothing of another
 /// sandbox's; what is already gone is fine.
 ///
@@ -343,11 +362,19 @@ pub fn teardown(
 /// this container's. An endpoint of another container always wins. The
 /// container end in `netns` goes in any case, unless it is the peer of a
 /// host end that is not ours (the same namespace handed to a new sandbox).
+///
+/// A host end left in place (no endpoint says whose it is, and its peer
+/// cannot be seen) keeps no route to an address this DEL `released`:
+/// nothing holds those any more, and such a route would make the next ADD
+/// given one of them fail. The link itself goes with its peer's namespace
+/// (the kernel deletes a veth pair with it); Felix removes routes through
+/// `cali*` links that no endpoint has.
 pub fn teardown_del(
     netns: Option<&NetNs>,
     ifname: &str,
     host_veth: &str,
     holder: &Holder,
+    released: &Released,
 ) -> Result<(), CniError> {
     let mut host = Netlink::open().map_err(nl_err)?;
     let link = host.link(host_veth).map_err(nl_err)?;
@@ -366,11 +393,41 @@ pub fn teardown_del(
         (Holder::This, None) => true,
         (Holder::Nobody, None) => false,
     };
-    match link {
-        Some(l) if ours => remove_host_end(&mut host, &l, Deletion::Background),
-        _ if peer_in_netns == Some(true) => Ok(()),
-        _ => netns.map_or(Ok(()), |ns| remove_container_end(ns, ifname)),
+    if let Some(l) = &link {
+        if ours {
+            return remove_host_end(&mut host, l, Deletion::Background);
+        }
+        if !matches!(holder, Holder::Other(_)) && released.host_index == Some(l.index) {
+            remove_routes_to(&mut host, l.index, &released.ips)?;
+        }
+        if peer_in_netns == Some(true) {
+            return Ok(());
+        }
     }
+    netns.map_or(Ok(()), |ns| remove_container_end(ns, ifname))
+}
+
+/// Deletes the host routes to `ips` through link `index`.
+fn remove_routes_to(host: &mut Netlink, index: u32, ips: &[IpAddr]) -> Result<(), CniError> {
+    for v6 in [false, true] {
+        let dsts: Vec<IpNet> = ips
+            .iter()
+            .filter(|ip| ip.is_ipv6() == v6)
+            .map(|ip| host_route(*ip, index).dst)
+            .collect();
+        if dsts.is_empty() {
+            continue;
+        }
+        for r in host.routes(v6).map_err(nl_err)? {
+            if r.oif == Some(index) && dsts.contains(&r.dst) {
+                match host.delete_route(&r) {
+                    Err(e) if !e.is_not_found() => return Err(nl_err(e)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn remove_host_end(host: &mut Netlink, l: &Link, how: Deletion) -> Result<(), CniError> {
