@@ -148,11 +148,11 @@ fn pods_reach_each_other(h: Host) {
     assert_eq!(oa.code, 0, "{}", oa.raw);
     assert_eq!(ob.code, 0, "{}", ob.raw);
     let (ia, ib) = (addresses(&oa), addresses(&ob));
-    // Through the host: proxy ARP for 169.254.1.1, host routes per pod.
+    // Through the host: the gateway 169.254.1.1, host routes per pod.
     assert!(ping(&a, bare(&ib[0])), "a cannot reach b over IPv4");
     assert!(ping(&b, bare(&ia[0])), "b cannot reach a over IPv4");
     assert!(ping(&a, bare(&ib[1])), "a cannot reach b over IPv6");
-    // The host end answered ARP for the gateway with its own MAC.
+    // The pod reaches the gateway at the host end's MAC.
     let neigh = a.ns.exec(&["ip", "neigh", "show", "169.254.1.1"]);
     assert!(neigh.contains("ee:ee:ee:ee:ee:ee"), "{neigh}");
     // A TCP connection, pod to pod.

@@ -16,9 +16,9 @@ pub const ISOLATED_V4: &str = "192.0.2.50";
 pub const ISOLATED_V6: &str = "2001:db8:50::1";
 
 /// A host: its own namespace with forwarding on and an uplink (a veth to
-/// a "world" namespace carrying the default route, as a real host has —
-/// proxy ARP answers only for destinations routed elsewhere), and its
-/// datastore (etcd runs inside the host namespace, on its loopback).
+/// a "world" namespace carrying the default route, as most real hosts
+/// have; [`Host::isolated`] has none), and its datastore (etcd runs inside
+/// the host namespace, on its loopback).
 pub struct Host {
     pub ds: Ds,
     pub ns: TestNetns,
