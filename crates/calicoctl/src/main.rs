@@ -66,13 +66,23 @@ enum Command {
 
 /// Opens the datastore named by `--config`, the default config file, or the environment.
 pub fn connect(config: Option<&PathBuf>) -> anyhow::Result<Client> {
-    let cfg = match config {
+    connect_with(datastore_config(config)?)
+}
+
+/// The datastore settings: `--config`, else the default file if present,
+/// else the environment.
+pub fn datastore_config(config: Option<&PathBuf>) -> anyhow::Result<DatastoreConfig> {
+    Ok(match config {
         Some(p) => DatastoreConfig::from_file(p)?,
         None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
             DatastoreConfig::from_file(DEFAULT_CONFIG.as_ref())?
         }
         None => DatastoreConfig::from_env()?,
-    };
+    })
+}
+
+/// A client of the datastore `cfg` describes.
+pub fn connect_with(cfg: DatastoreConfig) -> anyhow::Result<Client> {
     let store = cfg.connect().context("cannot open the datastore")?;
     Ok(Client::new(store))
 }

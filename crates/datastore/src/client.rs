@@ -11,9 +11,9 @@
 //!   cross-resource rules (pools must not overlap, a pool's CIDR and block
 //!   size cannot change, a policy's tier must exist, the `default` tier and
 //!   tiers that hold policies cannot be deleted) are checked against the store;
-//! - [`Client::write_batch`] writes a checked batch in transactions of at most
-//!   [`MAX_TXN_OPS`] documents and [`MAX_TXN_BYTES`], each a compare-and-swap
-//!   on every key it writes (`client/batch.rs`);
+//! - [`Client::write_batch`] writes a checked batch in transactions within
+//!   [`TxnLimits`] (etcd's, or the whole batch at once), each a
+//!   compare-and-swap on every key it writes (`client/batch.rs`);
 //! - Kubernetes `networking.k8s.io/v1` NetworkPolicies are stored the same way
 //!   under their own root ([`keys::K8S_NETWORK_POLICY_ROOT`]) and read back
 //!   with [`Client::list_k8s_network_policies`]; every write path takes a
@@ -28,7 +28,7 @@ use calico_api::{Document, DocumentKey, Kind, Resource, ResourceKey, ValidationE
 
 mod batch;
 
-pub use batch::{Existing, MAX_RESOURCE_BYTES, MAX_TXN_BYTES, MAX_TXN_OPS};
+pub use batch::{BatchWriter, Existing, MAX_RESOURCE_BYTES, MAX_TXN_BYTES, MAX_TXN_OPS, TxnLimits};
 
 use crate::keys;
 use crate::store::{Compare, EventKind, KeyValue, Op, Revision, Store, StoreError, Watch};

@@ -34,13 +34,14 @@ pub fn run(config: Option<&PathBuf>, a: DeleteArgs) -> anyhow::Result<()> {
     let targets: Vec<(DocumentKey, Option<String>)> = match (&a.file, a.args.as_slice()) {
         (Some(f), []) => read_resources(f)?
             .resources
-            .into_iter()
-            .map(|mut d| {
+            .iter()
+            .map(|p| {
+                let mut d = p.unpack()?;
                 d.default_namespace(ns.unwrap_or("default"));
                 let rv = d.metadata().resource_version.clone();
-                (d.key(), rv)
+                Ok((d.key(), rv))
             })
-            .collect(),
+            .collect::<anyhow::Result<_>>()?,
         (Some(_), _) => bail!("give either -f FILE or KIND NAME..., not both"),
         (None, [kind, names @ ..]) if !names.is_empty() => {
             let kind = parse_kind(kind)?;

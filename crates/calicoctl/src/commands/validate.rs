@@ -3,9 +3,7 @@
 
 use clap::Args;
 
-use calico_api::Document;
-
-use crate::input::{kind_label, prepare_all, read_resources};
+use crate::input::{kind_label, read_prepared};
 
 /// Arguments of validate.
 #[derive(Args)]
@@ -17,11 +15,11 @@ pub struct ValidateArgs {
 
 /// Runs the command.
 pub fn run(a: ValidateArgs) -> anyhow::Result<()> {
-    let rs = prepare_all(read_resources(&a.file)?, None)?.resources;
+    let rs = read_prepared(&a.file, None)?.resources;
     println!(
         "Successfully validated {} {}resource(s)",
         rs.len(),
-        kind_label(rs.iter().map(Document::kind_name))
+        kind_label(rs.iter().map(|p| p.kind))
     );
     Ok(())
 }

@@ -6,24 +6,28 @@
 //! resourceVersions, no Calico policy named `knp.default.*`, a resource
 //! created twice), before the first write; a bad batch changes nothing.
 //!
-//! The checked batch is then written in transactions of at most 128
-//! resources and 1 MiB (`Client::write_batch`; etcd's default limits are 128
-//! operations and 1.5 MiB per request), each all or nothing. A file larger
-//! than one transaction is not atomic against the store failing, or another
-//! writer changing one of its resources, between two transactions: then the
-//! resources already written stay, and the error says how many ("Partial
-//! success", as Calico's calicoctl, which writes one resource at a time).
+//! The checked batch is then written (`calico_datastore::client::BatchWriter`)
+//! in compare-and-swap transactions: on the local store the whole file in
+//! one, so all or nothing; on etcd at most 128 resources and 1 MiB each
+//! (etcd's default limits are 128 operations and 1.5 MiB per request), so a
+//! file larger than that is not atomic against etcd failing between two
+//! transactions. On either store, a transaction that finds one of its
+//! resources changed by another writer since the check is written one
+//! resource at a time. Either way, resources already written stay and the
+//! error says how many ("Partial success", as Calico's calicoctl, which
+//! writes one resource at a time).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::bail;
-use calico_api::{Document, DocumentKey, Resource};
-use calico_datastore::client::WriteOp;
+use calico_api::{Document, DocumentKey, Kind};
+use calico_datastore::DatastoreConfig;
+use calico_datastore::client::{TxnLimits, WriteOp};
 use clap::Args;
 
 use super::refuse_converted_policy;
-use crate::input::{Input, kind_label, prepare_all, read_resources, refuse};
+use crate::input::{Input, kind_label, place, read_prepared, refuse};
 
 /// Arguments of create, apply and replace.
 #[derive(Args)]
@@ -63,40 +67,40 @@ impl Mode {
 /// Runs the command.
 pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result<()> {
     let (verb, done) = mode.verb();
-    let input = prepare_all(read_resources(&a.file)?, a.namespace.as_deref())?;
-    let label = kind_label(input.resources.iter().map(Document::kind_name));
-    // The resources of the batch that rules spanning it need (pools, tiers).
-    let related: Vec<Resource> = input
-        .resources
-        .iter()
-        .filter_map(|d| match d {
-            Document::Calico(r @ (Resource::IPPool(_) | Resource::Tier(_))) => Some(r.clone()),
-            _ => None,
-        })
-        .collect();
-    let client = crate::connect(config)?;
-
-    // Check the whole batch against the store before writing anything.
-    let keys: Vec<DocumentKey> = input.resources.iter().map(Document::key).collect();
-    let existing = client.existing(&keys)?;
-    let mut errors = Vec::new();
-    let mut batch = Vec::with_capacity(input.resources.len());
-    let mut batch_existing = Vec::with_capacity(input.resources.len());
-    let mut first_seen: HashMap<&DocumentKey, usize> = HashMap::new();
-    let mut skipped = 0;
     let Input {
         file,
         resources,
         documents,
-    } = input;
-    let place_of = |i: usize| {
-        format!(
-            "{file}: document {}",
-            documents.get(i).copied().unwrap_or(i + 1)
-        )
+    } = read_prepared(&a.file, a.namespace.as_deref())?;
+    let label = kind_label(resources.iter().map(|p| p.kind));
+    // The resources of the batch that rules spanning it need (pools, tiers).
+    let mut related = Vec::new();
+    for p in &resources {
+        if let DocumentKey::Calico(k) = &p.key
+            && matches!(k.kind, Kind::IPPool | Kind::Tier)
+            && let Document::Calico(r) = p.unpack()?
+        {
+            related.push(r);
+        }
+    }
+    let cfg = crate::datastore_config(config)?;
+    // The local store takes the whole file in one transaction; etcd takes
+    // 128 operations and 1.5 MiB per request.
+    let limits = match &cfg {
+        DatastoreConfig::Local { .. } => TxnLimits::WHOLE,
+        DatastoreConfig::Etcd { .. } => TxnLimits::ETCD,
     };
-    for (i, ((d, key), existing)) in resources.into_iter().zip(&keys).zip(existing).enumerate() {
-        let place = place_of(i);
+    let client = crate::connect_with(cfg)?;
+
+    // Check the whole batch against the store before writing anything.
+    let existing = client.existing(resources.iter().map(|p| &p.key))?;
+    let mut errors = Vec::new();
+    let mut write = vec![true; resources.len()];
+    let mut first_seen: HashMap<&DocumentKey, usize> = HashMap::new();
+    let mut repeated = HashSet::new();
+    for (i, (p, existing)) in resources.iter().zip(&existing).enumerate() {
+        let key = &p.key;
+        let place = place(&file, &documents, i);
         if let DocumentKey::Calico(k) = key
             && let Err(e) = refuse_converted_policy(k, verb)
         {
@@ -104,9 +108,12 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
             continue;
         }
         let earlier = first_seen.insert(key, i);
-        match (mode, &existing) {
+        if earlier.is_some() {
+            repeated.insert(key.clone());
+        }
+        match (mode, existing) {
             (Mode::Create, Some(_)) if a.skip_exists => {
-                skipped += 1;
+                write[i] = false;
                 continue;
             }
             (Mode::Create, Some(_)) => {
@@ -114,14 +121,15 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
             }
             (Mode::Create, None) if earlier.is_some() => errors.push(format!(
                 "{place}: {key} is also in {}: a file creates each resource once",
-                place_of(earlier.unwrap_or_default())
+                crate::input::place(&file, &documents, earlier.unwrap_or_default())
             )),
             (Mode::Replace, None) => {
                 errors.push(format!("{place}: resource does not exist: {key}"))
             }
             _ => {}
         }
-        if let (Some(given), Some(cur)) = (&d.metadata().resource_version, &existing)
+        let d = p.unpack()?;
+        if let (Some(given), Some(cur)) = (&d.metadata().resource_version, existing)
             && *given != cur.revision.to_string()
         {
             errors.push(format!(
@@ -134,8 +142,6 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
         {
             errors.push(format!("{place}: {e}"));
         }
-        batch.push(d);
-        batch_existing.push(existing);
     }
     if !errors.is_empty() {
         let listed = refuse(&errors)
@@ -144,13 +150,29 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
             .unwrap_or_default();
         bail!("Failed to {verb} {label}resource(s):\n{listed}");
     }
+    drop(first_seen);
     let op = match mode {
         Mode::Create => WriteOp::Create,
         Mode::Apply => WriteOp::Apply,
         Mode::Replace => WriteOp::Replace,
     };
-    let total = batch.len();
-    match client.write_batch(op, batch, batch_existing) {
+    let total = write.iter().filter(|w| **w).count();
+    let skipped = resources.len() - total;
+    let mut writer = client.batch_writer(op, limits, repeated);
+    let mut written = Ok(());
+    for ((p, existing), _) in resources
+        .into_iter()
+        .zip(existing)
+        .zip(write)
+        .filter(|(_, w)| *w)
+    {
+        let d = p.unpack()?;
+        written = writer.push(d, existing);
+        if written.is_err() {
+            break;
+        }
+    }
+    match written.and_then(|()| writer.finish()) {
         Ok(written) => {
             println!(
                 "Successfully {done} {} {label}resource(s)",

@@ -107,6 +107,22 @@ fn thousands_of_documents(ds: Ds) {
         field(&before, "resourceVersion:"),
         field(&after, "resourceVersion:")
     );
+    // The local store writes the whole file in one transaction (one
+    // revision); etcd in transactions of 128.
+    let first = ds.ok(&[
+        "get",
+        "wep",
+        "node--1-k8s-pod0-eth0",
+        "-n",
+        "ns0",
+        "-o",
+        "yaml",
+    ]);
+    let one_revision = field(&first, "resourceVersion:") == field(&after, "resourceVersion:");
+    assert_eq!(
+        one_revision,
+        ds.env.iter().all(|(k, _)| k != "DATASTORE_TYPE")
+    );
     // `get -o yaml` prints a WorkloadEndpointList (items before kind); it
     // applies back whole, as YAML and as JSON, into an empty store too.
     let list = ds.ok(&["get", "wep", "-A", "-o", "yaml"]);

@@ -1,8 +1,9 @@
-//! Writing a big checked batch ([`Client::write_batch`]): the stored state
-//! of its keys read in few requests ([`Client::existing`]), then
-//! transactions of at most [`MAX_TXN_OPS`] documents and [`MAX_TXN_BYTES`],
-//! each a compare-and-swap on every key it writes (all or nothing), within
-//! etcd's default limits (128 operations, 1.5 MiB per request).
+//! Writing a big checked batch ([`BatchWriter`], [`Client::write_batch`]):
+//! the stored state of its keys read in few requests ([`Client::existing`]),
+//! then transactions within [`TxnLimits`] (etcd's defaults: 128 operations,
+//! 1.5 MiB per request; the local store: the whole batch in one), each a
+//! compare-and-swap on every key it writes, so all or nothing. A pending
+//! transaction holds encoded values, not documents.
 
 use std::collections::{HashMap, HashSet};
 
@@ -47,45 +48,55 @@ fn parent_prefix(k: &DocumentKey) -> String {
 
 impl Client {
     /// What the store holds now for each of `keys` (in order): its revision,
-    /// uid and creation time, for [`Client::write_batch`]. A batch with many
+    /// uid and creation time, for [`BatchWriter::push`]. A batch with many
     /// keys under one prefix (a kind, or a kind in a namespace) reads the
     /// prefix once instead of each key.
-    pub fn existing(&self, keys: &[DocumentKey]) -> Result<Vec<Option<Existing>>, ClientError> {
-        let skeys: Vec<String> = keys.iter().map(keys::document_key).collect();
-        let mut per_prefix: HashMap<String, usize> = HashMap::new();
+    pub fn existing<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k DocumentKey>,
+    ) -> Result<Vec<Option<Existing>>, ClientError> {
+        // Each key, and the index of its prefix among the distinct ones.
+        let mut prefixes: Vec<(String, usize)> = Vec::new();
+        let mut prefix_index: HashMap<String, usize> = HashMap::new();
+        let mut skeys: Vec<(String, usize)> = Vec::new();
         for k in keys {
-            *per_prefix.entry(parent_prefix(k)).or_default() += 1;
+            let prefix = parent_prefix(k);
+            let i = match prefix_index.get(&prefix) {
+                Some(i) => *i,
+                None => {
+                    prefix_index.insert(prefix.clone(), prefixes.len());
+                    prefixes.push((prefix, 0));
+                    prefixes.len() - 1
+                }
+            };
+            prefixes[i].1 += 1;
+            skeys.push((keys::document_key(k), i));
         }
-        let mut listed: HashMap<String, KeyValue> = HashMap::new();
-        let wanted: HashSet<&str> = skeys.iter().map(String::as_str).collect();
-        for (prefix, n) in &per_prefix {
-            if *n >= LIST_WHEN_AT_LEAST {
-                let (kvs, _) = self.store.list(prefix)?;
-                listed.extend(
-                    kvs.into_iter()
-                        .filter(|kv| wanted.contains(kv.key.as_str()))
-                        .map(|kv| (kv.key.clone(), kv)),
-                );
+        drop(prefix_index);
+        // The listed prefixes' state, decoded as each is read (only what an
+        // update keeps, not the values).
+        let mut listed: HashMap<String, Existing> = HashMap::new();
+        {
+            let wanted: HashSet<&str> = skeys.iter().map(|(k, _)| k.as_str()).collect();
+            for (prefix, n) in &prefixes {
+                if *n >= LIST_WHEN_AT_LEAST {
+                    let (kvs, _) = self.store.list(prefix)?;
+                    for kv in kvs.iter().filter(|kv| wanted.contains(kv.key.as_str())) {
+                        let e = existing_of(&Self::decode(kv)?, kv.mod_revision);
+                        listed.insert(kv.key.clone(), e);
+                    }
+                }
             }
         }
-        let mut out = Vec::with_capacity(keys.len());
-        for (k, skey) in keys.iter().zip(&skeys) {
-            let kv =
-                if per_prefix.get(&parent_prefix(k)).copied().unwrap_or(0) >= LIST_WHEN_AT_LEAST {
-                    listed.get(skey).cloned()
-                } else {
-                    self.store.get(skey)?
-                };
-            out.push(match kv {
-                Some(kv) => {
-                    let old = Self::decode(&kv)?;
-                    Some(Existing {
-                        revision: kv.mod_revision,
-                        uid: old.metadata().uid.clone(),
-                        creation_timestamp: old.metadata().creation_timestamp.clone(),
-                    })
+        let mut out = Vec::with_capacity(skeys.len());
+        for (skey, i) in &skeys {
+            out.push(if prefixes[*i].1 >= LIST_WHEN_AT_LEAST {
+                listed.get(skey).cloned()
+            } else {
+                match self.store.get(skey)? {
+                    Some(kv) => Some(existing_of(&Self::decode(&kv)?, kv.mod_revision)),
+                    None => None,
                 }
-                None => None,
             });
         }
         Ok(out)
@@ -93,137 +104,267 @@ impl Client {
 
     /// Writes a batch that has been prepared and checked against `existing`
     /// (from [`Client::existing`], one entry per document), in order, in
-    /// transactions of at most [`MAX_TXN_OPS`] documents and
-    /// [`MAX_TXN_BYTES`] (etcd's default limits are 128 operations and 1.5
-    /// MiB per request). Each transaction is a compare-and-swap on every key
-    /// it writes (absent, or at the revision read), so it is all or nothing;
-    /// if one finds a key changed since the read, its documents are written
-    /// one by one as [`Client::write_prepared`] does. Returns how many were
-    /// written; on a failure, how many were written before it and the error.
+    /// transactions within `limits` (see [`BatchWriter`]). Returns how many
+    /// were written; on a failure, how many were written before it and the error.
     pub fn write_batch(
         &self,
         op: WriteOp,
+        limits: TxnLimits,
         batch: Vec<Document>,
         existing: Vec<Option<Existing>>,
     ) -> Result<usize, (usize, ClientError)> {
-        let mut known: HashMap<String, Option<Existing>> = HashMap::new();
-        let mut written = 0;
-        let mut chunk: Vec<(String, Document)> = Vec::new();
-        let mut bytes = 0;
+        let mut seen = HashSet::new();
+        let repeated = batch
+            .iter()
+            .map(Document::key)
+            .filter(|k| !seen.insert(k.clone()))
+            .collect();
+        let mut w = self.batch_writer(op, limits, repeated);
         for (d, e) in batch.into_iter().zip(existing) {
-            let skey = keys::document_key(&d.key());
-            let size = Self::encode(&d).len() + skey.len();
-            let repeated = chunk.iter().any(|(k, _)| *k == skey);
-            if !chunk.is_empty()
-                && (chunk.len() >= MAX_TXN_OPS || bytes + size > MAX_TXN_BYTES || repeated)
-            {
-                written += self
-                    .write_chunk(op, std::mem::take(&mut chunk), &mut known)
-                    .map_err(|(n, e)| (written + n, e))?;
-                bytes = 0;
-            }
-            // A key seen earlier in the batch is as that write left it.
-            known.entry(skey.clone()).or_insert(e);
-            bytes += size;
-            chunk.push((skey, d));
+            w.push(d, e)?;
         }
-        if !chunk.is_empty() {
-            written += self
-                .write_chunk(op, chunk, &mut known)
-                .map_err(|(n, e)| (written + n, e))?;
-        }
-        Ok(written)
+        w.finish()
     }
 
-    /// One transaction of [`Client::write_batch`]; `known` holds each key's
-    /// state as last read or written, and is updated.
-    fn write_chunk(
+    /// A [`BatchWriter`]; `repeated` holds the keys that occur more than
+    /// once in the batch (each later one is written over the earlier).
+    pub fn batch_writer(
         &self,
         op: WriteOp,
-        chunk: Vec<(String, Document)>,
-        known: &mut HashMap<String, Option<Existing>>,
-    ) -> Result<usize, (usize, ClientError)> {
-        let now = crate::time::now_rfc3339();
-        let mut compares = Vec::with_capacity(chunk.len());
-        let mut ops = Vec::with_capacity(chunk.len());
-        let mut stamps = Vec::with_capacity(chunk.len());
-        for (skey, d) in &chunk {
-            let current = known.get(skey).cloned().flatten();
-            let given = d.metadata().resource_version.as_deref();
-            // A compare that cannot hold sends the chunk down the one-by-one
-            // path, which gives the precise error (exists, missing, conflict).
-            let impossible = match (op, &current) {
-                (WriteOp::Create, Some(_)) | (WriteOp::Replace, None) => true,
-                (_, Some(e)) => given.is_some_and(|g| g != e.revision.to_string()),
-                _ => false,
-            };
-            compares.push(match &current {
-                _ if impossible => Compare::at(skey, -1),
-                Some(e) => Compare::at(skey, e.revision),
-                None => Compare::absent(skey),
-            });
-            let stamp = match current {
-                Some(e) => (e.uid, e.creation_timestamp),
-                None => (Some(crate::time::uuid4()), Some(now.clone())),
-            };
-            let mut d = d.clone();
-            let m = d.metadata_mut();
-            m.uid = stamp.0.clone();
-            m.creation_timestamp = stamp.1.clone();
-            ops.push(Op::Put {
-                key: skey.clone(),
-                value: Self::encode(&d),
-            });
-            stamps.push(stamp);
+        limits: TxnLimits,
+        repeated: HashSet<DocumentKey>,
+    ) -> BatchWriter<'_> {
+        BatchWriter {
+            client: self,
+            op,
+            limits,
+            repeated: repeated.iter().map(keys::document_key).collect(),
+            known: HashMap::new(),
+            pending: Vec::new(),
+            pending_repeated: HashSet::new(),
+            bytes: 0,
+            written: 0,
+            now: crate::time::now_rfc3339(),
         }
-        match self.store.txn(&compares, &ops).map_err(|e| (0, e.into()))? {
-            Some(rev) => {
-                for ((skey, _), (uid, creation_timestamp)) in chunk.iter().zip(stamps) {
-                    known.insert(
-                        skey.clone(),
-                        Some(Existing {
-                            revision: rev,
-                            uid,
-                            creation_timestamp,
-                        }),
-                    );
+    }
+}
+
+/// How big one transaction of a batch may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnLimits {
+    /// Most documents.
+    pub max_ops: usize,
+    /// Most bytes of keys and values (a lone larger document goes alone).
+    pub max_bytes: usize,
+}
+
+impl TxnLimits {
+    /// Within etcd's defaults: `--max-txn-ops` 128, `--max-request-bytes`
+    /// 1.5 MiB (1 MiB of keys and values leaves room for the compares).
+    pub const ETCD: TxnLimits = TxnLimits {
+        max_ops: MAX_TXN_OPS,
+        max_bytes: MAX_TXN_BYTES,
+    };
+    /// The whole batch in one transaction (the local store has no limit).
+    pub const WHOLE: TxnLimits = TxnLimits {
+        max_ops: usize::MAX,
+        max_bytes: usize::MAX,
+    };
+}
+
+/// One document waiting for its transaction: already encoded (with its uid
+/// and creation time), so a pending transaction holds bytes, not documents.
+struct Pending {
+    key: String,
+    /// The compare: 0 = absent, -1 = cannot hold (see `push`), else the revision.
+    expect: Revision,
+    value: Vec<u8>,
+    /// The resourceVersion the user gave, for the one-by-one path.
+    given: Option<String>,
+}
+
+/// Writes a checked batch document by document as it is pushed, in
+/// transactions within [`TxnLimits`]. Each transaction is a compare-and-swap
+/// on every key it writes (absent, or at the revision read), so it is all or
+/// nothing; if one finds a key changed since the read, its documents are
+/// written one by one as [`Client::write_prepared`] does (re-reading each).
+/// Errors carry how many documents were written before them.
+pub struct BatchWriter<'a> {
+    client: &'a Client,
+    op: WriteOp,
+    limits: TxnLimits,
+    /// Store keys that occur more than once in the batch.
+    repeated: HashSet<String>,
+    /// The state the batch's own writes left repeated keys in.
+    known: HashMap<String, Existing>,
+    pending: Vec<Pending>,
+    /// The repeated keys in `pending` (a transaction writes a key once).
+    pending_repeated: HashSet<String>,
+    bytes: usize,
+    written: usize,
+    now: String,
+}
+
+impl BatchWriter<'_> {
+    /// Adds a document; `existing` is what [`Client::existing`] read for it.
+    pub fn push(
+        &mut self,
+        mut d: Document,
+        existing: Option<Existing>,
+    ) -> Result<(), (usize, ClientError)> {
+        let key = keys::document_key(&d.key());
+        let repeated = self.repeated.contains(&key);
+        if repeated && self.pending_repeated.contains(&key) {
+            self.flush()?;
+        }
+        // A key written earlier in the batch is as that write left it.
+        let current = if repeated {
+            self.known.get(&key).cloned().or(existing)
+        } else {
+            existing
+        };
+        let given = d.metadata_mut().resource_version.take();
+        // A compare that cannot hold sends the transaction down the
+        // one-by-one path, which gives the precise error.
+        let impossible = match (self.op, &current) {
+            (WriteOp::Create, Some(_)) | (WriteOp::Replace, None) => true,
+            (_, Some(e)) => given
+                .as_deref()
+                .is_some_and(|g| g != e.revision.to_string()),
+            _ => false,
+        };
+        let expect = match &current {
+            _ if impossible => -1,
+            Some(e) => e.revision,
+            None => 0,
+        };
+        let m = d.metadata_mut();
+        match current {
+            Some(e) => {
+                m.uid = e.uid;
+                m.creation_timestamp = e.creation_timestamp;
+            }
+            None => {
+                m.uid = Some(crate::time::uuid4());
+                m.creation_timestamp = Some(self.now.clone());
+            }
+        }
+        let value = Client::encode(&d);
+        drop(d);
+        let size = key.len() + value.len();
+        if !self.pending.is_empty()
+            && (self.pending.len() >= self.limits.max_ops
+                || self.bytes.saturating_add(size) > self.limits.max_bytes)
+        {
+            self.flush()?;
+        }
+        if repeated {
+            self.pending_repeated.insert(key.clone());
+        }
+        self.bytes += size;
+        self.pending.push(Pending {
+            key,
+            expect,
+            value,
+            given,
+        });
+        Ok(())
+    }
+
+    /// Writes what is pending; returns how many documents were written in all.
+    pub fn finish(mut self) -> Result<usize, (usize, ClientError)> {
+        self.flush()?;
+        Ok(self.written)
+    }
+
+    /// One transaction of the pending documents.
+    fn flush(&mut self) -> Result<(), (usize, ClientError)> {
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_repeated.clear();
+        self.bytes = 0;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let compares: Vec<Compare> = pending
+            .iter()
+            .map(|p| Compare::at(p.key.as_str(), p.expect))
+            .collect();
+        let mut givens = Vec::with_capacity(pending.len());
+        let ops: Vec<Op> = pending
+            .into_iter()
+            .map(|p| {
+                givens.push(p.given);
+                Op::Put {
+                    key: p.key,
+                    value: p.value,
                 }
-                Ok(chunk.len())
+            })
+            .collect();
+        let written = self.written;
+        let committed = self
+            .client
+            .store
+            .txn(&compares, &ops)
+            .map_err(|e| (written, e.into()))?;
+        match committed {
+            Some(rev) => {
+                for op in &ops {
+                    let Op::Put { key, value } = op else { continue };
+                    if self.repeated.contains(key) {
+                        let kv = KeyValue {
+                            key: key.clone(),
+                            value: value.clone(),
+                            create_revision: 0,
+                            mod_revision: rev,
+                        };
+                        let d = Client::decode(&kv).map_err(|e| (self.written, e))?;
+                        self.known.insert(key.clone(), existing_of(&d, rev));
+                    }
+                    self.written += 1;
+                }
+                Ok(())
             }
             None => {
                 // Something changed since the read: one by one, as a lone
                 // write would, re-reading each key.
-                let mut n = 0;
-                for (skey, d) in chunk {
-                    let mut d = d;
-                    match self.write_prepared(op, vec![d.clone()]) {
-                        Ok(mut w) => {
-                            if let Some(w) = w.pop() {
-                                d = w;
-                            }
-                        }
-                        Err((_, e)) => return Err((n, e)),
+                for (op, given) in ops.into_iter().zip(givens) {
+                    let Op::Put { key, value } = op else { continue };
+                    let kv = KeyValue {
+                        key: key.clone(),
+                        value,
+                        create_revision: 0,
+                        mod_revision: 0,
+                    };
+                    let mut d = Client::decode(&kv).map_err(|e| (self.written, e))?;
+                    d.metadata_mut().resource_version = given;
+                    let mut done = self
+                        .client
+                        .write_prepared(self.op, vec![d])
+                        .map_err(|(_, e)| (self.written, e))?;
+                    if let Some(d) = done.pop()
+                        && self.repeated.contains(&key)
+                    {
+                        let rev = d
+                            .metadata()
+                            .resource_version
+                            .as_deref()
+                            .and_then(|r| r.parse().ok())
+                            .unwrap_or(0);
+                        self.known.insert(key, existing_of(&d, rev));
                     }
-                    let rev = d
-                        .metadata()
-                        .resource_version
-                        .as_deref()
-                        .and_then(|r| r.parse().ok())
-                        .unwrap_or(0);
-                    let m = d.metadata();
-                    known.insert(
-                        skey,
-                        Some(Existing {
-                            revision: rev,
-                            uid: m.uid.clone(),
-                            creation_timestamp: m.creation_timestamp.clone(),
-                        }),
-                    );
-                    n += 1;
+                    self.written += 1;
                 }
-                Ok(n)
+                Ok(())
             }
         }
+    }
+}
+
+fn existing_of(d: &Document, revision: Revision) -> Existing {
+    Existing {
+        revision,
+        uid: d.metadata().uid.clone(),
+        creation_timestamp: d.metadata().creation_timestamp.clone(),
     }
 }
 
@@ -283,9 +424,22 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(existing.iter().all(Option::is_none));
         let before = revision(&c);
-        assert_eq!(c.write_batch(WriteOp::Create, batch, existing), Ok(300));
+        assert_eq!(
+            c.write_batch(WriteOp::Create, TxnLimits::ETCD, batch, existing),
+            Ok(300)
+        );
         // 128 + 128 + 44: three transactions, three revisions.
         assert_eq!(revision(&c), before + 3);
+        // The whole batch in one transaction, as on the local store.
+        let batch: Vec<Document> = (300..600).map(|i| profile(&format!("p{i}"), "a")).collect();
+        let existing = c
+            .existing(&keys_of(&batch))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.write_batch(WriteOp::Create, TxnLimits::WHOLE, batch, existing),
+            Ok(300)
+        );
+        assert_eq!(revision(&c), before + 4);
         let first = get(&c, "p7");
         // Applied again: updates keep uid and creation time.
         let batch: Vec<Document> = (0..300).map(|i| profile(&format!("p{i}"), "b")).collect();
@@ -293,7 +447,10 @@ mod tests {
             .existing(&keys_of(&batch))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(existing.iter().all(Option::is_some));
-        assert_eq!(c.write_batch(WriteOp::Apply, batch, existing), Ok(300));
+        assert_eq!(
+            c.write_batch(WriteOp::Apply, TxnLimits::ETCD, batch, existing),
+            Ok(300)
+        );
         let again = get(&c, "p7");
         assert_eq!(again.metadata().uid, first.metadata().uid);
         assert_eq!(
@@ -318,7 +475,10 @@ mod tests {
         let existing = c
             .existing(&keys_of(&batch))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.write_batch(WriteOp::Apply, batch, existing), Ok(3));
+        assert_eq!(
+            c.write_batch(WriteOp::Apply, TxnLimits::ETCD, batch, existing),
+            Ok(3)
+        );
         assert_eq!(
             get(&c, "alpha")
                 .metadata()
@@ -338,7 +498,10 @@ mod tests {
             other => panic!("{other:?}"),
         })
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.write_batch(WriteOp::Apply, batch, existing), Ok(2));
+        assert_eq!(
+            c.write_batch(WriteOp::Apply, TxnLimits::ETCD, batch, existing),
+            Ok(2)
+        );
         assert_eq!(
             get(&c, "alpha")
                 .metadata()
@@ -356,7 +519,7 @@ mod tests {
             other => panic!("{other:?}"),
         })
         .unwrap_or_else(|e| panic!("{e}"));
-        match c.write_batch(WriteOp::Create, batch, existing) {
+        match c.write_batch(WriteOp::Create, TxnLimits::ETCD, batch, existing) {
             Err((1, ClientError::AlreadyExists(k))) => assert_eq!(k.to_string(), "Profile(eps)"),
             other => panic!("{other:?}"),
         }
