@@ -368,7 +368,7 @@ fn del(inv: &Invocation) -> Result<Option<Value>, CniError> {
 
     // The host end as it is before anything is released (see
     // netsetup::Released).
-    let host_index = netsetup::host_end_index(&w.host_veth())?;
+    let host_index = netsetup::host_end_index(&w.host_veth());
     // Addresses first: a leaked address is worse than a leaked interface.
     // They are held by this container ID's handle, so a late DEL of an old
     // sandbox frees only the old sandbox's.

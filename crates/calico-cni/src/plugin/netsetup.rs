@@ -345,10 +345,12 @@ pub struct Released {
     pub ips: Vec<IpAddr>,
 }
 
-/// The host end's ifindex, if there is one.
-pub fn host_end_index(host_veth: &str) -> Result<Option<u32>, CniError> {
-    let mut host = Netlink::open().map_err(nl_err)?;
-    Ok(host.link(host_veth).map_err(nl_err)?.map(|l| l.index))
+/// The host end's ifindex, if there is one and it can be read (a DEL
+/// must not stop before releasing addresses for want of it: without it,
+/// [`teardown_del`] only removes less).
+pub fn host_end_index(host_veth: &str) -> Option<u32> {
+    let mut host = Netlink::open().ok()?;
+    host.link(host_veth).ok().flatten().map(|l| l.index)
 }
 
 /// DEL: removes this container's interfaces and nothing of another
