@@ -5,8 +5,9 @@
 //! nothing else is touched, and what is already right is left alone (a
 //! restart does not flap anything).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use calico_dataplane::netlink::{Error as NlError, Kind, Route, Scope, TABLE_MAIN};
 use calico_dataplane::{Netlink, sysctl};
@@ -34,6 +35,35 @@ pub struct Changes {
     pub removed: usize,
     pub problems: Vec<String>,
 }
+
+/// How long a new workload interface's routes are left alone though no
+/// endpoint claims them: the plugin routes a new pod before it writes the
+/// pod's endpoint (Felix's route clean-up grace period, 10 s).
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// When each workload interface (by index) was first seen, for [`GRACE`].
+#[derive(Debug, Default)]
+pub struct Grace(HashMap<u32, Instant>);
+
+impl Grace {
+    /// Notes the interfaces there `now` and forgets those gone.
+    fn observe(&mut self, ifaces: &HashMap<u32, &str>, now: Instant) {
+        self.0.retain(|i, _| ifaces.contains_key(i));
+        for i in ifaces.keys() {
+            self.0.entry(*i).or_insert(now);
+        }
+    }
+
+    /// Whether interface `index` is still in its grace period at `now`.
+    fn young(&self, index: u32, now: Instant) -> bool {
+        self.0
+            .get(&index)
+            .is_some_and(|seen| now.duration_since(*seen) < GRACE)
+    }
+}
+
+/// `proto kernel`: the kernel's own routes (IPv6 link-local on every link).
+const PROTO_KERNEL: u8 = 2;
 
 fn route_of(dst: IpNet) -> Route {
     Route::new(dst).protocol(PROTO_CALICO)
@@ -87,7 +117,7 @@ fn ensure_vxlan(nl: &mut Netlink, dev: &VxlanDevice, c: &mut Changes) -> Result<
 }
 
 /// Makes the kernel match `d`.
-pub fn apply(nl: &mut Netlink, d: &Desired) -> Result<Changes, NlError> {
+pub fn apply(nl: &mut Netlink, d: &Desired, grace: &mut Grace) -> Result<Changes, NlError> {
     let mut c = Changes::default();
 
     // The VXLAN device first: its routes and entries need it.
@@ -154,10 +184,20 @@ pub fn apply(nl: &mut Netlink, d: &Desired) -> Result<Changes, NlError> {
             None => c.problems.push(IPIP_MISSING.into()),
         }
     }
-    // Ours (protocol 80) and link-scope routes (through workload
-    // interfaces); the rest — BGP's many routes among them — is dropped
+    // Ours (protocol 80) and routes through workload interfaces (the
+    // interface tells, not the scope: the kernel reports IPv6 routes as
+    // scope global); the rest — BGP's many routes among them — is dropped
     // as the dump is read.
-    let mine = |r: &Route| r.protocol == PROTO_CALICO || r.scope == Scope::Link;
+    let links = nl.links()?;
+    let cali: HashMap<u32, &str> = links
+        .iter()
+        .filter(|l| l.name.starts_with(WORKLOAD_PREFIX))
+        .map(|l| (l.index, l.name.as_str()))
+        .collect();
+    let mine = |r: &Route| {
+        r.protocol == PROTO_CALICO
+            || (r.protocol != PROTO_KERNEL && r.oif.is_some_and(|i| cali.contains_key(&i)))
+    };
     let mut have: Vec<Route> = nl.routes_where(false, &mine)?;
     have.extend(nl.routes_where(true, &mine)?);
     let ours: Vec<&Route> = have
@@ -192,19 +232,19 @@ pub fn apply(nl: &mut Netlink, d: &Desired) -> Result<Changes, NlError> {
     }
 
     // Workload routes through cali* interfaces.
-    let links = nl.links()?;
-    let cali: Vec<_> = links
-        .iter()
-        .filter(|l| l.name.starts_with(WORKLOAD_PREFIX))
-        .collect();
+    let now = Instant::now();
+    grace.observe(&cali, now);
+    let by_name: HashMap<&str, u32> = cali.iter().map(|(i, n)| (*n, *i)).collect();
+    let mut through: BTreeSet<(IpNet, u32)> = BTreeSet::new();
     for r in &have {
-        let Some(oif) = r.oif else { continue };
-        let Some(l) = cali.iter().find(|l| l.index == oif) else {
+        let Some((oif, name)) = r.oif.and_then(|i| Some((i, *cali.get(&i)?))) else {
             continue;
         };
-        if r.table == TABLE_MAIN
-            && r.scope == Scope::Link
-            && d.workload_routes.get(&r.dst) != Some(&l.name)
+        if r.table != TABLE_MAIN || r.protocol == PROTO_CALICO {
+            continue;
+        }
+        through.insert((r.dst, oif));
+        if d.workload_routes.get(&r.dst).map(String::as_str) != Some(name) && !grace.young(oif, now)
         {
             // A route through a workload interface that no endpoint has.
             match nl.delete_route(r) {
@@ -214,12 +254,11 @@ pub fn apply(nl: &mut Netlink, d: &Desired) -> Result<Changes, NlError> {
         }
     }
     for (dst, iface) in &d.workload_routes {
-        let Some(l) = cali.iter().find(|l| &l.name == iface) else {
+        let Some(&index) = by_name.get(iface.as_str()) else {
             continue; // the interface is not there (yet)
         };
-        let present = have.iter().any(|r| r.dst == *dst && r.oif == Some(l.index));
-        if !present {
-            nl.replace_route(&Route::new(*dst).dev(l.index).scope(Scope::Link))?;
+        if !through.contains(&(*dst, index)) {
+            nl.replace_route(&Route::new(*dst).dev(index).scope(Scope::Link))?;
             c.added += 1;
         }
     }

@@ -57,6 +57,7 @@ pub fn run(
     let mut last_nft: Option<String> = None;
     let mut enforcer = policy::Enforcer::new();
     let mut last_resync = Instant::now();
+    let mut grace = apply::Grace::default();
     let mut was_locked = false;
     loop {
         // A locked datastore (a migration): change nothing and wait, as Felix.
@@ -114,7 +115,7 @@ pub fn run(
             let mut failed = Vec::new();
             let c = Netlink::open()
                 .map_err(|e| e.to_string())
-                .and_then(|mut nl| apply::apply(&mut nl, &d).map_err(|e| e.to_string()))
+                .and_then(|mut nl| apply::apply(&mut nl, &d, &mut grace).map_err(|e| e.to_string()))
                 .unwrap_or_else(|e| {
                     failed.push(format!("dataplane: {e}"));
                     apply::Changes::default()

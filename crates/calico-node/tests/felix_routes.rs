@@ -1,0 +1,123 @@
+//! Felix's routes through workload interfaces, in a test namespace with the
+//! real agent: a new interface's routes are left alone for the grace
+//! period (the plugin routes a pod before it writes the pod's endpoint),
+//! and after it a route no endpoint claims goes, IPv4 and IPv6 alike.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use calico_testutil::{free_port, require_root};
+
+#[allow(dead_code)] // each test binary uses part of the harness
+mod node_host;
+use node_host::{Agent, BIN, Host};
+
+/// Writes a workload endpoint of node `node-g` for `iface` with `ip`.
+fn endpoint(h: &Host, iface: &str, ip: &str) {
+    let f = h.dir.path().join(format!("{iface}.json"));
+    let doc = serde_json::json!({"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+        "metadata": {"name": format!("node--g-k8s-{iface}-eth0"), "namespace": "default"},
+        "spec": {"orchestrator": "k8s", "node": "node-g", "pod": iface, "endpoint": "eth0",
+                 "interfaceName": iface, "ipNetworks": [format!("{ip}/32")]}});
+    std::fs::write(&f, doc.to_string()).unwrap();
+    h.calicoctl(&["apply", "-f", f.to_str().unwrap()]);
+}
+
+/// Waits until `ip route show` has `want` (a pass of the agent made it).
+fn until_route(h: &Host, want: &str) {
+    let t = Instant::now();
+    loop {
+        let routes = h.ns.exec(&["ip", "route", "show"]);
+        if routes.contains(want) {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no {want:?}: {routes}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn routes_through_a_new_interface_wait_out_the_grace_period_then_go() {
+    require_root!();
+    let h = Host::new(false);
+    for (host, peer) in [
+        ("caligr1", "podgr1"),
+        ("calim1", "podm1"),
+        ("calim2", "podm2"),
+    ] {
+        h.ns.exec(&[
+            "sh",
+            "-c",
+            &format!("ip link add {host} type veth peer name {peer} && ip link set {host} up && ip link set {peer} up"),
+        ]);
+    }
+    let port = free_port().to_string();
+    let env = [
+        ("NODENAME", "node-g"),
+        ("FELIX_HEALTHPORT", port.as_str()),
+        ("CALICO_NETWORKING_BACKEND", "vxlan"),
+        ("CALICO_IPV4POOL_CIDR", "10.87.0.0/16"),
+        ("CALICO_IPV4POOL_VXLAN", "Always"),
+    ];
+    let _agent = Agent(h.cmd(BIN, &[], &env).stderr(Stdio::null()).spawn().unwrap());
+    let t = Instant::now();
+    while !h.node(&["-felix-ready"], &env).status.success() {
+        assert!(t.elapsed() < Duration::from_secs(30), "never ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A pod routed by its plugin, its endpoint not written yet.
+    h.ns.exec(&[
+        "ip",
+        "route",
+        "add",
+        "10.87.0.5",
+        "dev",
+        "caligr1",
+        "scope",
+        "link",
+    ]);
+    h.ns.exec(&["ip", "-6", "route", "add", "fd00:87::5", "dev", "caligr1"]);
+    let routed = Instant::now();
+    // Another endpoint makes the agent run a pass: the new interface's
+    // routes stay.
+    endpoint(&h, "calim1", "10.87.0.6");
+    until_route(&h, "10.87.0.6 dev calim1");
+    let v4 = h.ns.exec(&["ip", "route", "show", "10.87.0.5"]);
+    let v6 = h.ns.exec(&["ip", "-6", "route", "show", "fd00:87::5"]);
+    assert!(
+        v4.contains("dev caligr1"),
+        "removed within the grace period: {v4:?}"
+    );
+    assert!(
+        v6.contains("dev caligr1"),
+        "removed within the grace period: {v6:?}"
+    );
+    // Past the grace period, the next pass removes both families' routes
+    // that no endpoint claims.
+    std::thread::sleep(
+        (routed + Duration::from_secs(11)).saturating_duration_since(Instant::now()),
+    );
+    endpoint(&h, "calim2", "10.87.0.7");
+    until_route(&h, "10.87.0.7 dev calim2");
+    let t = Instant::now();
+    loop {
+        let v4 = h.ns.exec(&["ip", "route", "show", "10.87.0.5"]);
+        let v6 = h.ns.exec(&["ip", "-6", "route", "show", "fd00:87::5"]);
+        if v4.trim().is_empty() && v6.trim().is_empty() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "left after the grace period: {v4:?} {v6:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The kernel's own link-local route on the interface stays.
+    let ll = h.ns.exec(&["ip", "-6", "route", "show", "dev", "caligr1"]);
+    assert!(ll.contains("fe80::/64"), "{ll:?}");
+}
