@@ -1,7 +1,9 @@
 //! Decoding a resource file as a stream: one YAML document (or one element
 //! of a top-level JSON array) at a time, and the `items` of a `List` /
 //! `<Kind>List` one item at a time, so that no more than one resource's
-//! parsed tree is held at once, whatever the number of documents.
+//! parsed tree is held at once, whatever the number of documents. A
+//! `List`'s items are kept as compact JSON until the list has been read
+//! (its `kind` may come after them), then decoded and delivered one by one.
 //!
 //! Limits (each refused in plain words naming the document):
 //! - a YAML document may nest [`MAX_DEPTH`] levels, hold [`MAX_NODES`]
@@ -94,17 +96,26 @@ fn starts_with_json<R: BufRead>(reader: &mut R) -> Result<bool, DecodeError> {
     }
 }
 
-fn deliver<T>(n: usize, doc: DocItems<T>, each: &mut impl FnMut(usize, Result<T, DecodeError>)) {
+fn deliver<D: DocumentDecoder>(
+    n: usize,
+    doc: DocItems<D::Output>,
+    each: &mut impl FnMut(usize, Result<D::Output, DecodeError>),
+) {
     let numbered = |message| DecodeError {
         document: n,
         message,
     };
     match doc {
-        DocItems::Items(items) => {
+        DocItems::One(item) => each(n, item.map_err(numbered)),
+        DocItems::List(items) => {
             for item in items {
+                let item = serde_json::from_slice(&item)
+                    .map_err(|e| e.to_string())
+                    .and_then(D::decode);
                 each(n, item.map_err(numbered));
             }
         }
+        DocItems::Empty => {}
         DocItems::Invalid(message) => each(n, Err(numbered(message))),
     }
 }
@@ -127,7 +138,7 @@ fn read_yaml<R: BufRead, D: DocumentDecoder>(
     for doc in serde_saphyr::read_with_options::<_, Decoded<D>>(&mut reader, options) {
         n += 1;
         match doc {
-            Ok(Decoded(doc, _)) => deliver(n, doc, each),
+            Ok(Decoded(doc, _)) => deliver::<D>(n, doc, each),
             Err(e) => match yaml_fatal(&e) {
                 Some(message) => {
                     return Err(DecodeError {
@@ -260,7 +271,7 @@ where
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(Decoded(doc, _)) = seq.next_element::<Decoded<D>>()? {
             *self.n += 1;
-            deliver(*self.n, doc, self.each);
+            deliver::<D>(*self.n, doc, self.each);
         }
         Ok(())
     }
@@ -268,7 +279,7 @@ where
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         let doc = DocVisitor::<D>(PhantomData).visit_map(map)?;
         *self.n += 1;
-        deliver(*self.n, doc.0, self.each);
+        deliver::<D>(*self.n, doc.0, self.each);
         Ok(())
     }
 
@@ -300,7 +311,7 @@ where
 {
     fn not_a_mapping<E>(self) -> Result<(), E> {
         *self.n += 1;
-        deliver(
+        deliver::<D>(
             *self.n,
             DocItems::<D::Output>::Invalid(NOT_A_MAPPING.into()),
             self.each,
@@ -311,10 +322,13 @@ where
 
 const NOT_A_MAPPING: &str = "a resource must be a mapping with apiVersion, kind, metadata and spec";
 
-/// What one document held: its decoded items (one, or a `List`'s), or why
-/// it is not a resource at all.
+/// What one document held: one decoded resource, a `List`'s items (each
+/// as compact JSON, decoded as it is delivered: a decoded resource can take
+/// kilobytes more than its text), nothing, or why it is not a resource.
 enum DocItems<T> {
-    Items(Vec<Result<T, String>>),
+    One(Result<T, String>),
+    List(Vec<Vec<u8>>),
+    Empty,
     Invalid(String),
 }
 
@@ -347,10 +361,10 @@ impl<'de, D: DocumentDecoder> Visitor<'de> for DocVisitor<D> {
     /// before `kind`: any top-level `items` is read as a list's).
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Decoded<D>, A::Error> {
         let mut fields = Map::new();
-        let mut items: Option<ItemsResult<D::Output>> = None;
+        let mut items: Option<ItemsResult> = None;
         while let Some(key) = map.next_key::<String>()? {
             if key == "items" {
-                items = Some(map.next_value_seed(ItemsSeed::<D>(PhantomData))?);
+                items = Some(map.next_value_seed(ItemsSeed)?);
             } else {
                 let v: Value = map.next_value()?;
                 fields.insert(key, v);
@@ -361,13 +375,13 @@ impl<'de, D: DocumentDecoder> Visitor<'de> for DocVisitor<D> {
             .and_then(Value::as_str)
             .is_some_and(|k| k.ends_with("List"));
         let doc = match (is_list, items) {
-            (true, Some(Ok(items))) => DocItems::Items(items),
+            (true, Some(Ok(items))) => DocItems::List(items),
             (true, Some(Err(e))) => DocItems::Invalid(e),
-            (true, None) => DocItems::Items(Vec::new()),
+            (true, None) => DocItems::Empty,
             (false, Some(_)) => DocItems::Invalid(
                 "items: only a List or <Kind>List has items (is kind missing or misspelt?)".into(),
             ),
-            (false, None) => DocItems::Items(vec![D::decode(Value::Object(fields))]),
+            (false, None) => DocItems::One(D::decode(Value::Object(fields))),
         };
         Ok(Decoded(doc, PhantomData))
     }
@@ -378,7 +392,7 @@ impl<'de, D: DocumentDecoder> Visitor<'de> for DocVisitor<D> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Decoded<D>, E> {
-        Ok(Decoded(DocItems::Items(Vec::new()), PhantomData))
+        Ok(Decoded(DocItems::Empty, PhantomData))
     }
     fn visit_none<E: de::Error>(self) -> Result<Decoded<D>, E> {
         self.visit_unit()
@@ -400,20 +414,21 @@ impl<'de, D: DocumentDecoder> Visitor<'de> for DocVisitor<D> {
     }
 }
 
-/// A `List`'s `items`: each decoded as soon as it is read.
-struct ItemsSeed<D>(PhantomData<D>);
+/// A `List`'s `items`: each kept as compact JSON as soon as it is read.
+struct ItemsSeed;
 
-type ItemsResult<T> = Result<Vec<Result<T, String>>, String>;
+/// A `List`'s items as compact JSON, or why `items` is not a list.
+type ItemsResult = Result<Vec<Vec<u8>>, String>;
 
-impl<'de, D: DocumentDecoder> DeserializeSeed<'de> for ItemsSeed<D> {
-    type Value = ItemsResult<D::Output>;
+impl<'de> DeserializeSeed<'de> for ItemsSeed {
+    type Value = ItemsResult;
     fn deserialize<De: Deserializer<'de>>(self, de: De) -> Result<Self::Value, De::Error> {
         de.deserialize_any(self)
     }
 }
 
-impl<'de, D: DocumentDecoder> Visitor<'de> for ItemsSeed<D> {
-    type Value = ItemsResult<D::Output>;
+impl<'de> Visitor<'de> for ItemsSeed {
+    type Value = ItemsResult;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a list of resources")
@@ -422,7 +437,7 @@ impl<'de, D: DocumentDecoder> Visitor<'de> for ItemsSeed<D> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
         while let Some(v) = seq.next_element::<Value>()? {
-            out.push(D::decode(v));
+            out.push(serde_json::to_vec(&v).map_err(de::Error::custom)?);
         }
         Ok(Ok(out))
     }
