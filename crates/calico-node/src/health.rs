@@ -1,13 +1,10 @@
 //! Health, as Felix serves it: `GET /liveness` and `GET /readiness` on
 //! 127.0.0.1:`FELIX_HEALTHPORT` (9099), 200 when good, 503 otherwise with
-//! the reason in the body. The probes ask the same answers of the control
+//! the reason in the body (served by [`crate::http`], as are the metrics). The probes ask the same answers of the control
 //! socket ([`crate::control`]), which is always on.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Felix's default health port.
 pub const DEFAULT_PORT: u16 = 9099;
@@ -89,9 +86,12 @@ impl Health {
     }
 }
 
-/// Serves `health` on `host:port` from a background thread.
+/// Serves `health` on `host:port` (see [`crate::http`] for the limits).
 pub fn serve(health: Arc<Health>, host: &str, port: u16) -> std::io::Result<u16> {
-    serve_with(host, port, move |path| health.answer(path))
+    crate::http::serve(host, port, crate::http::Limits::default(), move |path| {
+        let (code, body) = health.answer(path);
+        (code, "text/plain; charset=utf-8", body)
+    })
 }
 
 /// Serves Prometheus metrics on `host:port` (`/metrics`).
@@ -100,58 +100,13 @@ pub fn serve_metrics(
     host: &str,
     port: u16,
 ) -> std::io::Result<u16> {
-    serve_with(host, port, move |path| match path {
-        "/metrics" => (200, metrics.render()),
-        _ => (404, "not found\n".into()),
-    })
-}
-
-/// A minimal HTTP/1.x server: `answer(path)` gives status and body.
-fn serve_with(
-    host: &str,
-    port: u16,
-    answer: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
-) -> std::io::Result<u16> {
-    let listener = TcpListener::bind((host, port))?;
-    let port = listener.local_addr()?.port();
-    let answer = Arc::new(answer);
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let a = answer.clone();
-            std::thread::spawn(move || handle(&*a, conn));
-        }
-    });
-    Ok(port)
-}
-
-fn handle(answer: &dyn Fn(&str) -> (u16, String), mut conn: TcpStream) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-    let Ok(clone) = conn.try_clone() else { return };
-    let mut reader = BufReader::new(clone);
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    // Read the rest of the request: closing a socket with unread input
-    // resets the connection, and the client could lose the answer.
-    loop {
-        let mut header = String::new();
-        match reader.read_line(&mut header) {
-            Ok(0) | Err(_) => break,
-            Ok(_) if header.trim().is_empty() => break,
-            Ok(_) => {}
-        }
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let (code, body) = answer(&path);
-    let reason = match code {
-        200 => "OK",
-        404 => "Not Found",
-        _ => "Service Unavailable",
-    };
-    let _ = write!(
-        conn,
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    crate::http::serve(
+        host,
+        port,
+        crate::http::Limits::default(),
+        move |path| match path {
+            "/metrics" => (200, crate::metrics::CONTENT_TYPE, metrics.render()),
+            _ => (404, "text/plain; charset=utf-8", "not found\n".into()),
+        },
+    )
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod felix;
 pub mod health;
+pub mod http;
 pub mod install;
 pub mod ipam_server;
 pub mod metrics;

@@ -255,7 +255,7 @@ fn agent(startup_only: bool) -> ExitCode {
             Err(e) => log::error!("cannot serve health on {host}:{port}: {e}"),
         }
     }
-    let metrics = Arc::new(calico_node::metrics::Metrics::default());
+    let metrics = Arc::new(calico_node::metrics::Metrics::new(&cfg.nodename));
     if eff.bool("prometheusMetricsEnabled") == Some(true) {
         let port = eff
             .u64("prometheusMetricsPort")

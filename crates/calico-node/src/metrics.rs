@@ -1,151 +1,297 @@
 //! Prometheus metrics, as Felix exposes them when
-//! `FELIX_PROMETHEUSMETRICSENABLED` is true: text format on
-//! `:FELIX_PROMETHEUSMETRICSPORT` (9091) `/metrics`.
+//! `FELIX_PROMETHEUSMETRICSENABLED` is true: Prometheus text format 0.0.4 on
+//! `:FELIX_PROMETHEUSMETRICSPORT` (9091) `/metrics`, rendered by the
+//! `prometheus` crate (a port of Go's client, so counters keep Felix's names
+//! without a `_total` suffix and summaries are summaries).
 //!
-//! - `felix_int_dataplane_apply_time_seconds` (histogram): one reconcile pass;
-//! - `felix_routes_programmed`, `felix_vxlan_neighbours_programmed` (gauges);
-//! - `felix_datastore_events_total`, `felix_resyncs_total`,
-//!   `felix_policy_updates_total`, `felix_dataplane_errors_total` (counters).
+//! Felix's names, types, help and labels, for what calico-rs measures:
+//!
+//! - `felix_int_dataplane_apply_time_seconds` (summary, quantiles 0.5, 0.9,
+//!   0.99 over the last 10 minutes): each reconcile pass after the first;
+//! - `felix_int_dataplane_initial_resync_time_seconds` (gauge): the first;
+//! - `felix_int_dataplane_failures` (counter): failed passes;
+//! - `felix_active_local_endpoints`, `felix_cluster_num_hosts`,
+//!   `felix_cluster_num_workload_endpoints` (gauges);
+//! - `felix_host{host}` (gauge, always 1).
+//!
+//! calico-rs's own carry the `calico_rs_` prefix:
+//! `calico_rs_routes_programmed`, `calico_rs_vxlan_neighbours_programmed`
+//! (gauges), `calico_rs_datastore_events_total`,
+//! `calico_rs_reconcile_passes_total`, `calico_rs_policy_updates_total`
+//! (counters). Nothing is exported that calico-rs does not measure.
 
-use std::fmt::Write as _;
+use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{Metric, MetricFamily, MetricType, Quantile, Summary as SummaryProto};
+use prometheus::{IntCounter, IntGauge, Opts, Registry, TextEncoder};
 
 /// Felix's default metrics port.
 pub const DEFAULT_PORT: u16 = 9091;
 
-const BUCKETS: [f64; 9] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+/// The exposition's content type (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Felix's summary objectives (libcalico-go's `DefObjectives`).
+const QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
+/// How long an observation counts towards the quantiles (Go's `MaxAge`).
+const MAX_AGE: Duration = Duration::from_secs(600);
+/// At most this many observations are kept for the quantiles.
+const MAX_SAMPLES: usize = 1024;
 
 /// The agent's metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    apply_counts: Mutex<([u64; BUCKETS.len()], u64, f64)>,
-    pub routes: AtomicU64,
-    pub neighbours: AtomicU64,
-    pub events: AtomicU64,
-    pub resyncs: AtomicU64,
-    pub policy_updates: AtomicU64,
-    pub errors: AtomicU64,
+    registry: Registry,
+    apply: Summary,
+    initial_apply: prometheus::Gauge,
+    first_done: Mutex<bool>,
+    /// `felix_int_dataplane_failures`.
+    pub errors: IntCounter,
+    /// `felix_active_local_endpoints`.
+    pub local_endpoints: IntGauge,
+    /// `felix_cluster_num_hosts`.
+    pub hosts: IntGauge,
+    /// `felix_cluster_num_workload_endpoints`.
+    pub workload_endpoints: IntGauge,
+    /// `calico_rs_routes_programmed`.
+    pub routes: IntGauge,
+    /// `calico_rs_vxlan_neighbours_programmed`.
+    pub neighbours: IntGauge,
+    /// `calico_rs_datastore_events_total`.
+    pub events: IntCounter,
+    /// `calico_rs_reconcile_passes_total`.
+    pub resyncs: IntCounter,
+    /// `calico_rs_policy_updates_total`.
+    pub policy_updates: IntCounter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new("")
+    }
 }
 
 impl Metrics {
-    /// Records one reconcile pass.
-    pub fn observe_apply(&self, d: Duration) {
-        let s = d.as_secs_f64();
-        let mut g = self.apply_counts.lock().unwrap_or_else(|p| p.into_inner());
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if s <= *b {
-                g.0[i] += 1;
-            }
+    /// The metrics of the agent on node `host` (`felix_host`'s label; none
+    /// when empty).
+    pub fn new(host: &str) -> Metrics {
+        let registry = Registry::new();
+        let apply = Summary::new(
+            "felix_int_dataplane_apply_time_seconds",
+            "Time in seconds for each incremental update to the dataplane (after the initial resync).",
+        );
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("a constant metric name is valid");
+            let _ = registry.register(Box::new(c.clone()));
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("a constant metric name is valid");
+            let _ = registry.register(Box::new(g.clone()));
+            g
+        };
+        let initial_apply = prometheus::Gauge::new(
+            "felix_int_dataplane_initial_resync_time_seconds",
+            "Time in seconds that it took to do the initial resync with the dataplane and bring the dataplane into sync for the first time.",
+        )
+        .expect("a constant metric name is valid");
+        let m = Metrics {
+            apply: apply.clone(),
+            initial_apply: initial_apply.clone(),
+            first_done: Mutex::new(false),
+            errors: counter(
+                "felix_int_dataplane_failures",
+                "Number of times dataplane updates failed and will be retried.",
+            ),
+            local_endpoints: gauge(
+                "felix_active_local_endpoints",
+                "Number of active endpoints on this host.",
+            ),
+            hosts: gauge(
+                "felix_cluster_num_hosts",
+                "Total number of calico hosts in the cluster.",
+            ),
+            workload_endpoints: gauge(
+                "felix_cluster_num_workload_endpoints",
+                "Total number of workload endpoints cluster-wide.",
+            ),
+            routes: gauge(
+                "calico_rs_routes_programmed",
+                "Routes calico-node owns in the kernel.",
+            ),
+            neighbours: gauge(
+                "calico_rs_vxlan_neighbours_programmed",
+                "VXLAN neighbour entries programmed.",
+            ),
+            events: counter(
+                "calico_rs_datastore_events_total",
+                "Datastore changes seen.",
+            ),
+            resyncs: counter(
+                "calico_rs_reconcile_passes_total",
+                "Reconcile passes started.",
+            ),
+            policy_updates: counter(
+                "calico_rs_policy_updates_total",
+                "Changes applied to the policy table.",
+            ),
+            registry,
+        };
+        let _ = m.registry.register(Box::new(apply));
+        let _ = m.registry.register(Box::new(initial_apply));
+        if !host.is_empty()
+            && let Ok(g) = IntGauge::with_opts(
+                Opts::new(
+                    "felix_host",
+                    "Configured Felix hostname (as a label), typically used in grouping/aggregating stats; the label defaults to the hostname of the host but can be overridden by configuration. The value of the gauge is always set to 1.",
+                )
+                .const_label("host", host),
+            )
+        {
+            g.set(1);
+            let _ = m.registry.register(Box::new(g));
         }
-        g.1 += 1;
-        g.2 += s;
+        m
     }
 
-    pub fn inc(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
+    /// Records one reconcile pass: the first sets
+    /// `felix_int_dataplane_initial_resync_time_seconds`, the others go to
+    /// the summary (as Felix, so a slow start does not skew it).
+    pub fn observe_apply(&self, d: Duration) {
+        let mut first_done = self.first_done.lock().unwrap_or_else(|p| p.into_inner());
+        if *first_done {
+            self.apply.observe(d.as_secs_f64(), Instant::now());
+        } else {
+            *first_done = true;
+            self.initial_apply.set(d.as_secs_f64());
+        }
+    }
+
+    /// The cluster and host counts of one pass.
+    pub fn set_counts(&self, hosts: usize, workload_endpoints: usize, local_endpoints: usize) {
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.hosts.set(n(hosts));
+        self.workload_endpoints.set(n(workload_endpoints));
+        self.local_endpoints.set(n(local_endpoints));
+    }
+
+    pub fn inc(c: &IntCounter) {
+        c.inc();
     }
 
     /// The text exposition.
     pub fn render(&self) -> String {
+        let mut families = self.registry.gather();
+        families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut o = String::new();
-        let g = self.apply_counts.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(
-            o,
-            "# HELP felix_int_dataplane_apply_time_seconds Time to reconcile the dataplane once."
-        );
-        let _ = writeln!(o, "# TYPE felix_int_dataplane_apply_time_seconds histogram");
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "felix_int_dataplane_apply_time_seconds_bucket{{le=\"{b}\"}} {}",
-                g.0[i]
-            );
+        if let Err(e) = TextEncoder::new().encode_utf8(&families, &mut o) {
+            log::warn!("metrics: cannot render: {e}");
         }
-        let _ = writeln!(
-            o,
-            "felix_int_dataplane_apply_time_seconds_bucket{{le=\"+Inf\"}} {}",
-            g.1
-        );
-        let _ = writeln!(o, "felix_int_dataplane_apply_time_seconds_sum {}", g.2);
-        let _ = writeln!(o, "felix_int_dataplane_apply_time_seconds_count {}", g.1);
-        let gauge = |o: &mut String, name: &str, help: &str, v: &AtomicU64, kind: &str| {
-            let _ = writeln!(o, "# HELP {name} {help}");
-            let _ = writeln!(o, "# TYPE {name} {kind}");
-            let _ = writeln!(o, "{name} {}", v.load(Ordering::Relaxed));
-        };
-        gauge(
-            &mut o,
-            "felix_routes_programmed",
-            "Routes calico-node owns in the kernel.",
-            &self.routes,
-            "gauge",
-        );
-        gauge(
-            &mut o,
-            "felix_vxlan_neighbours_programmed",
-            "VXLAN neighbour entries programmed.",
-            &self.neighbours,
-            "gauge",
-        );
-        gauge(
-            &mut o,
-            "felix_datastore_events_total",
-            "Datastore changes seen.",
-            &self.events,
-            "counter",
-        );
-        gauge(
-            &mut o,
-            "felix_resyncs_total",
-            "Full reconcile passes.",
-            &self.resyncs,
-            "counter",
-        );
-        gauge(
-            &mut o,
-            "felix_policy_updates_total",
-            "Changes applied to the policy table.",
-            &self.policy_updates,
-            "counter",
-        );
-        gauge(
-            &mut o,
-            "felix_dataplane_errors_total",
-            "Failed reconcile passes.",
-            &self.errors,
-            "counter",
-        );
         o
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A summary as Go's client keeps one: count and sum since start, quantiles
+/// over the observations of the last [`MAX_AGE`] (at most [`MAX_SAMPLES`]
+/// of them, computed exactly rather than estimated).
+#[derive(Debug, Clone)]
+pub struct Summary {
+    desc: Desc,
+    state: std::sync::Arc<Mutex<SummaryState>>,
+}
 
-    #[test]
-    fn exposition() {
-        let m = Metrics::default();
-        m.observe_apply(Duration::from_millis(3));
-        m.observe_apply(Duration::from_millis(200));
-        Metrics::inc(&m.resyncs);
-        m.routes.store(12, Ordering::Relaxed);
-        let t = m.render();
-        assert!(
-            t.contains("felix_int_dataplane_apply_time_seconds_bucket{le=\"0.005\"} 1"),
-            "{t}"
-        );
-        assert!(
-            t.contains("felix_int_dataplane_apply_time_seconds_bucket{le=\"0.5\"} 2"),
-            "{t}"
-        );
-        assert!(
-            t.contains("felix_int_dataplane_apply_time_seconds_count 2"),
-            "{t}"
-        );
-        assert!(t.contains("felix_routes_programmed 12"), "{t}");
-        assert!(t.contains("felix_resyncs_total 1"), "{t}");
+#[derive(Debug, Default)]
+struct SummaryState {
+    count: u64,
+    sum: f64,
+    recent: VecDeque<(Instant, f64)>,
+}
+
+impl Summary {
+    /// A summary named `name`, a constant of this module (names are
+    /// checked by the unit tests, so the `expect` below cannot fire).
+    pub fn new(name: &str, help: &str) -> Summary {
+        let desc = Desc::new(name.into(), help.into(), vec![], Default::default())
+            .expect("a constant metric name is valid");
+        Summary {
+            desc,
+            state: Default::default(),
+        }
+    }
+
+    /// Adds an observation made at `now`.
+    pub fn observe(&self, v: f64, now: Instant) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.count += 1;
+        s.sum += v;
+        s.recent.push_back((now, v));
+        while s.recent.len() > MAX_SAMPLES {
+            s.recent.pop_front();
+        }
+    }
+
+    /// Count, sum and the [`QUANTILES`] of the observations younger than
+    /// [`MAX_AGE`] at `now` (NaN without any, as Go's client).
+    pub fn snapshot(&self, now: Instant) -> (u64, f64, [f64; 3]) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while s
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > MAX_AGE)
+        {
+            s.recent.pop_front();
+        }
+        let mut values: Vec<f64> = s.recent.iter().map(|(_, v)| *v).collect();
+        values.sort_by(f64::total_cmp);
+        let q = QUANTILES.map(|q| quantile(&values, q));
+        (s.count, s.sum, q)
     }
 }
+
+/// The `q` quantile of sorted `values` (nearest rank), NaN when empty.
+fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * values.len() as f64).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
+}
+
+impl Collector for Summary {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let (count, sum, values) = self.snapshot(Instant::now());
+        let mut summary = SummaryProto::default();
+        summary.set_sample_count(count);
+        summary.set_sample_sum(sum);
+        summary.set_quantile(
+            QUANTILES
+                .iter()
+                .zip(values)
+                .map(|(q, v)| {
+                    let mut quantile = Quantile::default();
+                    quantile.set_quantile(*q);
+                    quantile.set_value(v);
+                    quantile
+                })
+                .collect(),
+        );
+        let mut metric = Metric::default();
+        metric.set_summary(summary);
+        let mut family = MetricFamily::default();
+        family.set_name(self.desc.fq_name.clone());
+        family.set_help(self.desc.help.clone());
+        family.set_field_type(MetricType::SUMMARY);
+        family.set_metric(vec![metric]);
+        vec![family]
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -414,10 +414,10 @@ fn felix_configuration_resources_apply() {
         m.contains("felix_int_dataplane_apply_time_seconds_count"),
         "{m}"
     );
-    assert!(m.contains("felix_routes_programmed 1"), "{m}");
+    assert!(m.contains("\ncalico_rs_routes_programmed 1\n"), "{m}");
     let events: u64 = m
         .lines()
-        .find_map(|l| l.strip_prefix("felix_datastore_events_total "))
+        .find_map(|l| l.strip_prefix("calico_rs_datastore_events_total "))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     assert!(events >= 1, "{m}");

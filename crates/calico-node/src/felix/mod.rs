@@ -96,6 +96,7 @@ pub fn run(
             let (weps, mut skipped, first_rev) = client
                 .list_lenient(calico_api::Kind::WorkloadEndpoint, None)
                 .map_err(|e| format!("datastore: {e}"))?;
+            let all_weps = weps.len();
             let (weps, dropped) = sync::admit(weps, eff.source_spoofing_allowed());
             let mut dataplane = eff.dataplane();
             // With the BGP speaker, routes into IP-in-IP pools come from BGP
@@ -103,6 +104,13 @@ pub fn run(
             dataplane.ipip_routes = !bgp;
             let (snap, _, more) = sync::read(&client, &me, dataplane, &weps)
                 .map_err(|e| format!("datastore: {e}"))?;
+            let local = weps
+                .iter()
+                .filter(
+                    |r| matches!(r, calico_api::Resource::WorkloadEndpoint(w) if w.spec.node == me),
+                )
+                .count();
+            metrics.set_counts(snap.nodes.len(), all_weps, local);
             let rev = first_rev;
             skipped.extend(more);
             for s in skipped.iter().chain(&dropped) {
@@ -173,13 +181,10 @@ pub fn run(
                 + d.direct_routes.len()
                 + d.ipip_routes.len()
                 + d.workload_routes.len();
+            metrics.routes.set(i64::try_from(owned).unwrap_or(i64::MAX));
             metrics
-                .routes
-                .store(owned as u64, std::sync::atomic::Ordering::Relaxed);
-            metrics.neighbours.store(
-                d.neighbours.len() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
+                .neighbours
+                .set(i64::try_from(d.neighbours.len()).unwrap_or(i64::MAX));
             if c.added + c.removed > 0 {
                 log::info!("dataplane: {} added, {} removed", c.added, c.removed);
             }
