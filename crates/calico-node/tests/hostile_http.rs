@@ -40,17 +40,19 @@ fn get(port: u16, path: &str) -> String {
     )
 }
 
+/// A number field of `/proc/self/status` (`VmRSS:` in KiB, `Threads:`).
+fn status(name: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+}
+
 /// `VmRSS` and `VmHWM` of this process, in KiB.
 fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (status("VmRSS:"), status("VmHWM:"))
 }
 
 #[test]
@@ -123,6 +125,9 @@ fn a_64_mib_request_without_newline_is_refused_in_bounded_memory() {
 #[test]
 fn a_thousand_idle_connections_do_not_keep_a_probe_out() {
     let port = health_server(true);
+    // Served from the first probe on: the server's runtime thread exists.
+    assert!(get(port, "/liveness").starts_with("HTTP/1.1 200 "));
+    let (threads0, (rss0, _)) = (status("Threads:"), memory());
     let mut idle = Vec::new();
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     for _ in 0..1000 {
@@ -130,8 +135,20 @@ fn a_thousand_idle_connections_do_not_keep_a_probe_out() {
             idle.push(s);
         }
     }
-    println!("{} idle connections open", idle.len());
+    // Give the server the time to accept them all (it would start a thread
+    // for each, were it to).
+    std::thread::sleep(Duration::from_millis(500));
+    let (threads1, (rss1, _)) = (status("Threads:"), memory());
+    println!(
+        "{} idle connections open; threads {threads0} -> {threads1}, VmRSS {rss0} -> {rss1} KiB",
+        idle.len()
+    );
     assert!(idle.len() >= 900, "only {} connections opened", idle.len());
+    // No thread per connection (other tests of this file may start a few).
+    assert!(
+        threads1 <= threads0 + 16,
+        "threads {threads0} -> {threads1}"
+    );
     // A probe with a deadline longer than the header timeout (5 s) that
     // frees the slots the idle clients hold: retried as a prober retries.
     let started = Instant::now();
