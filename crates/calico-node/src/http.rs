@@ -112,12 +112,21 @@ async fn accept_loop(
     answer: Arc<dyn Fn(&str) -> Answer + Send + Sync>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Accept errors are logged once a minute at most, with how many were not.
+    let mut last_logged: Option<tokio::time::Instant> = None;
+    let mut unlogged = 0u64;
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
+                if last_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    log::warn!("http: accept failed: {e} ({unlogged} more since the last report)");
+                    last_logged = Some(tokio::time::Instant::now());
+                    unlogged = 0;
+                } else {
+                    unlogged += 1;
+                }
                 // Out of file descriptors and the like: wait rather than spin.
-                log::warn!("http: accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
