@@ -46,16 +46,38 @@ pub fn answer_version(stdin: &[u8]) -> String {
         .unwrap_or_else(|| "1.1.0".to_string())
 }
 
+/// The largest network configuration read from stdin (16 MiB: a real one
+/// is a few KiB).
+pub const MAX_CONFIG: u64 = 16 << 20;
+
+/// Reads the network configuration from `r`, at most [`MAX_CONFIG`] bytes
+/// (so memory stays bounded whatever the runtime sends): more is a
+/// decoding failure (code 6) that names the limit, as is a read error.
+pub fn read_config(r: impl Read) -> Result<Vec<u8>, CniError> {
+    let mut buf = Vec::new();
+    r.take(MAX_CONFIG + 1).read_to_end(&mut buf).map_err(|e| {
+        CniError::decoding_failure(format!("cannot read the network config from stdin: {e}"))
+    })?;
+    if buf.len() as u64 > MAX_CONFIG {
+        return Err(CniError::decoding_failure(format!(
+            "the network config on stdin is larger than {} MiB (the most a plugin reads)",
+            MAX_CONFIG >> 20
+        )));
+    }
+    Ok(buf)
+}
+
 /// Runs a plugin: reads the invocation, answers VERSION itself, hands the
 /// rest to `f`, and prints its result (or the CNI error) on stdout.
 pub fn main_with(
     plugin: &str,
     f: impl FnOnce(&Invocation) -> Result<Option<Value>, CniError>,
 ) -> ExitCode {
-    let mut stdin = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut stdin);
-    let version = answer_version(&stdin);
+    let read = read_config(std::io::stdin().lock());
+    let stdin = read.as_deref().unwrap_or_default();
+    let version = answer_version(stdin);
     let out = (|| {
+        let stdin = read?;
         let env = Env::from_lookup(|k| std::env::var(k).ok())?;
         if env.command == Command::Version {
             return Ok(Some(cni_spec::version::version_result(&version)));
@@ -66,7 +88,7 @@ pub fn main_with(
         let inv = Invocation {
             env,
             conf,
-            raw: stdin.clone(),
+            raw: stdin,
         };
         let r = f(&inv);
         let command = inv.env.command.as_str();
