@@ -42,6 +42,14 @@ pub enum Kind {
     Tier,
     /// Import and export rules for the BGP peers that name it.
     BGPFilter,
+    /// Settings of Calico's kube-controllers (`default`); stored, not acted on.
+    KubeControllersConfiguration,
+    /// A namespaced policy change, previewed, never enforced.
+    StagedNetworkPolicy,
+    /// A cluster-wide policy change, previewed, never enforced.
+    StagedGlobalNetworkPolicy,
+    /// A Kubernetes NetworkPolicy change, previewed, never enforced.
+    StagedKubernetesNetworkPolicy,
 }
 
 struct Row {
@@ -175,11 +183,45 @@ const TABLE: &[Row] = &[
         namespaced: false,
         aliases: &["bgpf", "bgpfs", "bf", "bfs"],
     },
+    Row {
+        kind: Kind::KubeControllersConfiguration,
+        name: "KubeControllersConfiguration",
+        plural: "kubecontrollersconfigurations",
+        namespaced: false,
+        aliases: &["kubecontrollersconfig", "kubecontrollersconfigs"],
+    },
+    Row {
+        kind: Kind::StagedNetworkPolicy,
+        name: "StagedNetworkPolicy",
+        plural: "stagednetworkpolicies",
+        namespaced: true,
+        aliases: &["stagedpolicy", "stagedpolicies", "snp", "spol", "spols"],
+    },
+    Row {
+        kind: Kind::StagedGlobalNetworkPolicy,
+        name: "StagedGlobalNetworkPolicy",
+        plural: "stagedglobalnetworkpolicies",
+        namespaced: false,
+        aliases: &["sgnp", "sgnps"],
+    },
+    Row {
+        kind: Kind::StagedKubernetesNetworkPolicy,
+        name: "StagedKubernetesNetworkPolicy",
+        plural: "stagedkubernetesnetworkpolicies",
+        namespaced: true,
+        aliases: &[
+            "stagedkubernetespolicy",
+            "stagedkubernetespolicies",
+            "sknp",
+            "skpol",
+            "skpols",
+        ],
+    },
 ];
 
 impl Kind {
     /// Every kind, in table order.
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 21] = [
         Kind::IPPool,
         Kind::IPReservation,
         Kind::IPAMConfiguration,
@@ -197,6 +239,10 @@ impl Kind {
         Kind::ClusterInformation,
         Kind::Tier,
         Kind::BGPFilter,
+        Kind::KubeControllersConfiguration,
+        Kind::StagedNetworkPolicy,
+        Kind::StagedGlobalNetworkPolicy,
+        Kind::StagedKubernetesNetworkPolicy,
     ];
 
     fn row(self) -> &'static Row {

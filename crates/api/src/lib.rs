@@ -8,10 +8,12 @@
 //! - [`k8s`]: the Kubernetes `networking.k8s.io/v1` NetworkPolicy that Calico also enforces,
 //! - [`codec`]: reading and writing resources as YAML/JSON documents, as users write them,
 //! - [`document`]: a document of a resource file: a Calico resource or a Kubernetes NetworkPolicy,
+//! - [`implemented`]: which fields calico-rs acts on, and which it only accepts and stores,
 //! - [`validate`]: shared field checks (names, CIDRs, ports, AS numbers).
 
 pub mod codec;
 pub mod document;
+pub mod implemented;
 pub mod k8s;
 pub mod kind;
 pub mod meta;
@@ -24,6 +26,7 @@ pub use codec::{
     encode_json, encode_yaml, to_output_value,
 };
 pub use document::{Document, DocumentKey};
+pub use implemented::{kind_not_implemented, not_implemented};
 pub use kind::Kind;
 pub use meta::{ObjectMeta, Resource, ResourceKey};
 pub use validate::{FieldError, ValidationError};

@@ -229,6 +229,10 @@ resources! {
     ClusterInformation => ClusterInformationSpec,
     Tier => TierSpec,
     BGPFilter => BGPFilterSpec,
+    KubeControllersConfiguration => KubeControllersConfigurationSpec,
+    StagedNetworkPolicy => StagedNetworkPolicySpec,
+    StagedGlobalNetworkPolicy => StagedGlobalNetworkPolicySpec,
+    StagedKubernetesNetworkPolicy => StagedKubernetesNetworkPolicySpec,
 }
 
 impl Resource {

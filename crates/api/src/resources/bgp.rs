@@ -112,6 +112,13 @@ pub struct BGPConfigurationSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub local_workload_peering_ipv6: Option<String>,
+    /// `Enabled` (default) or `Disabled`: whether LoadBalancer IPs are advertised as one route per range.
+    #[serde(
+        default,
+        rename = "serviceLoadBalancerAggregation",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub service_load_balancer_aggregation: Option<String>,
 }
 
 impl BGPConfigurationSpec {
@@ -149,6 +156,12 @@ fn community_value(v: &str) -> Result<(), String> {
 
 impl SpecImpl for BGPConfigurationSpec {
     fn check(&self, meta: &ObjectMeta, errs: &mut Errors) {
+        if let Some(a) = &self.service_load_balancer_aggregation {
+            errs.check(
+                "spec.serviceLoadBalancerAggregation",
+                validate::one_of(a, &["Enabled", "Disabled"]),
+            );
+        }
         if !meta.name.is_empty() {
             errs.check("metadata.name", config_name(&meta.name));
         }
@@ -242,6 +255,10 @@ pub struct BGPPeerSpec {
     pub max_restart_time: Option<String>,
     /// Times the local AS may appear in received AS paths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "numAllowedLocalASNumbers",
+        alias = "numAllowedLocalAsNumbers"
+    )]
     pub num_allowed_local_as_numbers: Option<u32>,
     /// GTSM hop count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,6 +278,16 @@ pub struct BGPPeerSpec {
     /// `Auto`, `Self` or `Keep`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_hop_mode: Option<String>,
+    /// The AS number this node uses towards the peer (instead of its own).
+    #[serde(
+        default,
+        rename = "localASNumber",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub local_as_number: Option<AsNumber>,
+    /// `Auto` (default) or `Manual`: whether the peer's reverse peering is made automatically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse_peering: Option<String>,
 }
 
 /// Splits a `peerIP` into address and optional port.
@@ -285,6 +312,12 @@ pub fn split_peer_ip(s: &str) -> Result<(std::net::IpAddr, Option<u16>), String>
 
 impl SpecImpl for BGPPeerSpec {
     fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {
+        if let Some(r) = &self.reverse_peering {
+            errs.check(
+                "spec.reversePeering",
+                validate::one_of(r, &["Auto", "Manual"]),
+            );
+        }
         if self.node.is_some() && self.node_selector.is_some() {
             errs.add("spec", "node and nodeSelector cannot both be set");
         }

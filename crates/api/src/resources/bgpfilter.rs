@@ -12,9 +12,11 @@
 //! Validation as Calico's CRD: `action` is required; `cidr` and
 //! `matchOperator` go together, `prefixLength` needs `cidr`; a cidr of the
 //! list's family; prefix lengths up to 32 (128); interface names as
-//! Calico's `bgpFilterInterface`. Calico's newer match fields
-//! (`peerType`, `communities`, `asPathPrefix`, `priority`, `operations`)
-//! are not taken (unknown fields are refused). Stricter than Calico:
+//! Calico's `bgpFilterInterface`. Calico's newer fields (`peerType`,
+//! `communities`, `asPathPrefix`, `priority`, `operations`) are accepted,
+//! checked against Calico's schema (`operations` only with `Accept`, one
+//! operation per entry) and stored; the BGP speaker does not act on them
+//! (`not_implemented` names them). Stricter than Calico:
 //! `prefixLength` only with `In`/`NotIn` (BIRD compares a prefix with a
 //! prefix set only by `~`).
 
@@ -68,6 +70,25 @@ pub struct BGPFilterRule {
     pub match_operator: Option<String>,
     /// `Accept` or `Reject`.
     pub action: String,
+    /// `eBGP` or `iBGP`: only routes from or to peers of that type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_type: Option<String>,
+    /// Only routes carrying this community (`{values: ["aa:nn"]}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub communities: Option<serde_json::Value>,
+    /// Only routes whose AS path starts with these AS numbers.
+    #[serde(
+        default,
+        rename = "asPathPrefix",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub as_path_prefix: Option<Vec<u32>>,
+    /// Only routes of this priority (metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// Changes made to accepted routes (`addCommunity`, `prependASPath`, `setPriority`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<serde_json::Value>,
 }
 
 /// A range of prefix lengths.
@@ -171,6 +192,80 @@ fn check_rule(r: &BGPFilterRule, field: &str, v6: bool, errs: &mut Errors) {
     if let Some(i) = &r.interface {
         errs.check(format!("{field}.interface"), filter_interface(i));
     }
+    check_newer(r, field, errs);
+}
+
+/// A BGP community as Calico's pattern takes it: `aa:nn` (16-bit parts) or
+/// `aa:nn:mm` (32-bit parts, a large community).
+pub fn community(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let max = match parts.len() {
+        2 => u64::from(u16::MAX),
+        3 => u64::from(u32::MAX),
+        _ => u64::MAX,
+    };
+    let ok = max != u64::MAX
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || !p.starts_with('0'))
+                && p.parse::<u64>().is_ok_and(|n| n <= max)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a BGP community (aa:nn with 16-bit parts, or aa:nn:mm with 32-bit parts)"
+        ))
+    }
+}
+
+/// Calico's checks of the newer rule fields: their schema, `operations`
+/// only with `Accept`, exactly one operation per entry.
+fn check_newer(r: &BGPFilterRule, field: &str, errs: &mut Errors) {
+    let rule = "spec.exportV4";
+    if let Some(p) = &r.peer_type {
+        errs.check(
+            format!("{field}.peerType"),
+            validate::one_of(p, &["eBGP", "iBGP"]),
+        );
+    }
+    if let Some(c) = &r.communities {
+        let f = format!("{field}.communities");
+        super::check_schema("BGPFilter", &format!("{rule}.communities"), c, &f, errs);
+        let values = c.get("values").and_then(serde_json::Value::as_array);
+        for (i, v) in values.into_iter().flatten().enumerate() {
+            if let Some(v) = v.as_str() {
+                errs.check(format!("{f}.values[{i}]"), community(v));
+            }
+        }
+    }
+    if let Some(p) = r.priority
+        && !(1..=2_147_483_646).contains(&p)
+    {
+        errs.add(
+            format!("{field}.priority"),
+            format!("{p} is not in 1..=2147483646"),
+        );
+    }
+    if let Some(ops) = &r.operations {
+        let f = format!("{field}.operations");
+        super::check_schema("BGPFilter", &format!("{rule}.operations"), ops, &f, errs);
+        if r.action != "Accept" {
+            errs.add(&f, "operations are only allowed with action Accept");
+        }
+        for (i, op) in ops.as_array().into_iter().flatten().enumerate() {
+            if op.as_object().is_some_and(|o| o.len() != 1) {
+                errs.add(format!("{f}[{i}]"), "exactly one operation must be set");
+            }
+            if let Some(v) = op
+                .pointer("/addCommunity/value")
+                .and_then(serde_json::Value::as_str)
+            {
+                errs.check(format!("{f}[{i}].addCommunity.value"), community(v));
+            }
+        }
+    }
 }
 
 impl SpecImpl for BGPFilterSpec {
@@ -205,10 +300,13 @@ mod tests {
         let spec: BGPFilterSpec = serde_json::from_str(json).unwrap();
         assert_eq!(spec.import_v4[0].prefix_length.unwrap().max, Some(24));
         assert_eq!(serde_json::to_string(&spec).unwrap(), json);
-        // Unknown fields (Calico's newer matches among them) are refused,
-        // and a rule needs its action.
+        // Calico's newer fields are taken; unknown fields are refused, and
+        // a rule needs its action.
+        let newer = r#"{"importV4":[{"action":"Accept","peerType":"eBGP","communities":{"values":["65000:100"]},"asPathPrefix":[65000],"priority":10,"operations":[{"addCommunity":{"value":"65000:1"}}]}]}"#;
+        let spec: BGPFilterSpec = serde_json::from_str(newer).unwrap();
+        assert_eq!(serde_json::to_string(&spec).unwrap(), newer);
         for bad in [
-            r#"{"importV4":[{"peerType":"eBGP","action":"Accept"}]}"#,
+            r#"{"importV4":[{"peerTyp":"eBGP","action":"Accept"}]}"#,
             r#"{"importV4":[{"cidr":"10.0.0.0/8","matchOperator":"In"}]}"#,
             r#"{"imports":[]}"#,
         ] {
@@ -265,6 +363,16 @@ mod tests {
             (
                 r#"{"importV4":[{"source":"Kernel","interface":"a-very-long-interface","action":"Accept"}]}"#,
                 &["spec.importV4[0].source", "spec.importV4[0].interface"],
+            ),
+            (
+                r#"{"importV4":[{"peerType":"EBGP","priority":0,"action":"Reject","operations":[{"setPriority":{"value":5},"addCommunity":{"value":"1:2"}}],"communities":{"values":["65536:1"]}}]}"#,
+                &[
+                    "spec.importV4[0].peerType",
+                    "spec.importV4[0].communities.values[0]",
+                    "spec.importV4[0].priority",
+                    "spec.importV4[0].operations",
+                    "spec.importV4[0].operations[0]",
+                ],
             ),
         ];
         for (json, want) in cases {

@@ -205,6 +205,9 @@ pub struct SecretKeyRef {
     pub name: String,
     /// Key within the secret.
     pub key: String,
+    /// Whether the secret or key may be missing (Kubernetes `SecretKeySelector`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
 }
 
 /// A password given by secret reference.

@@ -1,12 +1,10 @@
 //! FelixConfiguration: the dataplane agent's settings, global (`default`) or
-//! per node (`node.<name>`). Generated field list follows Calico's spec names;
-//! list-valued and structured fields are kept as given.
+//! per node (`node.<name>`). Every field of Calico v3.31's FelixConfiguration
+//! (`tests/fixtures/calico-3.31/fields.txt`), with Calico's spec names;
+//! list-valued and structured fields are kept as given (and checked against
+//! Calico's schema). Validation is in `felix_check.rs`.
 
 use serde::{Deserialize, Serialize};
-
-use super::config_name;
-use crate::meta::{ObjectMeta, SpecImpl};
-use crate::validate::{self, Errors};
 
 /// Spec of a FelixConfiguration.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -453,7 +451,7 @@ pub struct FelixConfigurationSpec {
         rename = "natPortRange",
         skip_serializing_if = "Option::is_none"
     )]
-    pub nat_port_range: Option<String>,
+    pub nat_port_range: Option<serde_json::Value>,
     /// Felix `natOutgoingAddress`.
     #[serde(
         default,
@@ -496,13 +494,6 @@ pub struct FelixConfigurationSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub remove_external_routes: Option<bool>,
-    /// Felix `externalNodesCIDRList`.
-    #[serde(
-        default,
-        rename = "externalNodesCIDRList",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub external_nodes_cidr_list: Option<serde_json::Value>,
     /// Felix `iptablesNATOutgoingInterfaceFilter`.
     #[serde(
         default,
@@ -776,212 +767,409 @@ pub struct FelixConfigurationSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub sidecar_acceleration_enabled: Option<bool>,
-}
-
-/// FelixConfiguration's enumerated fields and their values as Calico
-/// spells them: what `calicoctl` accepts, and what Felix maps any other
-/// case of the same word to ([`felix_canonical`]).
-pub const FELIX_ENUMERATED: &[(&str, &[&str])] = &[
-    ("iptablesBackend", &["Legacy", "NFT", "Auto"]),
-    ("chainInsertMode", &["Insert", "Append"]),
-    ("defaultEndpointToHostAction", &["Drop", "Return", "Accept"]),
-    ("iptablesFilterAllowAction", &["Accept", "Return"]),
-    ("iptablesMangleAllowAction", &["Accept", "Return"]),
-    ("iptablesFilterDenyAction", &["Drop", "Reject"]),
-    (
-        "logSeverityFile",
-        &["Trace", "Debug", "Info", "Warning", "Error", "Fatal"],
-    ),
-    (
-        "logSeverityScreen",
-        &["Trace", "Debug", "Info", "Warning", "Error", "Fatal"],
-    ),
-    (
-        "logSeveritySys",
-        &[
-            "Trace", "Debug", "Info", "Warning", "Error", "Fatal", "None",
-        ],
-    ),
-    (
-        "natOutgoingExclusions",
-        &["IPPoolsOnly", "IPPoolsAndHostIPs"],
-    ),
-    ("bpfLogLevel", &["Off", "Info", "Debug"]),
-    (
-        "bpfConnectTimeLoadBalancing",
-        &["TCP", "Enabled", "Disabled"],
-    ),
-    ("bpfExternalServiceMode", &["Tunnel", "DSR"]),
-    ("routeSource", &["WorkloadIPs", "CalicoIPAM"]),
-    ("awsSrcDstCheck", &["DoNothing", "Enable", "Disable"]),
-    ("serviceLoopPrevention", &["Drop", "Reject", "Disabled"]),
-    ("workloadSourceSpoofing", &["Disabled", "Any"]),
-    ("floatingIPs", &["Enabled", "Disabled"]),
-    ("nftablesMode", &["Enabled", "Disabled", "Auto"]),
-    ("ipForwarding", &["Enabled", "Disabled"]),
-];
-
-/// Felix's reading of `value` for `field`: an enumerated field takes its
-/// values in any case (`ACCEPT`, `accept`) and gives back Calico's spelling
-/// (`Accept`); `None` when `field` is not enumerated.
-pub fn felix_canonical(field: &str, value: &str) -> Option<Result<&'static str, String>> {
-    let (_, allowed) = FELIX_ENUMERATED.iter().find(|(f, _)| *f == field)?;
-    Some(
-        allowed
-            .iter()
-            .find(|a| a.eq_ignore_ascii_case(value.trim()))
-            .copied()
-            .ok_or_else(|| format!("{value:?} is not one of {}", allowed.join(", "))),
-    )
-}
-
-/// Checks an enumerated field as `calicoctl` does (Calico's exact spelling).
-fn enumerated(errs: &mut Errors, field: &str, value: &Option<String>) {
-    if let Some(v) = value
-        && let Some((_, allowed)) = FELIX_ENUMERATED.iter().find(|(f, _)| *f == field)
-    {
-        errs.check(format!("spec.{field}"), validate::one_of(v, allowed));
-    }
-}
-
-impl SpecImpl for FelixConfigurationSpec {
-    fn check(&self, meta: &ObjectMeta, errs: &mut Errors) {
-        if !meta.name.is_empty() {
-            errs.check("metadata.name", config_name(&meta.name));
-        }
-        if let Some(v) = self.vxlan_vni
-            && !(1..=16_777_215).contains(&v)
-        {
-            errs.add(
-                "spec.vxlanVNI",
-                format!("{v} is not a valid VNI (1 to 16777215)"),
-            );
-        }
-        if let Some(v) = &self.dataplane_watchdog_timeout {
-            errs.check("spec.dataplaneWatchdogTimeout", validate::duration(v));
-        }
-        if let Some(v) = &self.route_refresh_interval {
-            errs.check("spec.routeRefreshInterval", validate::duration(v));
-        }
-        if let Some(v) = &self.interface_refresh_interval {
-            errs.check("spec.interfaceRefreshInterval", validate::duration(v));
-        }
-        if let Some(v) = &self.iptables_refresh_interval {
-            errs.check("spec.iptablesRefreshInterval", validate::duration(v));
-        }
-        if let Some(v) = &self.iptables_post_write_check_interval {
-            errs.check("spec.iptablesPostWriteCheckInterval", validate::duration(v));
-        }
-        if let Some(v) = &self.iptables_lock_timeout {
-            errs.check("spec.iptablesLockTimeout", validate::duration(v));
-        }
-        if let Some(v) = &self.iptables_lock_probe_interval {
-            errs.check("spec.iptablesLockProbeInterval", validate::duration(v));
-        }
-        if let Some(v) = &self.ipsets_refresh_interval {
-            errs.check("spec.ipsetsRefreshInterval", validate::duration(v));
-        }
-        enumerated(errs, "iptablesBackend", &self.iptables_backend);
-        if let Some(v) = &self.xdp_refresh_interval {
-            errs.check("spec.xdpRefreshInterval", validate::duration(v));
-        }
-        if let Some(v) = &self.netlink_timeout {
-            errs.check("spec.netlinkTimeout", validate::duration(v));
-        }
-        enumerated(errs, "chainInsertMode", &self.chain_insert_mode);
-        enumerated(
-            errs,
-            "defaultEndpointToHostAction",
-            &self.default_endpoint_to_host_action,
-        );
-        enumerated(
-            errs,
-            "iptablesFilterAllowAction",
-            &self.iptables_filter_allow_action,
-        );
-        enumerated(
-            errs,
-            "iptablesMangleAllowAction",
-            &self.iptables_mangle_allow_action,
-        );
-        enumerated(
-            errs,
-            "iptablesFilterDenyAction",
-            &self.iptables_filter_deny_action,
-        );
-        enumerated(errs, "logSeverityFile", &self.log_severity_file);
-        enumerated(errs, "logSeverityScreen", &self.log_severity_screen);
-        enumerated(errs, "logSeveritySys", &self.log_severity_sys);
-        if self.vxlan_port == Some(0) {
-            errs.add("spec.vxlanPort", "port 0 is not valid: use 1 to 65535");
-        }
-        if let Some(v) = &self.reporting_interval {
-            errs.check("spec.reportingInterval", validate::duration(v));
-        }
-        if let Some(v) = &self.reporting_ttl {
-            errs.check("spec.reportingTTL", validate::duration(v));
-        }
-        if let Some(v) = &self.endpoint_reporting_delay {
-            errs.check("spec.endpointReportingDelay", validate::duration(v));
-        }
-        if self.health_port == Some(0) {
-            errs.add("spec.healthPort", "port 0 is not valid: use 1 to 65535");
-        }
-        if self.prometheus_metrics_port == Some(0) {
-            errs.add(
-                "spec.prometheusMetricsPort",
-                "port 0 is not valid: use 1 to 65535",
-            );
-        }
-        if let Some(v) = &self.usage_reporting_initial_delay {
-            errs.check("spec.usageReportingInitialDelay", validate::duration(v));
-        }
-        if let Some(v) = &self.usage_reporting_interval {
-            errs.check("spec.usageReportingInterval", validate::duration(v));
-        }
-        enumerated(errs, "natOutgoingExclusions", &self.nat_outgoing_exclusions);
-        enumerated(errs, "bpfLogLevel", &self.bpf_log_level);
-        enumerated(
-            errs,
-            "bpfConnectTimeLoadBalancing",
-            &self.bpf_connect_time_load_balancing,
-        );
-        enumerated(
-            errs,
-            "bpfExternalServiceMode",
-            &self.bpf_external_service_mode,
-        );
-        if let Some(v) = &self.bpf_kube_proxy_min_sync_period {
-            errs.check("spec.bpfKubeProxyMinSyncPeriod", validate::duration(v));
-        }
-        enumerated(errs, "routeSource", &self.route_source);
-        if self.wireguard_listening_port == Some(0) {
-            errs.add(
-                "spec.wireguardListeningPort",
-                "port 0 is not valid: use 1 to 65535",
-            );
-        }
-        if self.wireguard_listening_port_v6 == Some(0) {
-            errs.add(
-                "spec.wireguardListeningPortV6",
-                "port 0 is not valid: use 1 to 65535",
-            );
-        }
-        if let Some(v) = &self.wireguard_keep_alive {
-            errs.check("spec.wireguardKeepAlive", validate::duration(v));
-        }
-        enumerated(errs, "awsSrcDstCheck", &self.aws_src_dst_check);
-        enumerated(errs, "serviceLoopPrevention", &self.service_loop_prevention);
-        enumerated(
-            errs,
-            "workloadSourceSpoofing",
-            &self.workload_source_spoofing,
-        );
-        enumerated(errs, "floatingIPs", &self.floating_i_ps);
-        enumerated(errs, "nftablesMode", &self.nftables_mode);
-        if let Some(v) = &self.nftables_refresh_interval {
-            errs.check("spec.nftablesRefreshInterval", validate::duration(v));
-        }
-        enumerated(errs, "ipForwarding", &self.ip_forwarding);
-    }
+    /// Felix `bpfAttachType`.
+    #[serde(
+        default,
+        rename = "bpfAttachType",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_attach_type: Option<String>,
+    /// Felix `bpfCTLBLogFilter`.
+    #[serde(
+        default,
+        rename = "bpfCTLBLogFilter",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_ctlb_log_filter: Option<String>,
+    /// Felix `bpfConntrackLogLevel`.
+    #[serde(
+        default,
+        rename = "bpfConntrackLogLevel",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_conntrack_log_level: Option<String>,
+    /// Felix `bpfConntrackMode`.
+    #[serde(
+        default,
+        rename = "bpfConntrackMode",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_conntrack_mode: Option<String>,
+    /// Felix `bpfConntrackTimeouts`.
+    #[serde(
+        default,
+        rename = "bpfConntrackTimeouts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_conntrack_timeouts: Option<serde_json::Value>,
+    /// Felix `bpfDSROptoutCIDRs`.
+    #[serde(
+        default,
+        rename = "bpfDSROptoutCIDRs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_dsr_optout_cidrs: Option<serde_json::Value>,
+    /// Felix `bpfDisableGROForIfaces`.
+    #[serde(
+        default,
+        rename = "bpfDisableGROForIfaces",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_disable_gro_for_ifaces: Option<String>,
+    /// Felix `bpfEnforceRPF`.
+    #[serde(
+        default,
+        rename = "bpfEnforceRPF",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_enforce_rpf: Option<String>,
+    /// Felix `bpfExcludeCIDRsFromNAT`.
+    #[serde(
+        default,
+        rename = "bpfExcludeCIDRsFromNAT",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_exclude_cidrs_from_nat: Option<serde_json::Value>,
+    /// Felix `bpfExportBufferSizeMB`.
+    #[serde(
+        default,
+        rename = "bpfExportBufferSizeMB",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_export_buffer_size_mb: Option<i64>,
+    /// Felix `bpfForceTrackPacketsFromIfaces`.
+    #[serde(
+        default,
+        rename = "bpfForceTrackPacketsFromIfaces",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_force_track_packets_from_ifaces: Option<serde_json::Value>,
+    /// Felix `bpfHostConntrackBypass`.
+    #[serde(
+        default,
+        rename = "bpfHostConntrackBypass",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_host_conntrack_bypass: Option<bool>,
+    /// Felix `bpfHostNetworkedNATWithoutCTLB`.
+    #[serde(
+        default,
+        rename = "bpfHostNetworkedNATWithoutCTLB",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_host_networked_nat_without_ctlb: Option<String>,
+    /// Felix `bpfJITHardening`.
+    #[serde(
+        default,
+        rename = "bpfJITHardening",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_jit_hardening: Option<String>,
+    /// Felix `bpfKubeProxyEndpointSlicesEnabled`.
+    #[serde(
+        default,
+        rename = "bpfKubeProxyEndpointSlicesEnabled",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_kube_proxy_endpoint_slices_enabled: Option<bool>,
+    /// Felix `bpfKubeProxyHealthzPort`.
+    #[serde(
+        default,
+        rename = "bpfKubeProxyHealthzPort",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_kube_proxy_healthz_port: Option<i64>,
+    /// Felix `bpfL3IfacePattern`.
+    #[serde(
+        default,
+        rename = "bpfL3IfacePattern",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_l3_iface_pattern: Option<String>,
+    /// Felix `bpfLogFilters`.
+    #[serde(
+        default,
+        rename = "bpfLogFilters",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_log_filters: Option<serde_json::Value>,
+    /// Felix `bpfMapSizeConntrack`.
+    #[serde(
+        default,
+        rename = "bpfMapSizeConntrack",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_map_size_conntrack: Option<i64>,
+    /// Felix `bpfMapSizeConntrackCleanupQueue`.
+    #[serde(
+        default,
+        rename = "bpfMapSizeConntrackCleanupQueue",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_map_size_conntrack_cleanup_queue: Option<i64>,
+    /// Felix `bpfMapSizeConntrackScaling`.
+    #[serde(
+        default,
+        rename = "bpfMapSizeConntrackScaling",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_map_size_conntrack_scaling: Option<String>,
+    /// Felix `bpfMapSizeIPSets`.
+    #[serde(
+        default,
+        rename = "bpfMapSizeIPSets",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_map_size_ip_sets: Option<i64>,
+    /// Felix `bpfMapSizeIfState`.
+    #[serde(
+        default,
+        rename = "bpfMapSizeIfState",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_map_size_if_state: Option<i64>,
+    /// Felix `bpfMapSizeNATAffinity`.
+    #[serde(
+        default,
+        rename = "bpfMapSizeNATAffinity",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_map_size_nat_affinity: Option<i64>,
+    /// Felix `bpfMapSizeNATBackend`.
+    #[serde(
+        default,
+        rename = "bpfMapSizeNATBackend",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_map_size_nat_backend: Option<i64>,
+    /// Felix `bpfMapSizeNATFrontend`.
+    #[serde(
+        default,
+        rename = "bpfMapSizeNATFrontend",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_map_size_nat_frontend: Option<i64>,
+    /// Felix `bpfMapSizePerCpuConntrack`.
+    #[serde(
+        default,
+        rename = "bpfMapSizePerCpuConntrack",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_map_size_per_cpu_conntrack: Option<i64>,
+    /// Felix `bpfMapSizeRoute`.
+    #[serde(
+        default,
+        rename = "bpfMapSizeRoute",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_map_size_route: Option<i64>,
+    /// Felix `bpfPSNATPorts`.
+    #[serde(
+        default,
+        rename = "bpfPSNATPorts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_psnat_ports: Option<serde_json::Value>,
+    /// Felix `bpfPolicyDebugEnabled`.
+    #[serde(
+        default,
+        rename = "bpfPolicyDebugEnabled",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_policy_debug_enabled: Option<bool>,
+    /// Felix `bpfProfiling`.
+    #[serde(
+        default,
+        rename = "bpfProfiling",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_profiling: Option<String>,
+    /// Felix `bpfRedirectToPeer`.
+    #[serde(
+        default,
+        rename = "bpfRedirectToPeer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bpf_redirect_to_peer: Option<String>,
+    /// Felix `cgroupV2Path`.
+    #[serde(
+        default,
+        rename = "cgroupV2Path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cgroup_v2_path: Option<String>,
+    /// Felix `debugHost`.
+    #[serde(default, rename = "debugHost", skip_serializing_if = "Option::is_none")]
+    pub debug_host: Option<String>,
+    /// Felix `debugPort`.
+    #[serde(default, rename = "debugPort", skip_serializing_if = "Option::is_none")]
+    pub debug_port: Option<i64>,
+    /// Felix `debugSimulateCalcGraphHangAfter`.
+    #[serde(
+        default,
+        rename = "debugSimulateCalcGraphHangAfter",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub debug_simulate_calc_graph_hang_after: Option<String>,
+    /// Felix `debugSimulateDataplaneApplyDelay`.
+    #[serde(
+        default,
+        rename = "debugSimulateDataplaneApplyDelay",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub debug_simulate_dataplane_apply_delay: Option<String>,
+    /// Felix `debugSimulateDataplaneHangAfter`.
+    #[serde(
+        default,
+        rename = "debugSimulateDataplaneHangAfter",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub debug_simulate_dataplane_hang_after: Option<String>,
+    /// Felix `externalNodesList`.
+    #[serde(
+        default,
+        rename = "externalNodesList",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_nodes_list: Option<serde_json::Value>,
+    /// Felix `flowLogsCollectorDebugTrace`.
+    #[serde(
+        default,
+        rename = "flowLogsCollectorDebugTrace",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub flow_logs_collector_debug_trace: Option<bool>,
+    /// Felix `flowLogsFlushInterval`.
+    #[serde(
+        default,
+        rename = "flowLogsFlushInterval",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub flow_logs_flush_interval: Option<String>,
+    /// Felix `flowLogsGoldmaneServer`.
+    #[serde(
+        default,
+        rename = "flowLogsGoldmaneServer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub flow_logs_goldmane_server: Option<String>,
+    /// Felix `flowLogsLocalReporter`.
+    #[serde(
+        default,
+        rename = "flowLogsLocalReporter",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub flow_logs_local_reporter: Option<String>,
+    /// Felix `flowLogsPolicyEvaluationMode`.
+    #[serde(
+        default,
+        rename = "flowLogsPolicyEvaluationMode",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub flow_logs_policy_evaluation_mode: Option<String>,
+    /// Felix `goGCThreshold`.
+    #[serde(
+        default,
+        rename = "goGCThreshold",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub go_gc_threshold: Option<i64>,
+    /// Felix `goMaxProcs`.
+    #[serde(
+        default,
+        rename = "goMaxProcs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub go_max_procs: Option<i64>,
+    /// Felix `goMemoryLimitMB`.
+    #[serde(
+        default,
+        rename = "goMemoryLimitMB",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub go_memory_limit_mb: Option<i64>,
+    /// Felix `iptablesLockFilePath`.
+    #[serde(
+        default,
+        rename = "iptablesLockFilePath",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub iptables_lock_file_path: Option<String>,
+    /// Felix `logActionRateLimit`.
+    #[serde(
+        default,
+        rename = "logActionRateLimit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub log_action_rate_limit: Option<String>,
+    /// Felix `logActionRateLimitBurst`.
+    #[serde(
+        default,
+        rename = "logActionRateLimitBurst",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub log_action_rate_limit_burst: Option<i64>,
+    /// Felix `nftablesFilterAllowAction`.
+    #[serde(
+        default,
+        rename = "nftablesFilterAllowAction",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub nftables_filter_allow_action: Option<String>,
+    /// Felix `nftablesFilterDenyAction`.
+    #[serde(
+        default,
+        rename = "nftablesFilterDenyAction",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub nftables_filter_deny_action: Option<String>,
+    /// Felix `nftablesMangleAllowAction`.
+    #[serde(
+        default,
+        rename = "nftablesMangleAllowAction",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub nftables_mangle_allow_action: Option<String>,
+    /// Felix `nftablesMarkMask`.
+    #[serde(
+        default,
+        rename = "nftablesMarkMask",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub nftables_mark_mask: Option<i64>,
+    /// Felix `policySyncPathPrefix`.
+    #[serde(
+        default,
+        rename = "policySyncPathPrefix",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub policy_sync_path_prefix: Option<String>,
+    /// Felix `programClusterRoutes`.
+    #[serde(
+        default,
+        rename = "programClusterRoutes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub program_cluster_routes: Option<String>,
+    /// Felix `requireMTUFile`.
+    #[serde(
+        default,
+        rename = "requireMTUFile",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_mtu_file: Option<bool>,
+    /// Felix `windowsManageFirewallRules`.
+    #[serde(
+        default,
+        rename = "windowsManageFirewallRules",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub windows_manage_firewall_rules: Option<String>,
+    /// Felix `wireguardThreadingEnabled`.
+    #[serde(
+        default,
+        rename = "wireguardThreadingEnabled",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub wireguard_threading_enabled: Option<bool>,
 }

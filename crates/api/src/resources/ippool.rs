@@ -45,6 +45,20 @@ pub struct IPPoolSpec {
     /// Automatic (default) or Manual.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignment_mode: Option<String>,
+    /// Which namespaces' pods may allocate from the pool (Calico 3.31).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<String>,
+    /// Calico's deprecated v1 `ipip` block: refused as Calico refuses it
+    /// (it must be absent; use `ipipMode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipip: Option<serde_json::Value>,
+    /// Calico's deprecated v1 `nat-outgoing`: only `false` is valid (use `natOutgoing`).
+    #[serde(
+        default,
+        rename = "nat-outgoing",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub nat_outgoing_v1: Option<bool>,
 }
 
 impl IPPoolSpec {
@@ -91,6 +105,20 @@ impl SpecImpl for IPPoolSpec {
     }
 
     fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {
+        check_selector(errs, "spec.namespaceSelector", &self.namespace_selector);
+        // Calico's v1 fields: `ipip` must be absent, `nat-outgoing` false.
+        if self.ipip.is_some() {
+            errs.add(
+                "spec.ipip",
+                "the v1 ipip field must not be set: use ipipMode",
+            );
+        }
+        if self.nat_outgoing_v1 == Some(true) {
+            errs.add(
+                "spec.nat-outgoing",
+                "the v1 nat-outgoing field must be false: use natOutgoing",
+            );
+        }
         let net = match validate::cidr(&self.cidr) {
             Ok(n) => Some(n),
             Err(e) => {

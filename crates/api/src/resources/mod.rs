@@ -11,9 +11,12 @@ mod bgpfilter;
 mod common;
 mod endpoint;
 mod felix;
+mod felix_check;
 mod ippool;
 mod node;
 mod policy;
+mod schema;
+mod staged;
 mod tier;
 
 pub use bgp::*;
@@ -21,9 +24,12 @@ pub use bgpfilter::*;
 pub use common::*;
 pub use endpoint::*;
 pub use felix::*;
+pub use felix_check::*;
 pub use ippool::*;
 pub use node::*;
 pub use policy::*;
+pub use schema::*;
+pub use staged::*;
 pub use tier::*;
 
 /// Checks that a config-style resource is named `default` or `node.<name>`.
