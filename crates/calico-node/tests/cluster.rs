@@ -11,8 +11,12 @@ use calico_testutil::{TestNetns, require_root};
 use common::Cluster;
 use serde_json::{Value, json};
 
+/// The pool, and Felix's `floatingIPs: Enabled` (its default is
+/// `Disabled`, and a Calico user sets it to get floating IPs).
 const VXLAN_POOL: &str = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: vx}\n\
-                          spec: {cidr: 10.81.0.0/16, blockSize: 26, vxlanMode: Always, natOutgoing: true}\n";
+                          spec: {cidr: 10.81.0.0/16, blockSize: 26, vxlanMode: Always, natOutgoing: true}\n\
+                          ---\napiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n\
+                          metadata: {name: default}\nspec: {floatingIPs: Enabled}\n";
 
 #[test]
 fn vxlan_cluster() {

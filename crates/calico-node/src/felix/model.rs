@@ -32,6 +32,8 @@ pub struct NodeInfo {
     pub name: String,
     /// `spec.bgp.ipv4Address` (with its prefix: the node's subnet).
     pub ipv4: Option<IpNet>,
+    /// `spec.bgp.ipv6Address` (a host IP for `natOutgoingExclusions`).
+    pub ipv6: Option<IpNet>,
     pub vxlan_tunnel: Option<Ipv4Addr>,
     pub vxlan_mac: Option<[u8; 6]>,
 }
@@ -79,6 +81,23 @@ pub struct WorkloadInfo {
     pub nats: Vec<(IpAddr, IpAddr)>,
     /// `allowSpoofedSourcePrefixes`.
     pub allow_spoof: Vec<IpNet>,
+    /// `orchestrator: openstack`: its `ipNATs` are programmed even without
+    /// `floatingIPs: Enabled`, as Felix does.
+    pub openstack: bool,
+}
+
+/// Felix's NAT parameters ([`super::nat`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatSettings {
+    /// `floatingIPs: Enabled` (Felix's default is `Disabled`): endpoints'
+    /// `ipNATs` are programmed; otherwise only OpenStack endpoints' are.
+    pub floating_ips: bool,
+    /// `natOutgoingAddress`: NAT outgoing SNATs IPv4 to this address
+    /// instead of masquerading (IPv6 still masquerades).
+    pub outgoing_address: Option<Ipv4Addr>,
+    /// `natOutgoingExclusions: IPPoolsAndHostIPs`: traffic to host IPs (the
+    /// nodes' addresses) is not NATed either (default `IPPoolsOnly`).
+    pub exclude_host_ips: bool,
 }
 
 /// Felix settings the dataplane uses.
@@ -91,6 +110,8 @@ pub struct Settings {
     /// Program routes into IP-in-IP pools from the IPAM blocks (no BGP
     /// speaker on this node; with one, BGP programs them).
     pub ipip_routes: bool,
+    /// Floating IPs and NAT outgoing.
+    pub nat: NatSettings,
 }
 
 impl Default for Settings {
@@ -100,6 +121,7 @@ impl Default for Settings {
             vxlan_port: 4789,
             vxlan_mtu: 0,
             ipip_routes: true,
+            nat: NatSettings::default(),
         }
     }
 }
@@ -245,7 +267,14 @@ pub fn desired(s: &Snapshot) -> Desired {
             d.workload_routes.insert(*n, w.iface.clone());
         }
     }
-    d.nft = super::nat::ruleset(&s.pools, &s.workloads);
+    let host_ips: Vec<IpAddr> = s
+        .nodes
+        .iter()
+        .flat_map(|n| [n.ipv4, n.ipv6])
+        .flatten()
+        .map(|n| n.addr())
+        .collect();
+    d.nft = super::nat::ruleset(&s.pools, &s.workloads, &host_ips, &s.settings.nat);
     d
 }
 
@@ -257,6 +286,7 @@ mod tests {
         NodeInfo {
             name: name.into(),
             ipv4: Some(ip.parse().unwrap()),
+            ipv6: None,
             vxlan_tunnel: tunnel.map(|t| t.parse().unwrap()),
             vxlan_mac: tunnel.map(|_| [0x66, 0, 0, 0, 0, mac]),
         }
@@ -299,6 +329,7 @@ mod tests {
                 nets: vec!["10.81.0.5/32".parse().unwrap()],
                 nats: Vec::new(),
                 allow_spoof: Vec::new(),
+                openstack: false,
             }],
             settings: Settings::default(),
         }

@@ -3,11 +3,15 @@
 //! as one atomic transaction that replaces the whole table.
 //!
 //! - NAT outgoing: traffic from a pool with `natOutgoing` to a destination
-//!   outside every pool is masqueraded (`fully-random`), as Calico does.
-//! - Floating IPs (`ipNATs` of local endpoints): traffic to the external
-//!   address is DNATed to the pod (prerouting and output); the pod's own
-//!   traffic leaving the pools is SNATed to its external address; replies
-//!   follow conntrack.
+//!   outside every pool is masqueraded (`fully-random`), as Calico does, or
+//!   SNATed to `natOutgoingAddress` (IPv4) when that is set; with
+//!   `natOutgoingExclusions: IPPoolsAndHostIPs` traffic to host IPs (every
+//!   node's BGP address) is not NATed either.
+//! - Floating IPs (`ipNATs` of local endpoints), only with FelixConfiguration
+//!   `floatingIPs: Enabled` (or for OpenStack endpoints), as Felix: traffic
+//!   to the external address is DNATed to the pod (prerouting and output);
+//!   the pod's own traffic leaving the pools is SNATed to its external
+//!   address; replies follow conntrack.
 //! - Anti-spoofing: a packet from a `cali*` interface must come from one of
 //!   that endpoint's addresses or `allowSpoofedSourcePrefixes`; interfaces
 //!   no endpoint claims send nothing.
@@ -21,7 +25,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::model::{PoolInfo, WorkloadInfo};
+use super::model::{NatSettings, PoolInfo, WorkloadInfo};
 
 /// The table's family and name.
 pub const TABLE: &str = "inet calico";
@@ -43,8 +47,14 @@ fn fnv1a(s: &str) -> u64 {
     h
 }
 
-/// The whole table for these pools and local workloads.
-pub fn ruleset(pools: &[PoolInfo], workloads: &[WorkloadInfo]) -> String {
+/// The whole table for these pools, local workloads, host IPs (every
+/// node's address) and NAT settings.
+pub fn ruleset(
+    pools: &[PoolInfo],
+    workloads: &[WorkloadInfo],
+    host_ips: &[IpAddr],
+    nat: &NatSettings,
+) -> String {
     let live: Vec<&PoolInfo> = pools.iter().filter(|p| !p.disabled).collect();
     let fam = |v6: bool, nets: &mut dyn Iterator<Item = IpNet>| -> Vec<String> {
         let mut v: Vec<String> = nets
@@ -65,6 +75,17 @@ pub fn ruleset(pools: &[PoolInfo], workloads: &[WorkloadInfo]) -> String {
         true,
         &mut live.iter().filter(|p| p.nat_outgoing).map(|p| p.cidr),
     );
+    let hosts = |v6: bool| -> Vec<String> {
+        let mut v: Vec<String> = host_ips
+            .iter()
+            .filter(|a| a.is_ipv6() == v6)
+            .map(|a| a.to_string())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let (hosts4, hosts6) = (hosts(false), hosts(true));
     let mut wl4 = Vec::new();
     let mut wl6 = Vec::new();
     for w in workloads {
@@ -107,6 +128,16 @@ pub fn ruleset(pools: &[PoolInfo], workloads: &[WorkloadInfo]) -> String {
     );
     let _ = writeln!(
         body,
+        "  set hosts4 {{ type ipv4_addr; flags interval;{} }}",
+        elements(&hosts4)
+    );
+    let _ = writeln!(
+        body,
+        "  set hosts6 {{ type ipv6_addr; flags interval;{} }}",
+        elements(&hosts6)
+    );
+    let _ = writeln!(
+        body,
         "  set wl4 {{ type ifname . ipv4_addr; flags interval;{} }}",
         elements(&wl4)
     );
@@ -117,7 +148,7 @@ pub fn ruleset(pools: &[PoolInfo], workloads: &[WorkloadInfo]) -> String {
     );
     let mut dnat = String::new();
     let mut snat = String::new();
-    for w in workloads {
+    for w in workloads.iter().filter(|w| nat.floating_ips || w.openstack) {
         for (int, ext) in &w.nats {
             let (f, all) = match (int, ext) {
                 (IpAddr::V4(_), IpAddr::V4(_)) => ("ip", "@all4"),
@@ -139,11 +170,20 @@ pub fn ruleset(pools: &[PoolInfo], workloads: &[WorkloadInfo]) -> String {
         body,
         "  chain output {{\n    type nat hook output priority -100; policy accept;\n{dnat}  }}"
     );
+    let (not_hosts4, not_hosts6) = if nat.exclude_host_ips {
+        (" ip daddr != @hosts4", " ip6 daddr != @hosts6")
+    } else {
+        ("", "")
+    };
+    let action4 = match nat.outgoing_address {
+        Some(a) => format!("snat ip to {a} fully-random"),
+        None => "masquerade fully-random".to_string(),
+    };
     let _ = writeln!(
         body,
         "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{snat}    \
-         ip saddr @masq4 ip daddr != @all4 masquerade fully-random\n    \
-         ip6 saddr @masq6 ip6 daddr != @all6 masquerade fully-random\n  }}"
+         ip saddr @masq4 ip daddr != @all4{not_hosts4} {action4}\n    \
+         ip6 saddr @masq6 ip6 daddr != @all6{not_hosts6} masquerade fully-random\n  }}"
     );
     let _ = writeln!(
         body,
@@ -233,6 +273,102 @@ mod tests {
         }
     }
 
+    fn enabled() -> NatSettings {
+        NatSettings {
+            floating_ips: true,
+            ..NatSettings::default()
+        }
+    }
+
+    fn floating(openstack: bool) -> WorkloadInfo {
+        WorkloadInfo {
+            iface: "cali1234".into(),
+            nets: vec!["10.81.0.5/32".parse().unwrap()],
+            nats: vec![("10.81.0.5".parse().unwrap(), "172.30.5.5".parse().unwrap())],
+            allow_spoof: vec![],
+            openstack,
+        }
+    }
+
+    fn postrouting(doc: &str) -> Vec<&str> {
+        doc.lines()
+            .skip_while(|l| !l.contains("chain postrouting"))
+            .skip(2)
+            .take_while(|l| l.trim() != "}")
+            .map(str::trim)
+            .collect()
+    }
+
+    #[test]
+    fn floating_ips_only_when_enabled_or_openstack() {
+        let pools = [pool("10.81.0.0/16", true)];
+        let off = NatSettings::default();
+        let doc = ruleset(&pools, &[floating(false)], &[], &off);
+        assert!(!doc.contains("172.30.5.5"), "floatingIPs: Disabled: {doc}");
+        // Felix programs OpenStack's mappings regardless.
+        let doc = ruleset(&pools, &[floating(true)], &[], &off);
+        assert!(
+            doc.contains("ip daddr 172.30.5.5 dnat ip to 10.81.0.5"),
+            "{doc}"
+        );
+        let doc = ruleset(&pools, &[floating(false)], &[], &enabled());
+        assert!(
+            doc.contains("ip daddr 172.30.5.5 dnat ip to 10.81.0.5"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("ip saddr 10.81.0.5 ip daddr != @all4 snat ip to 172.30.5.5"),
+            "{doc}"
+        );
+    }
+
+    #[test]
+    fn nat_outgoing_address_and_exclusions() {
+        let pools = [pool("10.81.0.0/16", true), pool("fd00:81::/64", true)];
+        let hosts: Vec<IpAddr> = vec![
+            "172.31.0.2".parse().unwrap(),
+            "172.31.0.1".parse().unwrap(),
+            "172.31.0.1".parse().unwrap(),
+            "fd00:31::1".parse().unwrap(),
+        ];
+        // Defaults: masquerade, host IPs NATed like any other destination.
+        let doc = ruleset(&pools, &[], &hosts, &NatSettings::default());
+        assert_eq!(
+            postrouting(&doc),
+            [
+                "ip saddr @masq4 ip daddr != @all4 masquerade fully-random",
+                "ip6 saddr @masq6 ip6 daddr != @all6 masquerade fully-random",
+            ],
+            "{doc}"
+        );
+        let nat = NatSettings {
+            outgoing_address: Some("192.0.2.9".parse().unwrap()),
+            exclude_host_ips: true,
+            ..NatSettings::default()
+        };
+        let doc = ruleset(&pools, &[], &hosts, &nat);
+        assert_eq!(
+            postrouting(&doc),
+            [
+                "ip saddr @masq4 ip daddr != @all4 ip daddr != @hosts4 snat ip to 192.0.2.9 fully-random",
+                "ip6 saddr @masq6 ip6 daddr != @all6 ip6 daddr != @hosts6 masquerade fully-random",
+            ],
+            "{doc}"
+        );
+        assert!(
+            doc.contains(
+                "set hosts4 { type ipv4_addr; flags interval; elements = { 172.31.0.1, 172.31.0.2 }; }"
+            ),
+            "{doc}"
+        );
+        assert!(
+            doc.contains(
+                "set hosts6 { type ipv6_addr; flags interval; elements = { fd00:31::1 }; }"
+            ),
+            "{doc}"
+        );
+    }
+
     #[test]
     fn renders_nat_floating_and_antispoof() {
         let pools = [
@@ -245,8 +381,9 @@ mod tests {
             nets: vec!["10.81.0.5/32".parse().unwrap()],
             nats: vec![("10.81.0.5".parse().unwrap(), "172.30.5.5".parse().unwrap())],
             allow_spoof: vec!["192.168.50.0/24".parse().unwrap()],
+            openstack: false,
         }];
-        let doc = ruleset(&pools, &wl);
+        let doc = ruleset(&pools, &wl, &[], &enabled());
         assert!(
             doc.contains(
                 "set masq4 { type ipv4_addr; flags interval; elements = { 10.81.0.0/16 }; }"
@@ -268,8 +405,11 @@ mod tests {
         assert!(doc.contains("\"cali1234\" . 192.168.50.0/24"), "{doc}");
         assert!(doc.contains("masquerade fully-random"), "{doc}");
         // Deterministic, and the marker changes with the content.
-        assert_eq!(doc, ruleset(&pools, &wl));
-        assert_ne!(marker(&doc), marker(&ruleset(&pools[..1], &wl)));
+        assert_eq!(doc, ruleset(&pools, &wl, &[], &enabled()));
+        assert_ne!(
+            marker(&doc),
+            marker(&ruleset(&pools[..1], &wl, &[], &enabled()))
+        );
         assert!(marker(&doc).unwrap().starts_with("h:"));
     }
 
@@ -280,8 +420,9 @@ mod tests {
             nets: vec!["10.81.0.5/32".parse().unwrap()],
             nats: vec![],
             allow_spoof: vec![],
+            openstack: false,
         }];
-        let doc = ruleset(&[pool("10.81.0.0/16", true)], &wl);
+        let doc = ruleset(&[pool("10.81.0.0/16", true)], &wl, &[], &enabled());
         let line = doc.lines().find(|l| l.contains("set wl4")).unwrap();
         assert!(
             line.contains("elements = { \"cali'; } x\" . 10.81.0.5/32 };"),
@@ -293,7 +434,7 @@ mod tests {
     fn disabled_pools_do_not_masquerade() {
         let mut p = pool("10.81.0.0/16", true);
         p.disabled = true;
-        let doc = ruleset(&[p], &[]);
+        let doc = ruleset(&[p], &[], &[], &NatSettings::default());
         assert!(
             doc.contains("set masq4 { type ipv4_addr; flags interval; }"),
             "{doc}"

@@ -54,6 +54,15 @@ impl Effective {
                 .and_then(|v| u32::try_from(v).ok())
                 .unwrap_or(0),
             ipip_routes: true,
+            nat: super::model::NatSettings {
+                floating_ips: self
+                    .str("floatingIPs")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("Enabled")),
+                outgoing_address: self.str("natOutgoingAddress").and_then(|a| a.parse().ok()),
+                exclude_host_ips: self
+                    .str("natOutgoingExclusions")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("IPPoolsAndHostIPs")),
+            },
         }
     }
 }

@@ -70,6 +70,12 @@ pub fn read(
                     .as_ref()
                     .and_then(|b| b.ipv4_address.as_deref())
                     .and_then(|a| a.parse().ok()),
+                ipv6: n
+                    .spec
+                    .bgp
+                    .as_ref()
+                    .and_then(|b| b.ipv6_address.as_deref())
+                    .and_then(|a| a.parse().ok()),
                 vxlan_tunnel: n
                     .spec
                     .ipv4_vxlan_tunnel_addr
@@ -124,6 +130,7 @@ pub fn read(
                     .iter()
                     .filter_map(|n| n.parse::<IpNet>().ok())
                     .collect(),
+                openstack: w.spec.orchestrator.eq_ignore_ascii_case("openstack"),
             }),
             _ => None,
         })
