@@ -10,26 +10,44 @@
 //! Protocol: the client sends one line naming what it asks, as the health
 //! server's paths (`/liveness`, `/readiness`, `/bgp-liveness`,
 //! `/bgp-readiness`, `/bgp-status`); the agent answers the status code on
-//! the first line and the body after it, then closes. Requests are served
-//! one at a time; a client has [`CLIENT_TIMEOUT`] to send at most
-//! [`MAX_REQUEST`] bytes.
+//! the first line and the body after it, then closes. Connections are
+//! served by [`crate::line_server`]: none waits on another, up to
+//! [`LIMITS`]` .max_connections` at once; a client has [`CLIENT_TIMEOUT`]
+//! to send at most [`MAX_REQUEST`] bytes (a longer line is answered 400,
+//! an unknown one 404).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::health::Health;
+use crate::line_server::{self, Limits, Line, Outcome};
 
 /// The directory of the socket when no state directory is set.
 pub const DEFAULT_DIR: &str = "/var/run/calico";
 /// The socket's file name.
 pub const FILE_NAME: &str = "calico-node.ctl";
-/// How long a connected client may take to send its request.
+/// How long a connected client may take to send its request (from
+/// connect), and again to take the answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest request line read.
-pub const MAX_REQUEST: u64 = 256;
+pub const MAX_REQUEST: usize = 256;
+/// What the socket tolerates of its clients.
+pub const LIMITS: Limits = Limits {
+    max_connections: 1024,
+    max_line: MAX_REQUEST,
+    deadline: CLIENT_TIMEOUT,
+};
+/// The requests understood.
+pub const REQUESTS: [&str; 5] = [
+    "/liveness",
+    "/readiness",
+    "/bgp-liveness",
+    "/bgp-readiness",
+    "/bgp-status",
+];
 
 /// The socket's path for a state directory (`CALICO_STATE_DIR`), if set.
 pub fn path(state_dir: Option<&str>) -> PathBuf {
@@ -58,28 +76,32 @@ pub fn serve(health: Arc<Health>, path: &Path) -> std::io::Result<()> {
     }
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            answer_one(&health, conn);
-        }
-    });
-    Ok(())
+    line_server::serve(listener, "control socket", LIMITS, Control { health })
 }
 
-fn answer_one(health: &Health, conn: UnixStream) {
-    let timeout = Some(CLIENT_TIMEOUT);
-    if conn.set_read_timeout(timeout).is_err() || conn.set_write_timeout(timeout).is_err() {
-        return;
+struct Control {
+    health: Arc<Health>,
+}
+
+impl line_server::Answer for Control {
+    fn answer(&self, line: Line) -> Outcome {
+        let what = String::from_utf8_lossy(line.bytes());
+        let what = what.trim();
+        if !REQUESTS.contains(&what) {
+            return Outcome::Malformed {
+                detail: format!("unknown request {what:?}"),
+                answer: b"404\nnot found\n".to_vec(),
+            };
+        }
+        let (code, body) = self.health.answer(what);
+        Outcome::Reply(Box::pin(std::future::ready(
+            format!("{code}\n{body}").into_bytes(),
+        )))
     }
-    let mut line = String::new();
-    if BufReader::new((&conn).take(MAX_REQUEST))
-        .read_line(&mut line)
-        .is_err()
-    {
-        return;
+
+    fn too_long(&self, limit: usize) -> Vec<u8> {
+        format!("400\nrequest longer than {limit} bytes\n").into_bytes()
     }
-    let (code, body) = health.answer(line.trim());
-    let _ = write!(&conn, "{code}\n{body}");
 }
 
 /// Asks the agent listening on `path` for `what` (a health path); the body

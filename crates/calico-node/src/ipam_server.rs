@@ -2,27 +2,47 @@
 //! (which keeps the store open) to allocate and release, instead of opening
 //! the store in every plugin process. One JSON line per request and answer
 //! on a unix socket (`CALICO_IPAM_SOCKET`, default
-//! `/var/run/calico/ipam.sock`, mode 0600); requests are served one at a
-//! time, each under the host-wide IPAM lock file the plugin names (the one
-//! its own fallback takes), and never after the plugin's deadline
-//! (`calico_ipam::service::answer_envelope`). A plugin that cannot reach
-//! the socket, finds it serving another store, or hears that its deadline
-//! passed, does the work itself.
+//! `/var/run/calico/ipam.sock`, mode 0600); requests are carried out one at
+//! a time, in the order they arrive whole, each under the host-wide IPAM
+//! lock file the plugin names (the one its own fallback takes), and never
+//! after the plugin's deadline (`calico_ipam::service::answer_envelope`).
+//! A plugin that cannot reach the socket, finds it serving another store,
+//! or hears that its deadline passed, does the work itself.
+//!
+//! Connections are read and answered by [`crate::line_server`] (no client
+//! waits on another's connection; up to [`LIMITS`]` .max_connections` at
+//! once, [`service::MAX_REQUEST`] bytes each, [`CLIENT_TIMEOUT`] to send
+//! the request); one thread carries the requests out.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use calico_datastore::Store;
 use calico_ipam::Ipam;
-use calico_ipam::service::{self, Envelope, Response};
+use calico_ipam::service::{self, Envelope, FailureClass, Response};
+
+use crate::line_server::{self, Limits, Line, Outcome};
 
 /// The default socket path.
 pub const DEFAULT_SOCKET: &str = "/var/run/calico/ipam.sock";
 
-/// Starts serving on `path` from background threads.
+/// How long a connected client may take to send its request (from
+/// connect), and again to take the answer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the service tolerates of its clients.
+pub const LIMITS: Limits = Limits {
+    max_connections: 1024,
+    max_line: service::MAX_REQUEST,
+    deadline: CLIENT_TIMEOUT,
+};
+
+type Job = (Envelope, tokio::sync::oneshot::Sender<Response>);
+
+/// Starts serving on `path` in the background.
 pub fn serve(path: &Path, store: Arc<dyn Store>, identity: String) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent() {
@@ -33,48 +53,73 @@ pub fn serve(path: &Path, store: Arc<dyn Store>, identity: String) -> std::io::R
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     let ipam = Ipam::new(store);
-    // One thread serves the connections in turn: requests are carried out
-    // one at a time anyway, and a thread per connection would cost more
-    // than the request. A client gets `CLIENT_TIMEOUT` to send its line.
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            serve_one(conn, &ipam, &identity);
-        }
-    });
-    Ok(())
+    let (jobs, queue) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("ipam-service".into())
+        .spawn(move || {
+            for (env, reply) in queue {
+                let _ = reply.send(service::answer_envelope(&ipam, &identity, &env));
+            }
+        })?;
+    line_server::serve(listener, "IPAM service", LIMITS, Service { jobs })
 }
 
-/// How long a connected client may take to send its request.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+struct Service {
+    jobs: mpsc::Sender<Job>,
+}
 
-fn serve_one(conn: UnixStream, ipam: &Ipam, identity: &str) {
-    let timeout = Some(CLIENT_TIMEOUT);
-    if conn.set_read_timeout(timeout).is_err() || conn.set_write_timeout(timeout).is_err() {
-        return;
-    }
-    let mut line = String::new();
-    if BufReader::new(&conn).read_line(&mut line).is_err() {
-        return;
-    }
-    let answer = match serde_json::from_str::<Envelope>(&line) {
-        Ok(env) => service::answer_envelope(ipam, identity, &env),
-        Err(e) => Response::Failed {
-            class: service::FailureClass::Other,
-            message: format!("bad request: {e}"),
-        },
-    };
-    // One write: the answer and its newline.
-    let mut out = serde_json::to_vec(&answer).unwrap_or_default();
+/// An answer as sent: one JSON line.
+fn encode(r: &Response) -> Vec<u8> {
+    let mut out = serde_json::to_vec(r).unwrap_or_default();
     out.push(b'\n');
-    let _ = (&conn).write_all(&out);
+    out
+}
+
+fn failed(message: String) -> Vec<u8> {
+    encode(&Response::Failed {
+        class: FailureClass::Other,
+        message,
+    })
+}
+
+impl line_server::Answer for Service {
+    fn answer(&self, line: Line) -> Outcome {
+        let env = match service::decode_envelope(line.bytes()) {
+            Ok(env) => env,
+            Err(e) => {
+                let message = e.to_string();
+                return Outcome::Malformed {
+                    detail: message.clone(),
+                    answer: failed(message),
+                };
+            }
+        };
+        let (reply, answered) = tokio::sync::oneshot::channel();
+        let sent = self.jobs.send((env, reply));
+        Outcome::Reply(Box::pin(async move {
+            if sent.is_err() {
+                return failed("the IPAM service has stopped".into());
+            }
+            match answered.await {
+                Ok(r) => encode(&r),
+                Err(_) => failed("the IPAM service has stopped".into()),
+            }
+        }))
+    }
+
+    fn too_long(&self, limit: usize) -> Vec<u8> {
+        failed(format!("bad request: longer than {limit} bytes"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use calico_ipam::hostlock;
-    use calico_ipam::service::{FailureClass, Request};
+    use calico_ipam::service::Request;
     use std::collections::BTreeMap;
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
 
     fn ask(sock: &Path, env: &Envelope) -> Response {
         let conn = UnixStream::connect(sock).unwrap_or_else(|e| panic!("{e}"));

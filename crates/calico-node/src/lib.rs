@@ -13,6 +13,7 @@ pub mod health;
 pub mod http;
 pub mod install;
 pub mod ipam_server;
+pub mod line_server;
 pub mod metrics;
 pub mod startup;
 pub mod watch;

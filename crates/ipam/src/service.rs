@@ -71,6 +71,56 @@ pub struct Envelope {
     pub lock_file: Option<PathBuf>,
 }
 
+/// The longest request line the server reads (16 KiB: a plugin's request
+/// is a few hundred bytes; a line this long is at most 16 MiB over the
+/// server's 1,024 connections).
+pub const MAX_REQUEST: usize = 16 * 1024;
+
+/// The most addresses of one family a request may ask for (a pod asks for
+/// one).
+pub const MAX_ADDRESSES: usize = 256;
+
+/// The longest the server waits for the client's IPAM lock, whatever the
+/// request's deadline says (the plugins wait 60 s for an answer).
+pub const MAX_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Why a request line was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("request longer than {MAX_REQUEST} bytes")]
+    TooLong,
+    #[error("bad request: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("bad request: asks for {0} addresses of one family, at most {MAX_ADDRESSES}")]
+    TooMany(usize),
+}
+
+/// Decodes one request line (without its newline): at most
+/// [`MAX_REQUEST`] bytes of JSON (nested no deeper than serde_json's
+/// limit of 128), asking for at most [`MAX_ADDRESSES`] per family.
+pub fn decode_envelope(line: &[u8]) -> Result<Envelope, DecodeError> {
+    if line.len() > MAX_REQUEST {
+        return Err(DecodeError::TooLong);
+    }
+    let env: Envelope = serde_json::from_slice(line)?;
+    if let Request::Assign {
+        num_v4,
+        num_v6,
+        specific,
+        ..
+    } = &env.request
+    {
+        let specific = specific.as_ref().map_or(0, Vec::len);
+        if let Some(n) = [*num_v4, *num_v6, specific]
+            .into_iter()
+            .find(|n| *n > MAX_ADDRESSES)
+        {
+            return Err(DecodeError::TooMany(n));
+        }
+    }
+    Ok(env)
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -219,7 +269,8 @@ pub fn answer(ipam: &Ipam, own_store: &str, r: &Request) -> Response {
 
 /// The server's answer to `env`: another store is refused; an expired
 /// request is dropped (`expired`, nothing done); otherwise the client's
-/// host IPAM lock is taken, waiting no longer than the client does, and the
+/// host IPAM lock is taken, waiting no longer than the client does (nor
+/// than [`MAX_LOCK_WAIT`]), and the
 /// deadline checked again before the request is carried out. A lock file
 /// that cannot be opened at all (missing directory, refused) cannot be
 /// taken by the client either, so no fallback can be running: the request
@@ -237,7 +288,10 @@ pub fn answer_envelope(ipam: &Ipam, own_store: &str, env: &Envelope) -> Response
     }
     let _lock = match &env.lock_file {
         Some(path) => {
-            let wait = env.remaining(now_ms()).unwrap_or(hostlock::DEFAULT_WAIT);
+            let wait = env
+                .remaining(now_ms())
+                .unwrap_or(hostlock::DEFAULT_WAIT)
+                .min(MAX_LOCK_WAIT);
             match hostlock::acquire_until(path, Instant::now() + wait) {
                 Ok(l) => Some(l),
                 Err(e) if e.is_timeout() => return expired(),
@@ -278,5 +332,47 @@ mod tests {
         };
         let j = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Response>(&j).unwrap(), a);
+    }
+
+    #[test]
+    fn decode_refuses_long_deep_and_greedy_requests() {
+        let env = Envelope::new(
+            Request::Release {
+                store: "s".into(),
+                handle: "h".into(),
+            },
+            Duration::from_secs(1),
+            None,
+        );
+        let line = serde_json::to_vec(&env).unwrap();
+        assert_eq!(decode_envelope(&line).unwrap(), env);
+        let long = vec![b' '; MAX_REQUEST + 1];
+        assert!(matches!(decode_envelope(&long), Err(DecodeError::TooLong)));
+        let mut deep = br#"{"op":"release","store":"s","handle":"h","x":"#.to_vec();
+        deep.extend(std::iter::repeat_n(b'[', 5000));
+        deep.extend(std::iter::repeat_n(b']', 5000));
+        deep.push(b'}');
+        let e = decode_envelope(&deep).unwrap_err();
+        assert!(e.to_string().contains("recursion limit"), "{e}");
+        let greedy = Request::Assign {
+            store: "s".into(),
+            handle: "h".into(),
+            node: "n".into(),
+            attrs: BTreeMap::new(),
+            specific: None,
+            num_v4: 1_000_000_000,
+            num_v6: 0,
+            v4_pools: vec![],
+            v6_pools: vec![],
+        };
+        let greedy =
+            serde_json::to_vec(&Envelope::new(greedy, Duration::from_secs(1), None)).unwrap();
+        let e = decode_envelope(&greedy).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bad request: asks for 1000000000 addresses of one family, at most 256"
+        );
+        assert!(decode_envelope(b"not json").is_err());
+        assert!(decode_envelope(b"\xff\xfe").is_err());
     }
 }

@@ -1,0 +1,474 @@
+//! The servers behind the agent's unix sockets (the control socket and the
+//! IPAM service): one request line in, one answer out, then close — served
+//! on one small tokio runtime (current-thread, on its own thread, shared by
+//! every such server of the process).
+//!
+//! Whatever a client does, its cost is bounded:
+//!
+//! - at most [`Limits::max_connections`] at once; one over the cap is
+//!   closed at once, before anything is read;
+//! - the request line must arrive whole within [`Limits::deadline`] of
+//!   the connection (a client trickling bytes, or sending nothing, is cut
+//!   then) and fit in [`Limits::max_line`] bytes (more is answered
+//!   `too_long` and closed); at most that much is buffered per connection;
+//! - the answer must be taken within [`Limits::deadline`] too;
+//! - connections do not wait on each other: an idle or slow one never
+//!   keeps another from being answered.
+//!
+//! Each kind of abuse is logged once when first seen, then counted and
+//! reported at most once a minute ([`Abuse`]): a flood costs neither disk
+//! nor the lines an operator needs.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::ErrorKind;
+use std::os::unix::net::UnixListener;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::net::UnixStream;
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+
+/// What one server tolerates of its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// The longest request line, without its newline.
+    pub max_line: usize,
+    /// Time allowed to send the request (from accept), and again to take
+    /// the answer.
+    pub deadline: Duration,
+}
+
+/// How a request line ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A line ended by its newline (not included).
+    Full(Vec<u8>),
+    /// The client shut down writing before a newline: what it sent.
+    Eof(Vec<u8>),
+}
+
+impl Line {
+    /// The bytes of the line.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Line::Full(b) | Line::Eof(b) => b,
+        }
+    }
+}
+
+/// The answer bytes to send, once ready.
+pub type Reply = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
+
+/// What a server makes of a line.
+pub enum Outcome {
+    /// A request understood: its answer, once ready.
+    Reply(Reply),
+    /// A request not understood: logged as [`Kind::Malformed`] (with
+    /// `detail`), `answer` sent.
+    Malformed { detail: String, answer: Vec<u8> },
+}
+
+/// A server's answer to a line, and to a line over the limit.
+pub trait Answer: Send + Sync + 'static {
+    /// What to answer to `line` (called on the runtime: must not block).
+    fn answer(&self, line: Line) -> Outcome;
+    /// The answer sent to a request longer than the limit.
+    fn too_long(&self, limit: usize) -> Vec<u8>;
+}
+
+/// Kinds of client behaviour that are logged once and then counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Over the connection cap: closed at once.
+    OverCap,
+    /// A request longer than the limit.
+    TooLong,
+    /// No whole request within the deadline (idle, or too slow).
+    TooSlow,
+    /// The answer was not taken within the deadline.
+    SlowReader,
+    /// A request the server could not make sense of.
+    Malformed,
+    /// `accept` itself failed (out of file descriptors and the like).
+    AcceptFailed,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::OverCap => "over the connection cap, closed at once",
+            Kind::TooLong => "sent a request over the size limit, refused",
+            Kind::TooSlow => "sent no whole request in time, closed",
+            Kind::SlowReader => "did not take the answer in time, closed",
+            Kind::Malformed => "sent a malformed request, refused",
+            Kind::AcceptFailed => "could not be accepted",
+        }
+    }
+}
+
+/// One server's abuse log: the first client of a kind is logged at once
+/// (with what it did), the next ones are counted and reported in one line
+/// a minute.
+pub struct Abuse {
+    server: &'static str,
+    limits: Limits,
+    seen: Mutex<BTreeMap<Kind, (Instant, u64)>>,
+}
+
+/// How often counted clients are reported.
+pub const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+impl Abuse {
+    fn new(server: &'static str, limits: Limits) -> Abuse {
+        Abuse {
+            server,
+            limits,
+            seen: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn limit_words(&self, kind: Kind) -> String {
+        let l = &self.limits;
+        match kind {
+            Kind::OverCap => format!("{} connections at once", l.max_connections),
+            Kind::TooLong => format!("{} bytes", l.max_line),
+            Kind::TooSlow | Kind::SlowReader => format!("{:?}", l.deadline),
+            Kind::Malformed | Kind::AcceptFailed => String::new(),
+        }
+    }
+
+    /// Notes one client of `kind`; `detail` says what it did (may be
+    /// empty). The line logged, if this one was.
+    pub fn note(&self, kind: Kind, detail: &str) -> Option<String> {
+        self.note_at(kind, detail, Instant::now())
+    }
+
+    fn note_at(&self, kind: Kind, detail: &str, now: Instant) -> Option<String> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, n)) = seen.get_mut(&kind) {
+            *n += 1;
+            return None;
+        }
+        seen.insert(kind, (now, 0));
+        let limit = self.limit_words(kind);
+        let limit = if limit.is_empty() {
+            String::new()
+        } else {
+            format!(" (limit: {limit})")
+        };
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        };
+        let line = format!(
+            "{}: a client {}{limit}{detail}; more such clients are counted and reported once a minute",
+            self.server,
+            kind.describe()
+        );
+        log::warn!("{line}");
+        Some(line)
+    }
+
+    /// Logs the counts of the kinds last reported a minute ago or more;
+    /// the lines logged.
+    fn report_at(&self, now: Instant) -> Vec<String> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lines = Vec::new();
+        seen.retain(|kind, (since, n)| {
+            let elapsed = now.saturating_duration_since(*since);
+            if elapsed < REPORT_EVERY {
+                return true;
+            }
+            if *n == 0 {
+                // Quiet for a minute: the next one is logged in full.
+                return false;
+            }
+            let line = format!(
+                "{}: {n} more clients {} in the last {} s",
+                self.server,
+                kind.describe(),
+                elapsed.as_secs()
+            );
+            log::warn!("{line}");
+            lines.push(line);
+            *since = now;
+            *n = 0;
+            true
+        });
+        lines
+    }
+}
+
+/// The runtime of these servers, started on first use.
+fn runtime() -> std::io::Result<Handle> {
+    static HANDLE: OnceLock<Handle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    let handle = rt.handle().clone();
+    // Of two callers racing here, the loser drops the runtime it built.
+    if HANDLE.set(handle.clone()).is_err() {
+        return HANDLE
+            .get()
+            .cloned()
+            .ok_or_else(|| std::io::Error::other("no runtime"));
+    }
+    std::thread::Builder::new()
+        .name("unix-sockets".into())
+        .spawn(move || rt.block_on(std::future::pending::<()>()))?;
+    Ok(handle)
+}
+
+/// Serves `answer` on `listener` (already bound, with its permissions set)
+/// in the background for the life of the process; `server` names it in
+/// log lines.
+pub fn serve(
+    listener: UnixListener,
+    server: &'static str,
+    limits: Limits,
+    answer: impl Answer,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let rt = runtime()?;
+    let listener = {
+        let _guard = rt.enter();
+        tokio::net::UnixListener::from_std(listener)?
+    };
+    let abuse = Arc::new(Abuse::new(server, limits));
+    let reporter = abuse.clone();
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            reporter.report_at(Instant::now());
+        }
+    });
+    rt.spawn(accept_loop(listener, limits, Arc::new(answer), abuse));
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: tokio::net::UnixListener,
+    limits: Limits,
+    answer: Arc<dyn Answer>,
+    abuse: Arc<Abuse>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                abuse.note(Kind::AcceptFailed, &e.to_string());
+                // Out of file descriptors and the like: wait rather than spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            abuse.note(Kind::OverCap, "the connection was closed unread");
+            continue;
+        };
+        let (answer, abuse) = (answer.clone(), abuse.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            serve_one(stream, limits, &*answer, &abuse).await;
+        });
+    }
+}
+
+/// How reading a request failed.
+enum ReadError {
+    TooLong,
+    Io,
+}
+
+async fn serve_one(stream: UnixStream, limits: Limits, answer: &dyn Answer, abuse: &Abuse) {
+    let read = tokio::time::timeout(limits.deadline, read_line(&stream, limits.max_line)).await;
+    let out = match read {
+        Err(_) => {
+            abuse.note(Kind::TooSlow, "");
+            return;
+        }
+        Ok(Err(ReadError::Io)) => return,
+        Ok(Err(ReadError::TooLong)) => {
+            abuse.note(Kind::TooLong, "");
+            answer.too_long(limits.max_line)
+        }
+        // Connected and closed: nothing asked, nothing to answer.
+        Ok(Ok(Line::Eof(b))) if b.is_empty() => return,
+        Ok(Ok(line)) => match answer.answer(line) {
+            Outcome::Reply(reply) => reply.await,
+            Outcome::Malformed { detail, answer } => {
+                abuse.note(Kind::Malformed, &detail);
+                answer
+            }
+        },
+    };
+    if tokio::time::timeout(limits.deadline, write_all(&stream, &out))
+        .await
+        .is_err()
+    {
+        abuse.note(Kind::SlowReader, "");
+    }
+}
+
+/// Reads up to the first newline, at most `max` bytes before it.
+async fn read_line(stream: &UnixStream, max: usize) -> Result<Line, ReadError> {
+    let mut line = Vec::new();
+    let mut chunk = [0u8; 2048];
+    loop {
+        stream.readable().await.map_err(|_| ReadError::Io)?;
+        let n = match stream.try_read(&mut chunk) {
+            Ok(0) => return Ok(Line::Eof(line)),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return Err(ReadError::Io),
+        };
+        let got = chunk.get(..n).unwrap_or_default();
+        let (part, done) = match got.iter().position(|b| *b == b'\n') {
+            Some(i) => (got.get(..i).unwrap_or_default(), true),
+            None => (got, false),
+        };
+        if line.len() + part.len() > max {
+            return Err(ReadError::TooLong);
+        }
+        line.extend_from_slice(part);
+        if done {
+            return Ok(Line::Full(line));
+        }
+    }
+}
+
+async fn write_all(stream: &UnixStream, mut out: &[u8]) -> std::io::Result<()> {
+    while !out.is_empty() {
+        stream.writable().await?;
+        match stream.try_write(out) {
+            Ok(n) => out = out.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flood of one kind is one line, then one count a minute; a kind
+    /// quiet for a minute is logged in full again (issue 17 point 4).
+    #[test]
+    fn abuse_is_logged_once_then_counted() {
+        let limits = Limits {
+            max_connections: 8,
+            max_line: 256,
+            deadline: Duration::from_secs(2),
+        };
+        let abuse = Abuse::new("test socket", limits);
+        let t0 = Instant::now();
+        let first = abuse.note_at(Kind::TooSlow, "", t0);
+        assert_eq!(
+            first.as_deref(),
+            Some(
+                "test socket: a client sent no whole request in time, closed (limit: 2s); more such clients are counted and reported once a minute"
+            )
+        );
+        for _ in 0..999 {
+            assert_eq!(abuse.note_at(Kind::TooSlow, "", t0), None);
+        }
+        let other = abuse.note_at(Kind::Malformed, "unknown request \"x\"", t0);
+        assert!(
+            other.is_some_and(|l| l.contains("malformed request, refused: unknown request \"x\";"))
+        );
+        assert!(abuse.report_at(t0 + Duration::from_secs(30)).is_empty());
+        let minute = t0 + REPORT_EVERY;
+        assert_eq!(
+            abuse.report_at(minute),
+            [
+                "test socket: 999 more clients sent no whole request in time, closed in the last 60 s"
+            ]
+        );
+        // Nothing since: forgotten, and the next is logged in full.
+        assert!(abuse.report_at(minute + REPORT_EVERY).is_empty());
+        assert!(
+            abuse
+                .note_at(Kind::TooSlow, "", minute + REPORT_EVERY)
+                .is_some()
+        );
+        assert!(
+            abuse
+                .note_at(Kind::Malformed, "", minute + REPORT_EVERY)
+                .is_some()
+        );
+    }
+
+    struct Echo;
+    impl Answer for Echo {
+        fn answer(&self, line: Line) -> Outcome {
+            let mut out = line.bytes().to_vec();
+            out.push(b'\n');
+            Outcome::Reply(Box::pin(std::future::ready(out)))
+        }
+        fn too_long(&self, limit: usize) -> Vec<u8> {
+            format!("over {limit}\n").into_bytes()
+        }
+    }
+
+    /// Over the cap, a connection is closed at once while those under it
+    /// are still held (their deadline is a minute away); once they are
+    /// gone, a new one is served.
+    #[test]
+    fn over_the_cap_is_closed_at_once() {
+        use std::io::{Read, Write};
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("s.sock");
+        let listener = UnixListener::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+        let limits = Limits {
+            max_connections: 4,
+            max_line: 16,
+            deadline: Duration::from_secs(60),
+        };
+        serve(listener, "test socket", limits, Echo).unwrap_or_else(|e| panic!("{e}"));
+        let ask = |line: &[u8]| {
+            let mut s =
+                std::os::unix::net::UnixStream::connect(&path).unwrap_or_else(|e| panic!("{e}"));
+            s.set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let _ = s.write_all(line);
+            s
+        };
+        let answer = |mut s: std::os::unix::net::UnixStream| {
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            out
+        };
+        let held: Vec<_> = (0..4).map(|_| ask(b"")).collect();
+        assert_eq!(answer(ask(b"hello\n")), "", "over the cap: closed unread");
+        // The held ones are still open: each is answered.
+        for s in held {
+            let mut s = s;
+            s.write_all(b"0123456789abcdefg\n")
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(answer(s), "over 16\n");
+        }
+        // A slot is given back just after its connection closes.
+        let served = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            answer(ask(b"hello\n")) == "hello\n"
+        });
+        assert!(served);
+    }
+}
