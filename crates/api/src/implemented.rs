@@ -103,10 +103,28 @@ pub fn kind_not_implemented(kind: Kind) -> Option<&'static str> {
         Kind::StagedNetworkPolicy
         | Kind::StagedGlobalNetworkPolicy
         | Kind::StagedKubernetesNetworkPolicy => Some(
-            "staged policies are previews, never enforced (as in Calico), and calico-rs has no flow logs to preview them in",
+            "a staged policy is a preview that Calico never enforces either, and calico-rs has no flow logs to preview it in",
         ),
         _ => None,
     }
+}
+
+/// A one-line note for a user: what of `r` calico-rs stores but does not
+/// act on, or `None` when it acts on everything `r` sets.
+pub fn not_implemented_note(r: &Resource) -> Option<String> {
+    let fields = not_implemented(r);
+    if fields.is_empty() {
+        return None;
+    }
+    Some(match kind_not_implemented(r.kind()) {
+        Some(why) => format!("{}: accepted, not implemented ({why})", r.key()),
+        None => format!(
+            "{}: accepted, not implemented: {} (stored and validated; calico-rs does not act on {})",
+            r.key(),
+            fields.join(", "),
+            if fields.len() == 1 { "it" } else { "them" }
+        ),
+    })
 }
 
 /// The fields `r` sets that calico-rs accepts but does not act on, as
@@ -114,6 +132,12 @@ pub fn kind_not_implemented(kind: Kind) -> Option<&'static str> {
 /// nothing is acted on ([`kind_not_implemented`]) gives `spec`.
 pub fn not_implemented(r: &Resource) -> Vec<String> {
     let kind = r.kind();
+    if kind != Kind::FelixConfiguration
+        && kind_not_implemented(kind).is_none()
+        && not_acted_on(kind).is_empty()
+    {
+        return Vec::new();
+    }
     let json = r.to_json();
     let Some(spec) = json.get("spec").and_then(Value::as_object) else {
         return Vec::new();
@@ -216,5 +240,13 @@ mod tests {
             "metadata": {"name": "default"}, "spec": {"controllers": {}}}),
         );
         assert_eq!(not_implemented(&kcc), ["spec"]);
+        assert_eq!(
+            not_implemented_note(&peer).as_deref(),
+            Some(
+                "BGPPeer(p): accepted, not implemented: spec.localASNumber, spec.reversePeering (stored and validated; calico-rs does not act on them)"
+            )
+        );
+        assert!(not_implemented_note(&kcc).is_some_and(|n| n.contains("no kube-controllers")));
+        assert_eq!(not_implemented_note(&pool), None);
     }
 }

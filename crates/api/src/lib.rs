@@ -26,7 +26,7 @@ pub use codec::{
     encode_json, encode_yaml, to_output_value,
 };
 pub use document::{Document, DocumentKey};
-pub use implemented::{kind_not_implemented, not_implemented};
+pub use implemented::{kind_not_implemented, not_implemented, not_implemented_note};
 pub use kind::Kind;
 pub use meta::{ObjectMeta, Resource, ResourceKey};
 pub use validate::{FieldError, ValidationError};

@@ -142,7 +142,7 @@ fn normalized(mut r: Resource) -> Resource {
 
 fn round_trip_every_kind(ds: Ds) {
     let out = ds.ok(&["apply", "-f", FIXTURE]);
-    assert_eq!(out.trim(), "Successfully applied 19 resource(s)");
+    assert_eq!(out.trim(), "Successfully applied 23 resource(s)");
     let wanted: Vec<Resource> = decode(&std::fs::read_to_string(FIXTURE).unwrap_or_default())
         .into_iter()
         .map(|mut r| {
@@ -294,7 +294,7 @@ fn optimistic_concurrency(ds: Ds) {
     );
     assert!(
         ds.ok(&["create", "-f", FIXTURE, "--skip-exists"])
-            .contains("Successfully created 19")
+            .contains("Successfully created 23")
     );
     // Replace of a missing resource fails.
     let f = ds.file(
@@ -477,7 +477,7 @@ fn validate_and_version_need_no_store() {
     let ds = local();
     assert_eq!(
         ds.ok(&["validate", "-f", FIXTURE]).trim(),
-        "Successfully validated 19 resource(s)"
+        "Successfully validated 23 resource(s)"
     );
     let f = ds.file("bad.yaml", "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec: {peerIP: 10.0.0.1, asNumber: 4294967296}\n");
     let e = ds.fails(&["validate", "-f", &f]);

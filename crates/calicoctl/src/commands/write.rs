@@ -16,6 +16,9 @@
 //! resource at a time. Either way, resources already written stay and the
 //! error says how many ("Partial success", as Calico's calicoctl, which
 //! writes one resource at a time).
+//!
+//! A field calico-rs accepts and stores but does not act on is named once
+//! per resource on stderr ("accepted, not implemented"), before the writes.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -98,6 +101,7 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
     let mut write = vec![true; resources.len()];
     let mut first_seen: HashMap<&DocumentKey, usize> = HashMap::new();
     let mut repeated = HashSet::new();
+    let mut warnings = Vec::new();
     for (i, (p, existing)) in resources.iter().zip(&existing).enumerate() {
         let key = &p.key;
         let place = place(&file, &documents, i);
@@ -142,6 +146,11 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
         {
             errors.push(format!("{place}: {e}"));
         }
+        if let Document::Calico(r) = &d
+            && let Some(note) = calico_api::not_implemented_note(r)
+        {
+            warnings.push(format!("warning: {place}: {note}"));
+        }
     }
     if !errors.is_empty() {
         let listed = refuse(&errors)
@@ -151,6 +160,9 @@ pub fn run(config: Option<&PathBuf>, mode: Mode, a: WriteArgs) -> anyhow::Result
         bail!("Failed to {verb} {label}resource(s):\n{listed}");
     }
     drop(first_seen);
+    for w in &warnings {
+        eprintln!("{w}");
+    }
     let op = match mode {
         Mode::Create => WriteOp::Create,
         Mode::Apply => WriteOp::Apply,
