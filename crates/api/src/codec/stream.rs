@@ -8,7 +8,8 @@
 //! Limits (each refused in plain words naming the document):
 //! - a YAML document may nest [`MAX_DEPTH`] levels, hold [`MAX_NODES`]
 //!   values and [`MAX_TEXT_BYTES`] of text (a `List` is one document);
-//! - YAML anchors and aliases keep serde-saphyr's limits against alias bombs;
+//! - YAML aliases may stand for at most [`MAX_REPLAYED`] values in one
+//!   document, under serde-saphyr's other limits against alias bombs;
 //! - JSON nests at most 128 levels (serde_json's recursion limit).
 //!
 //! There is no limit on the number of documents.
@@ -31,6 +32,10 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_NODES: usize = 20_000_000;
 /// Most text (scalar bytes) in one YAML document.
 pub const MAX_TEXT_BYTES: usize = 256 << 20;
+/// Most values that YAML aliases (`*name`) may stand for in one document
+/// (serde-saphyr's default is 1,000,000: calicoctl reached 233 MiB on an
+/// alias bomb before refusing it; 30 MiB with this).
+pub const MAX_REPLAYED: usize = 100_000;
 
 /// What one document (or one item of a `List`) decodes to.
 pub trait DocumentDecoder {
@@ -132,6 +137,9 @@ fn read_yaml<R: BufRead, D: DocumentDecoder>(
             max_nodes: MAX_NODES,
             max_events: 2 * MAX_NODES,
             max_total_scalar_bytes: MAX_TEXT_BYTES,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_REPLAYED,
         },
     };
     let mut n = 0;
