@@ -190,6 +190,7 @@ pub fn run(
             }
             let mut problems = d.problems;
             problems.extend(felix_problems);
+            problems.extend(settings::not_implemented(&eff));
             problems.extend(dropped);
             problems.extend(c.problems);
             problems.extend(applied.problems);

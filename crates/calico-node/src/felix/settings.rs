@@ -6,6 +6,10 @@
 //! in any case (`ACCEPT`) take Calico's spelling (`Accept`), and a value
 //! Felix would refuse leaves out that one parameter (named in the log and
 //! on readiness), never the rest of the layer.
+//!
+//! A field Felix's part of calico-node does not act on is named on
+//! readiness ("accepted, not implemented") and logged once, when the set of
+//! such fields changes ([`not_implemented`]).
 
 use std::collections::BTreeMap;
 
@@ -65,6 +69,35 @@ impl Effective {
             },
         }
     }
+}
+
+/// The fields set (by FelixConfiguration or `FELIX_*`) that calico-node
+/// accepts but does not act on, as one readiness note; logged only when the
+/// note changes, so each is reported once, not every pass.
+pub fn not_implemented(eff: &Effective) -> Option<String> {
+    static LAST: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let fields: Vec<&str> = eff
+        .0
+        .keys()
+        .map(String::as_str)
+        .filter(|f| !calico_api::implemented::FELIX_ACTED_ON.contains(f))
+        .collect();
+    let note = (!fields.is_empty()).then(|| {
+        format!(
+            "felix configuration: accepted, not implemented: {}",
+            fields.join(", ")
+        )
+    });
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *last != note {
+        if let Some(n) = &note {
+            log::warn!("{n}");
+        }
+        last.clone_from(&note);
+    }
+    note
 }
 
 /// Merges `layers` in order (later wins).
@@ -198,6 +231,24 @@ mod tests {
         }
         assert_eq!(problems.len(), 4, "{text}");
         assert!(problems.iter().all(|p| p.starts_with("environment: ")));
+    }
+
+    #[test]
+    fn fields_not_acted_on_are_named() {
+        let m = merge(&[
+            json!({"vxlanVNI": 4100, "bpfLogLevel": "Off", "programClusterRoutes": "Enabled"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        ]);
+        assert_eq!(
+            not_implemented(&m).as_deref(),
+            Some(
+                "felix configuration: accepted, not implemented: bpfLogLevel, programClusterRoutes"
+            )
+        );
+        let acted_on = merge(&[json!({"vxlanVNI": 4100}).as_object().cloned().unwrap()]);
+        assert_eq!(not_implemented(&acted_on), None);
     }
 
     #[test]
