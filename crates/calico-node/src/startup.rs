@@ -2,10 +2,17 @@
 //! register this host as a Node, create the default pools if the cluster
 //! has none, give the node a VXLAN tunnel address when a VXLAN pool covers
 //! it, and leave `nodename` and `mtu` for the CNI plugin.
+//!
+//! First, as Calico's `EnsureInitialized`, the ClusterInformation `default`
+//! ([`ensure_cluster_info`]): `calicoVersion` this build's, a random
+//! `clusterGUID` (32 hex digits) kept once set, `datastoreReady: true` only
+//! when unset (a datastore locked by `calicoctl datastore migrate lock`
+//! stays locked), and the `CLUSTER_TYPE` entries added to `clusterType`.
 
 use std::net::IpAddr;
 use std::path::Path;
 
+use calico_api::resources::ClusterInformationSpec;
 use calico_api::{Kind, Resource, ResourceKey};
 use calico_datastore::{Client, ClientError};
 use calico_ipam::{AssignArgs, Ipam, Use};
@@ -207,7 +214,133 @@ fn underlay_mtu(addr: Option<IpNet>) -> Option<u32> {
 }
 
 /// Runs start-up against `client`.
+/// The version calico-node writes as `calicoVersion` (as `calicoctl
+/// version` shows the client's).
+pub const CALICO_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+
+/// The ClusterInformation spec start-up should leave, given the stored one
+/// (if any), or `None` when the stored one needs no change. As Calico's
+/// `ensureClusterInformation`: the version set, a GUID made only when
+/// there is none, `datastoreReady` set to true only when unset, and the
+/// comma-separated `cluster_type` entries missing from `clusterType`
+/// appended.
+pub fn cluster_info_update(
+    stored: Option<&ClusterInformationSpec>,
+    version: &str,
+    cluster_type: Option<&str>,
+    guid: impl FnOnce() -> String,
+) -> Option<ClusterInformationSpec> {
+    let mut s = stored.cloned().unwrap_or_default();
+    if !version.is_empty() {
+        s.calico_version = Some(version.to_string());
+    }
+    if s.cluster_guid.as_deref().is_none_or(str::is_empty) {
+        s.cluster_guid = Some(guid());
+    }
+    s.datastore_ready.get_or_insert(true);
+    let wanted: Vec<&str> = cluster_type
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if !wanted.is_empty() {
+        let mut all: Vec<String> = s
+            .cluster_type
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+        for t in wanted {
+            if !all.iter().any(|a| a == t) {
+                all.push(t.to_string());
+            }
+        }
+        s.cluster_type = Some(all.join(","));
+    }
+    (stored != Some(&s)).then_some(s)
+}
+
+/// A new cluster GUID: 16 random bytes as 32 hex digits (a UUID's bytes,
+/// as Calico makes it).
+fn new_cluster_guid() -> Result<String, StartupError> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/uuid").map_err(|source| {
+        StartupError::File {
+            path: "/proc/sys/kernel/random/uuid".into(),
+            source,
+        }
+    })?;
+    let hex: String = text.chars().filter(char::is_ascii_hexdigit).collect();
+    if hex.len() != 32 {
+        return Err(StartupError::Address(format!(
+            "/proc/sys/kernel/random/uuid gave {text:?}, not a UUID"
+        )));
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+/// Writes the ClusterInformation `default` as [`cluster_info_update`] says,
+/// retrying when another node writes it at the same time.
+pub fn ensure_cluster_info(
+    client: &Client,
+    version: &str,
+    cluster_type: Option<&str>,
+) -> Result<(), StartupError> {
+    let key = ResourceKey {
+        kind: Kind::ClusterInformation,
+        namespace: None,
+        name: "default".into(),
+    };
+    let mut last = None;
+    for _ in 0..5 {
+        let stored = match client.get(&key) {
+            Ok(Resource::ClusterInformation(ci)) => Some(ci),
+            Ok(_) => None,
+            Err(ClientError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let guid = new_cluster_guid()?;
+        let Some(spec) = cluster_info_update(
+            stored.as_ref().map(|c| &c.spec),
+            version,
+            cluster_type,
+            || guid,
+        ) else {
+            return Ok(());
+        };
+        let written = match stored {
+            Some(mut ci) => {
+                // Its resourceVersion kept: a concurrent change is a conflict.
+                ci.spec = spec;
+                client.update(Resource::ClusterInformation(ci))
+            }
+            None => {
+                let mut r = Resource::empty(Kind::ClusterInformation, "default");
+                if let Resource::ClusterInformation(ci) = &mut r {
+                    ci.spec = spec;
+                }
+                client.create(r)
+            }
+        };
+        match written {
+            Ok(_) => return Ok(()),
+            Err(e @ (ClientError::Conflict { .. } | ClientError::AlreadyExists(_))) => {
+                last = Some(e)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.map_or_else(
+        || StartupError::Address("cannot write the ClusterInformation".into()),
+        StartupError::from,
+    ))
+}
+
 pub fn run(cfg: &NodeConfig, client: &Client) -> Result<Registered, StartupError> {
+    let cluster_type = std::env::var("CLUSTER_TYPE").ok();
+    ensure_cluster_info(client, CALICO_VERSION, cluster_type.as_deref())?;
     let existing = get_node(client, &cfg.nodename)?;
     let cur = |path: &[&str]| -> Option<String> {
         let mut v = existing.as_ref()?;
@@ -383,5 +516,58 @@ mod tests {
             vxlan_pools(&client, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(mine, vec!["tunnels".to_string()]);
         assert!(any_vxlan);
+    }
+
+    #[test]
+    fn cluster_information_as_calico_ensures_it() {
+        let guid = || "00112233445566778899aabbccddeeff".to_string();
+        let made = cluster_info_update(None, "v1.0.0", Some("k8s,bgp"), guid).unwrap();
+        assert_eq!(
+            made,
+            ClusterInformationSpec {
+                cluster_guid: Some(guid()),
+                cluster_type: Some("k8s,bgp".into()),
+                calico_version: Some("v1.0.0".into()),
+                datastore_ready: Some(true),
+                variant: None,
+            }
+        );
+        // Nothing to change: nothing written.
+        assert_eq!(
+            cluster_info_update(Some(&made), "v1.0.0", Some("bgp"), || unreachable!()),
+            None
+        );
+        // A new version and type; the GUID kept, a lock kept.
+        let mut locked = made.clone();
+        locked.datastore_ready = Some(false);
+        let up = cluster_info_update(
+            Some(&locked),
+            "v1.1.0",
+            Some("typha, k8s"),
+            || unreachable!(),
+        )
+        .unwrap();
+        assert_eq!(up.calico_version.as_deref(), Some("v1.1.0"));
+        assert_eq!(up.cluster_guid, made.cluster_guid);
+        assert_eq!(up.datastore_ready, Some(false));
+        assert_eq!(up.cluster_type.as_deref(), Some("k8s,bgp,typha"));
+        // One made by `calicoctl datastore migrate lock` (no version yet).
+        let bare = ClusterInformationSpec {
+            datastore_ready: Some(false),
+            ..Default::default()
+        };
+        let up = cluster_info_update(Some(&bare), "v1.0.0", None, guid).unwrap();
+        assert_eq!(up.datastore_ready, Some(false));
+        assert_eq!(up.cluster_guid, Some(guid()));
+    }
+
+    #[test]
+    fn cluster_guid_is_32_hex_digits() {
+        let g = new_cluster_guid().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            g.len() == 32 && g.chars().all(|c| c.is_ascii_hexdigit()),
+            "{g}"
+        );
+        assert_ne!(g, new_cluster_guid().unwrap_or_else(|e| panic!("{e}")));
     }
 }
