@@ -11,8 +11,8 @@
 //! server's paths (`/liveness`, `/readiness`, `/bgp-liveness`,
 //! `/bgp-readiness`, `/bgp-status`); the agent answers the status code on
 //! the first line and the body after it, then closes. Connections are
-//! served by [`crate::line_server`]: none waits on another, up to
-//! [`LIMITS`]` .max_connections` at once; a client has [`CLIENT_TIMEOUT`]
+//! served by [`crate::line_server`] within [`LIMITS`]: none waits on
+//! another, 1,024 at once; a client has [`CLIENT_TIMEOUT`] from connect
 //! to send at most [`MAX_REQUEST`] bytes (a longer line is answered 400,
 //! an unknown one 404).
 

@@ -9,10 +9,11 @@
 //! A plugin that cannot reach the socket, finds it serving another store,
 //! or hears that its deadline passed, does the work itself.
 //!
-//! Connections are read and answered by [`crate::line_server`] (no client
-//! waits on another's connection; up to [`LIMITS`]` .max_connections` at
-//! once, [`service::MAX_REQUEST`] bytes each, [`CLIENT_TIMEOUT`] to send
-//! the request); one thread carries the requests out.
+//! Connections are read and answered by [`crate::line_server`] within
+//! [`LIMITS`]: no client waits on another's connection, 1,024 at once,
+//! [`service::MAX_REQUEST`] bytes each, [`CLIENT_TIMEOUT`] from connect to
+//! send the request. The line is decoded by [`service::decode_envelope`];
+//! one thread carries the requests out.
 
 use std::os::unix::net::UnixListener;
 use std::path::Path;

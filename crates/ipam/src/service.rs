@@ -375,4 +375,56 @@ mod tests {
         assert!(decode_envelope(b"not json").is_err());
         assert!(decode_envelope(b"\xff\xfe").is_err());
     }
+
+    /// What the fuzz target `ipam_request` checks, over random lines and
+    /// random edits of a real one: decoding never panics, and what decodes
+    /// keeps the limits and re-encodes to the same request.
+    fn decodes_within_limits(line: &[u8]) {
+        let Ok(env) = decode_envelope(line) else {
+            return;
+        };
+        assert!(line.len() <= MAX_REQUEST);
+        if let Request::Assign {
+            num_v4,
+            num_v6,
+            specific,
+            ..
+        } = &env.request
+        {
+            assert!(*num_v4 <= MAX_ADDRESSES && *num_v6 <= MAX_ADDRESSES);
+            assert!(specific.as_ref().is_none_or(|s| s.len() <= MAX_ADDRESSES));
+        }
+        let again = serde_json::to_vec(&env).unwrap();
+        if again.len() <= MAX_REQUEST {
+            assert_eq!(decode_envelope(&again).unwrap(), env);
+        }
+    }
+
+    const REAL: &str = r#"{"op":"assign","store":"local:/ds.db","handle":"k8s-pod-network.c1","node":"n1","attrs":{"pod":"p"},"specific":["10.0.0.1"],"num_v4":1,"num_v6":0,"v4_pools":["default-ipv4-ippool"],"v6_pools":[],"deadlineMs":1764750000000,"lockFile":"/var/run/calico/ipam.lock"}"#;
+
+    proptest::proptest! {
+        #[test]
+        fn random_lines_decode_within_limits(line in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            decodes_within_limits(&line);
+        }
+
+        #[test]
+        fn edited_requests_decode_within_limits(
+            edits in proptest::collection::vec((0usize..300, proptest::num::u8::ANY), 1..6)
+        ) {
+            let mut line = REAL.as_bytes().to_vec();
+            for (at, b) in edits {
+                let at = at % line.len();
+                line[at] = b;
+            }
+            decodes_within_limits(&line);
+        }
+    }
+
+    #[test]
+    fn the_real_request_decodes() {
+        let env = decode_envelope(REAL.as_bytes()).unwrap();
+        assert!(matches!(env.request, Request::Assign { num_v4: 1, .. }));
+        decodes_within_limits(REAL.as_bytes());
+    }
 }
