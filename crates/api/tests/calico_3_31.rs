@@ -378,3 +378,25 @@ fn new_fields_are_validated_as_calico() {
         "metadata": {"name": "gone"}, "spec": {"stagedAction": "Delete", "tier": "default"}});
     assert_eq!(refused(del), "");
 }
+
+#[test]
+fn calico_docs_samples_are_accepted() {
+    let text = include_str!("../../../tests/fixtures/calico-3.31/docs-examples.yaml");
+    let docs = decode_documents(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(docs.len(), 9);
+    for r in docs {
+        let r = r.unwrap_or_else(|e| panic!("{e}"));
+        r.validate().unwrap_or_else(|e| panic!("{e}"));
+    }
+    // The KubeControllersConfiguration sample as printed misspells
+    // `loadBalancer`; Calico's calicoctl (strict decoding) refuses it too.
+    let e = refused(
+        json!({"apiVersion": "projectcalico.org/v3", "kind": "KubeControllersConfiguration",
+        "metadata": {"name": "default"},
+        "spec": {"controllers": {"loadbalancer": {"assignIPs": "AllServices"}}}}),
+    );
+    assert!(
+        e.contains("spec.controllers.loadbalancer: unknown field"),
+        "{e}"
+    );
+}

@@ -221,6 +221,30 @@ fn every_field_is_applied_stored_and_warned(ds: Ds) {
 }
 
 #[test]
+fn calico_docs_samples_apply_with_explained_warnings() {
+    let ds = local();
+    let docs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/calico-3.31/docs-examples.yaml"
+    );
+    let (out, err) = ds.ok(&["apply", "-f", docs]);
+    assert_eq!(out.trim(), "Successfully applied 9 resource(s)");
+    for line in err.lines() {
+        assert!(
+            line.starts_with("warning: ")
+                && (line.ends_with("(stored and validated; calico-rs does not act on it)")
+                    || line.ends_with("(stored and validated; calico-rs does not act on them)")
+                    || line.contains("accepted, not implemented (")),
+            "unexplained: {line}"
+        );
+    }
+    assert!(
+        err.contains("FelixConfiguration(default): accepted, not implemented: spec.ipipMTU ("),
+        "{err}"
+    );
+}
+
+#[test]
 fn every_field_on_the_local_store() {
     every_field_is_applied_stored_and_warned(local());
 }
