@@ -342,6 +342,18 @@ fn new_fields_are_validated_as_calico() {
             "spec.etcdV3CompactionPeriod",
         ),
         (
+            "GlobalNetworkPolicy",
+            "/spec/performanceHints",
+            json!(["AssumeNeededOnEveryNode", "AssumeNeededOnEveryNode"]),
+            "spec.performanceHints[1]",
+        ),
+        (
+            "StagedNetworkPolicy",
+            "/spec/performanceHints",
+            json!(["Sometimes"]),
+            "spec.performanceHints[0]",
+        ),
+        (
             "StagedNetworkPolicy",
             "/spec/stagedAction",
             json!("Apply"),

@@ -282,6 +282,17 @@ fn check_policy_identity(
     }
 }
 
+/// Calico's `performanceHints`: each `AssumeNeededOnEveryNode`, none twice.
+fn check_performance_hints(errs: &mut Errors, hints: &[String]) {
+    for (i, h) in hints.iter().enumerate() {
+        let field = format!("spec.performanceHints[{i}]");
+        errs.check(&field, validate::one_of(h, &["AssumeNeededOnEveryNode"]));
+        if hints[..i].contains(h) {
+            errs.add(field, format!("{h:?} is given twice"));
+        }
+    }
+}
+
 /// Spec of a NetworkPolicy.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -332,6 +343,7 @@ impl SpecImpl for NetworkPolicySpec {
             "spec.serviceAccountSelector",
             &self.service_account_selector,
         );
+        check_performance_hints(errs, &self.performance_hints);
     }
 }
 
@@ -397,6 +409,7 @@ impl SpecImpl for GlobalNetworkPolicySpec {
             "spec.serviceAccountSelector",
             &self.service_account_selector,
         );
+        check_performance_hints(errs, &self.performance_hints);
         check_selector(errs, "spec.namespaceSelector", &self.namespace_selector);
         if self.do_not_track && self.pre_dnat {
             errs.add("spec", "preDNAT and doNotTrack cannot both be true");
