@@ -340,24 +340,7 @@ impl NodeConfig {
             }
             _ => None,
         };
-        let fields = felix_fields();
-        let mut felix_env = BTreeMap::new();
-        for field in &fields {
-            let var = format!("FELIX_{}", field.to_ascii_uppercase());
-            if let Some(v) = get(&var) {
-                let value = serde_json::from_str::<Value>(v.trim())
-                    .ok()
-                    .filter(|j| j.is_boolean() || j.is_number())
-                    .unwrap_or(Value::String(v.trim().to_string()));
-                // Case-insensitive booleans, as Felix parses them.
-                let value = match v.trim().to_ascii_lowercase().as_str() {
-                    "true" => Value::Bool(true),
-                    "false" => Value::Bool(false),
-                    _ => value,
-                };
-                felix_env.insert(field.clone(), value);
-            }
-        }
+        let felix_env = crate::felix_env::read(&felix_fields(), &get);
         let as_number = match get("AS").filter(|s| !s.trim().is_empty()) {
             None => None,
             Some(v) => Some(

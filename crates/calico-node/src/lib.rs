@@ -9,6 +9,7 @@ pub mod bgp;
 pub mod config;
 pub mod control;
 pub mod felix;
+pub mod felix_env;
 pub mod health;
 pub mod http;
 pub mod install;
