@@ -6,6 +6,7 @@
 mod commands;
 mod input;
 mod table;
+mod template;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,10 @@ struct Cli {
     /// Accepted for compatibility; calicoctl logs nothing but errors.
     #[arg(short = 'l', long, global = true)]
     log_level: Option<String>,
+    /// With `-f DIR`: read the directory's subdirectories too (create,
+    /// apply, replace, delete, get, validate).
+    #[arg(short = 'R', long, global = true)]
+    recursive: bool,
     #[command(subcommand)]
     cmd: Command,
 }
@@ -90,6 +95,7 @@ pub fn connect_with(cfg: DatastoreConfig) -> anyhow::Result<Client> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = (cli.allow_version_mismatch, &cli.log_level);
+    input::set_recursive(cli.recursive);
     let cfg = cli.config.as_ref();
     let result = match cli.cmd {
         Command::Create(a) => commands::write::run(cfg, commands::write::Mode::Create, a),

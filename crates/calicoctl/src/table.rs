@@ -1,7 +1,7 @@
 //! Tables as Calico's calicoctl prints them (Go tabwriter: minimum cell
 //! width 5, padding 3, left-aligned), with Calico's columns per kind.
 
-use calico_api::Resource;
+use calico_api::{Kind, Resource};
 
 /// Renders rows under headings: each column is as wide as its widest cell plus 3 spaces.
 pub fn render(headings: &[&str], rows: &[Vec<String>]) -> String {
@@ -106,7 +106,25 @@ fn tier(t: &Option<String>) -> String {
         .unwrap_or_else(|| calico_api::resources::DEFAULT_TIER.into())
 }
 
-/// Headings and one row per resource for `-o ps` (`wide = false`) or `-o wide`.
+/// `items` joined by `,`, cut to 80 characters ending in `...`, as
+/// Calico's `joinAndTruncate` (used for NETS and CIDRS).
+fn join_truncated(items: &[String]) -> String {
+    let s = items.join(",");
+    if s.chars().count() > 80 {
+        s.chars().take(77).collect::<String>() + "..."
+    } else {
+        s
+    }
+}
+
+/// `-` when unset, as Calico's BGPConfiguration columns.
+fn or_dash(s: Option<String>) -> String {
+    s.unwrap_or_else(|| "-".into())
+}
+
+/// Headings and one row per resource for `-o ps` (`wide = false`) or `-o
+/// wide`. `with_namespace` (`-n NS` or `-A`, as Calico) puts NAMESPACE
+/// first for namespaced kinds.
 pub fn rows(
     resources: &[Resource],
     wide: bool,
@@ -115,7 +133,7 @@ pub fn rows(
     let Some(first) = resources.first() else {
         return (vec!["NAME"], vec![]);
     };
-    let mut headings: Vec<&'static str> = columns(first, wide);
+    let mut headings: Vec<&'static str> = columns(first.kind(), wide);
     let mut rows: Vec<Vec<String>> = resources.iter().map(|r| cells(r, wide)).collect();
     if with_namespace && first.kind().namespaced() {
         headings.insert(0, "NAMESPACE");
@@ -126,69 +144,138 @@ pub fn rows(
     (headings, rows)
 }
 
-fn columns(r: &Resource, wide: bool) -> Vec<&'static str> {
-    match (r, wide) {
-        (Resource::IPPool(_), false) => vec!["NAME", "CIDR", "SELECTOR"],
-        (Resource::IPPool(_), true) => {
-            vec![
-                "NAME",
-                "CIDR",
-                "NAT",
-                "IPIPMODE",
-                "VXLANMODE",
-                "DISABLED",
-                "DISABLEBGPEXPORT",
-                "SELECTOR",
-            ]
-        }
-        (Resource::IPReservation(_), _) => vec!["NAME", "CIDRS"],
-        (Resource::IPAMConfiguration(_), false) => vec!["NAME"],
-        (Resource::IPAMConfiguration(_), true) => {
-            vec!["NAME", "STRICTAFFINITY", "MAXBLOCKSPERHOST"]
-        }
-        (Resource::BGPConfiguration(_), _) => {
-            vec!["NAME", "LOGSEVERITY", "MESHENABLED", "ASNUMBER"]
-        }
-        (Resource::BGPPeer(_), false) => vec!["NAME", "PEERIP", "NODE", "ASN"],
-        (Resource::BGPPeer(_), true) => vec!["NAME", "PEERIP", "NODE", "ASN", "PEERSELECTOR"],
-        (Resource::Node(_), false) => vec!["NAME"],
-        (Resource::Node(_), true) => vec!["NAME", "ASN", "IPV4", "IPV6"],
-        (Resource::WorkloadEndpoint(_), false) => vec!["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"],
-        (Resource::WorkloadEndpoint(_), true) => {
-            vec![
-                "NAME",
-                "WORKLOAD",
-                "NODE",
-                "NETWORKS",
-                "INTERFACE",
-                "PROFILES",
-                "NATS",
-            ]
-        }
-        (Resource::HostEndpoint(_), false) => vec!["NAME", "NODE"],
-        (Resource::HostEndpoint(_), true) => vec!["NAME", "NODE", "INTERFACE", "IPS", "PROFILES"],
-        (Resource::NetworkPolicy(_), false) => vec!["NAME", "TIER"],
-        (Resource::NetworkPolicy(_), true) => vec!["NAME", "TIER", "ORDER", "SELECTOR"],
-        (Resource::GlobalNetworkPolicy(_), true) => vec!["NAME", "ORDER", "SELECTOR"],
-        (Resource::Tier(_), _) => vec!["NAME", "ORDER"],
-        (Resource::BGPFilter(_), _) => vec![
+/// Calico's headings per kind (its calicoctl `resourcemgr` tables).
+pub fn columns(kind: Kind, wide: bool) -> Vec<&'static str> {
+    match (kind, wide) {
+        (Kind::IPPool, false) => vec!["NAME", "CIDR", "SELECTOR"],
+        (Kind::IPPool, true) => vec![
+            "NAME",
+            "CIDR",
+            "NAT",
+            "IPIPMODE",
+            "VXLANMODE",
+            "DISABLED",
+            "DISABLEBGPEXPORT",
+            "SELECTOR",
+            "ASSIGNMENTMODE",
+        ],
+        (Kind::IPReservation, true) => vec!["NAME", "CIDRS"],
+        (Kind::IPAMConfiguration, false) => vec!["NAME", "STRICTAFFINITY", "AUTOALLOCATEBLOCKS"],
+        (Kind::IPAMConfiguration, true) => vec![
+            "NAME",
+            "STRICTAFFINITY",
+            "AUTOALLOCATEBLOCKS",
+            "MAXBLOCKSPERHOST",
+        ],
+        (Kind::BGPConfiguration, _) => vec!["NAME", "LOGSEVERITY", "MESHENABLED", "ASNUMBER"],
+        (Kind::BGPPeer, _) => vec!["NAME", "PEERIP", "NODE", "ASN"],
+        (Kind::Node, true) => vec!["NAME", "ASN", "IPV4", "IPV6"],
+        (Kind::WorkloadEndpoint, false) => vec!["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"],
+        (Kind::WorkloadEndpoint, true) => vec![
+            "NAME",
+            "WORKLOAD",
+            "NODE",
+            "NETWORKS",
+            "INTERFACE",
+            "PROFILES",
+            "NATS",
+        ],
+        (Kind::HostEndpoint, false) => vec!["NAME", "NODE"],
+        (Kind::HostEndpoint, true) => vec!["NAME", "NODE", "INTERFACE", "IPS", "PROFILES"],
+        (
+            Kind::NetworkPolicy
+            | Kind::GlobalNetworkPolicy
+            | Kind::StagedNetworkPolicy
+            | Kind::StagedGlobalNetworkPolicy,
+            false,
+        ) => vec!["NAME", "TIER"],
+        (
+            Kind::NetworkPolicy
+            | Kind::GlobalNetworkPolicy
+            | Kind::StagedNetworkPolicy
+            | Kind::StagedGlobalNetworkPolicy,
+            true,
+        ) => vec!["NAME", "TIER", "ORDER", "SELECTOR"],
+        (Kind::StagedKubernetesNetworkPolicy, true) => vec!["NAME", "PODSELECTOR"],
+        (Kind::Tier, _) => vec!["NAME", "ORDER"],
+        (Kind::BGPFilter, _) => vec![
             "NAME",
             "NUMEXPORTV4",
             "NUMIMPORTV4",
             "NUMEXPORTV6",
             "NUMIMPORTV6",
         ],
-        (Resource::Profile(_), true) => vec!["NAME", "LABELS"],
-        (Resource::NetworkSet(_) | Resource::GlobalNetworkSet(_), true) => vec!["NAME", "NETS"],
-        (Resource::ClusterInformation(_), true) => {
-            vec!["NAME", "CLUSTERGUID", "CLUSTERTYPE", "CALICOVERSION"]
-        }
+        (Kind::Profile, true) => vec!["NAME", "LABELS"],
+        (Kind::NetworkSet | Kind::GlobalNetworkSet, true) => vec!["NAME", "NETS"],
+        (Kind::ClusterInformation, _) => vec![
+            "NAME",
+            "CLUSTERGUID",
+            "CLUSTERTYPE",
+            "CALICOVERSION",
+            "DATASTOREREADY",
+        ],
         _ => vec!["NAME"],
     }
 }
 
+/// Calico's headings for `kind` that `-o custom-columns=` takes: the
+/// wide and narrow ones, and NAMESPACE for namespaced kinds.
+pub fn known_headings(kind: Kind) -> Vec<&'static str> {
+    let mut h = columns(kind, true);
+    for c in columns(kind, false) {
+        if !h.contains(&c) {
+            h.push(c);
+        }
+    }
+    if kind.namespaced() {
+        h.push("NAMESPACE");
+    }
+    h
+}
+
+/// The cell of `r` under one of Calico's headings for its kind.
+pub fn heading_value(r: &Resource, heading: &str) -> Option<String> {
+    if heading == "NAMESPACE" && r.kind().namespaced() {
+        return Some(r.metadata().namespace.clone().unwrap_or_default());
+    }
+    [true, false].into_iter().find_map(|wide| {
+        columns(r.kind(), wide)
+            .iter()
+            .position(|h| *h == heading)
+            .and_then(|i| cells(r, wide).into_iter().nth(i))
+    })
+}
+
+/// A policy's tier, order and selector (NetworkPolicy, GlobalNetworkPolicy
+/// and their staged forms).
+fn policy_cells(r: &Resource) -> Option<(String, String, String)> {
+    let (t, o, s) = match r {
+        Resource::NetworkPolicy(p) => (&p.spec.tier, p.spec.order, &p.spec.selector),
+        Resource::GlobalNetworkPolicy(p) => (&p.spec.tier, p.spec.order, &p.spec.selector),
+        Resource::StagedNetworkPolicy(p) => (
+            &p.spec.policy.tier,
+            p.spec.policy.order,
+            &p.spec.policy.selector,
+        ),
+        Resource::StagedGlobalNetworkPolicy(p) => (
+            &p.spec.policy.tier,
+            p.spec.policy.order,
+            &p.spec.policy.selector,
+        ),
+        _ => return None,
+    };
+    Some((tier(t), order(o), opt(s)))
+}
+
 fn cells(r: &Resource, wide: bool) -> Vec<String> {
     let name = r.metadata().name.clone();
+    if let Some((tier, order, selector)) = policy_cells(r) {
+        return if wide {
+            vec![name, tier, order, selector]
+        } else {
+            vec![name, tier]
+        };
+    }
     match (r, wide) {
         (Resource::IPPool(p), false) => vec![
             name,
@@ -204,41 +291,42 @@ fn cells(r: &Resource, wide: bool) -> Vec<String> {
             bool_s(p.spec.disabled),
             bool_s(p.spec.disable_bgp_export),
             p.spec.node_selector().to_string(),
+            opt(&p.spec.assignment_mode),
         ],
-        (Resource::IPReservation(p), _) => vec![name, p.spec.reserved_cidrs.join(",")],
-        (Resource::IPAMConfiguration(c), true) => vec![
-            name,
-            bool_s(c.spec.strict_affinity),
-            c.spec
-                .max_blocks_per_host
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
-        ],
+        (Resource::IPReservation(p), true) => vec![name, join_truncated(&p.spec.reserved_cidrs)],
+        (Resource::IPAMConfiguration(c), w) => {
+            let mut row = vec![
+                name,
+                bool_s(c.spec.strict_affinity),
+                bool_s(c.spec.auto_allocate_blocks.unwrap_or(true)),
+            ];
+            if w {
+                row.push(c.spec.max_blocks_per_host.unwrap_or(0).to_string());
+            }
+            row
+        }
         (Resource::BGPConfiguration(b), _) => vec![
             name,
             opt(&b.spec.log_severity_screen),
-            b.spec
-                .node_to_node_mesh_enabled
-                .map(bool_s)
-                .unwrap_or_default(),
-            b.spec.as_number.map(|a| a.to_string()).unwrap_or_default(),
+            or_dash(b.spec.node_to_node_mesh_enabled.map(bool_s)),
+            or_dash(b.spec.as_number.map(|a| a.to_string())),
         ],
-        (Resource::BGPPeer(p), w) => {
+        (Resource::BGPPeer(p), _) => {
             let node = match (&p.spec.node, &p.spec.node_selector) {
-                (Some(n), _) => n.clone(),
-                (None, Some(s)) => format!("({s})"),
-                (None, None) => "(global)".into(),
+                (Some(n), _) if !n.is_empty() => n.clone(),
+                (_, Some(s)) if !s.is_empty() => s.clone(),
+                _ => "(global)".into(),
             };
-            let mut row = vec![
+            vec![
                 name,
                 opt(&p.spec.peer_ip),
                 node,
-                p.spec.as_number.map(|a| a.to_string()).unwrap_or_default(),
-            ];
-            if w {
-                row.push(opt(&p.spec.peer_selector));
-            }
-            row
+                // Go prints an unset number as 0.
+                p.spec
+                    .as_number
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "0".into()),
+            ]
         }
         (Resource::Node(n), true) => {
             let b = n.spec.bgp.clone().unwrap_or_default();
@@ -252,10 +340,11 @@ fn cells(r: &Resource, wide: bool) -> Vec<String> {
             ]
         }
         (Resource::WorkloadEndpoint(w), wide) => {
-            let workload = if w.spec.pod.is_empty() {
-                w.spec.workload.clone()
-            } else {
+            // As Calico: the workload, else the pod.
+            let workload = if w.spec.workload.is_empty() {
                 w.spec.pod.clone()
+            } else {
+                w.spec.workload.clone()
             };
             let mut row = vec![
                 workload,
@@ -285,15 +374,13 @@ fn cells(r: &Resource, wide: bool) -> Vec<String> {
             h.spec.expected_ips.join(","),
             h.spec.profiles.join(","),
         ],
-        (Resource::NetworkPolicy(p), false) => vec![name, tier(&p.spec.tier)],
-        (Resource::NetworkPolicy(p), true) => vec![
-            name,
-            tier(&p.spec.tier),
-            order(p.spec.order),
-            opt(&p.spec.selector),
-        ],
-        (Resource::GlobalNetworkPolicy(p), true) => {
-            vec![name, order(p.spec.order), opt(&p.spec.selector)]
+        (Resource::StagedKubernetesNetworkPolicy(_), true) => {
+            let sel = r
+                .to_json()
+                .pointer("/spec/podSelector")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            vec![name, sel]
         }
         (Resource::Tier(t), _) => vec![name, order(t.spec.order)],
         (Resource::BGPFilter(f), _) => vec![
@@ -314,16 +401,15 @@ fn cells(r: &Resource, wide: bool) -> Vec<String> {
                     .join(","),
             ]
         }
-        (Resource::NetworkSet(s), true) => vec![name, s.spec.nets.join(",")],
-        (Resource::GlobalNetworkSet(s), true) => vec![name, s.spec.nets.join(",")],
-        (Resource::ClusterInformation(c), true) => {
-            vec![
-                name,
-                opt(&c.spec.cluster_guid),
-                opt(&c.spec.cluster_type),
-                opt(&c.spec.calico_version),
-            ]
-        }
+        (Resource::NetworkSet(s), true) => vec![name, join_truncated(&s.spec.nets)],
+        (Resource::GlobalNetworkSet(s), true) => vec![name, join_truncated(&s.spec.nets)],
+        (Resource::ClusterInformation(c), _) => vec![
+            name,
+            opt(&c.spec.cluster_guid),
+            opt(&c.spec.cluster_type),
+            opt(&c.spec.calico_version),
+            c.spec.datastore_ready.map(bool_s).unwrap_or_default(),
+        ],
         _ => vec![name],
     }
 }

@@ -9,6 +9,8 @@ use calico_testutil::EtcdServer;
 
 #[path = "cli/big_files.rs"]
 mod big_files;
+#[path = "cli/output.rs"]
+mod output;
 #[path = "cli/policy.rs"]
 mod policy;
 
@@ -181,8 +183,8 @@ fn tables_look_like_calico(ds: Ds) {
     assert_eq!(lines.next(), Some("NAME      CIDR               SELECTOR"));
     assert_eq!(lines.next(), Some("pool-v4   10.244.0.0/16      all()"));
     let wide = ds.ok(&["get", "ipp", "-o", "wide"]);
-    assert!(wide.starts_with("NAME      CIDR               NAT     IPIPMODE   VXLANMODE     DISABLED   DISABLEBGPEXPORT   SELECTOR\n"), "{wide}");
-    assert!(wide.contains("pool-v4   10.244.0.0/16      true    Never      Always        false      false              all()"), "{wide}");
+    assert!(wide.starts_with("NAME      CIDR               NAT     IPIPMODE   VXLANMODE     DISABLED   DISABLEBGPEXPORT   SELECTOR                     ASSIGNMENTMODE\n"), "{wide}");
+    assert!(wide.contains("pool-v4   10.244.0.0/16      true    Never      Always        false      false              all()                        Automatic\n"), "{wide}");
     // Namespaced kinds: default namespace, -n, -A.
     assert_eq!(ds.ok(&["get", "networksets"]).trim(), "NAME");
     assert!(
@@ -193,7 +195,7 @@ fn tables_look_like_calico(ds: Ds) {
     assert!(all.starts_with("NAMESPACE   NAME"), "{all}");
     assert!(
         ds.ok(&["get", "gnp", "-o", "wide"])
-            .contains("deny-icmp   10.5")
+            .contains("security.deny-icmp   security   10.5")
     );
     // BGPFilter: rule counts per list, as Calico's calicoctl.
     let filters: Vec<Vec<String>> = ds
@@ -456,6 +458,26 @@ macro_rules! suite {
             #[test]
             fn tiers() {
                 super::policy::tiers(super::$backend());
+            }
+            #[test]
+            fn calico_names() {
+                super::output::calico_names(super::$backend());
+            }
+            #[test]
+            fn headings_per_kind() {
+                super::output::headings_per_kind(super::$backend());
+            }
+            #[test]
+            fn pool_defaults_as_calico() {
+                super::output::pool_defaults_as_calico(super::$backend());
+            }
+            #[test]
+            fn custom_columns_and_templates() {
+                super::output::custom_columns_and_templates(super::$backend());
+            }
+            #[test]
+            fn files_and_directories() {
+                super::output::files_and_directories(super::$backend());
             }
             #[test]
             fn kubernetes_network_policies() {

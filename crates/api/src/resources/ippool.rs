@@ -24,8 +24,9 @@ pub struct IPPoolSpec {
     /// IP-in-IP encapsulation: Never (default), Always, CrossSubnet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipip_mode: Option<String>,
-    /// Masquerade traffic from the pool to outside all pools.
-    #[serde(default)]
+    /// Masquerade traffic from the pool to outside all pools (omitted
+    /// when false, as Calico omits it).
+    #[serde(default, skip_serializing_if = "is_false")]
     pub nat_outgoing: bool,
     /// A disabled pool hands out no new addresses.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -102,6 +103,9 @@ impl SpecImpl for IPPoolSpec {
         self.node_selector.get_or_insert_with(|| "all()".into());
         self.allowed_uses
             .get_or_insert_with(|| vec!["Workload".into(), "Tunnel".into()]);
+        // Written on create and update, as Calico's client does.
+        self.assignment_mode
+            .get_or_insert_with(|| "Automatic".into());
     }
 
     fn check(&self, _meta: &ObjectMeta, errs: &mut Errors) {

@@ -1,12 +1,18 @@
-//! `calicoctl get KIND [NAME...] [-o ps|wide|yaml|json] [-n NS | -A]`.
+//! `calicoctl get KIND [NAME...] | -f FILE|DIR [-R]` with `-o ps|wide|yaml|
+//! json|custom-columns=…|go-template=…` and `-n NS | -A`.
 //!
 //! NetworkPolicies include, as Calico shows them, the Calico policy that
 //! enforces each stored Kubernetes NetworkPolicy (`knp.default.<name>`,
 //! converted by `calico_policy::k8s::convert`); those are read-only here.
+//!
+//! Tables have Calico's headings per kind ([`table`]); NAMESPACE comes first
+//! for namespaced kinds with `-n` or `-A`, as in Calico. `-f` shows the
+//! resources a file names (as stored), one table per run of one kind. The
+//! `custom-columns` and `go-template` subsets are in [`crate::template`].
 
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use calico_api::resources::K8S_POLICY_NAME_PREFIX;
 use calico_api::{
     Document, DocumentKey, Kind, Resource, ResourceKey, encode_json, encode_yaml, k8s,
@@ -17,15 +23,18 @@ use clap::Args;
 
 use super::{key, parse_kind};
 use crate::table;
+use crate::template::{self, Column, Template};
 
 /// Arguments of get.
 #[derive(Args)]
 pub struct GetArgs {
-    /// Kind (plural, singular or short name).
-    kind: String,
-    /// Names to show (all when none).
-    names: Vec<String>,
-    /// Output format: ps (table), wide, yaml or json.
+    /// Kind (plural, singular or short name), then names (all when none).
+    args: Vec<String>,
+    /// Show the resources named in this file or directory (`-` for stdin).
+    #[arg(short = 'f', long = "filename")]
+    file: Option<String>,
+    /// Output format: ps (table), wide, yaml, json, custom-columns=COL,...
+    /// or go-template=TEXT.
     #[arg(short = 'o', long, default_value = "ps")]
     output: String,
     /// Namespace of namespaced resources (default `default`).
@@ -36,60 +45,174 @@ pub struct GetArgs {
     all_namespaces: bool,
 }
 
+/// How to print.
+enum Output {
+    Table { wide: bool },
+    Yaml,
+    Json,
+    Columns(Vec<Column>),
+    Template(Template),
+}
+
+fn output(o: &str) -> anyhow::Result<Output> {
+    Ok(match o.split_once('=') {
+        None => match o {
+            "ps" => Output::Table { wide: false },
+            "wide" => Output::Table { wide: true },
+            "yaml" | "yml" => Output::Yaml,
+            "json" => Output::Json,
+            "custom-columns" | "go-template" => {
+                bail!("give a value: -o {o}=...")
+            }
+            _ => bail!(
+                "output format {o:?} is not supported: use ps, wide, yaml, json, custom-columns=... or go-template=..."
+            ),
+        },
+        Some(("custom-columns", cols)) => Output::Columns(template::parse_columns(cols)?),
+        Some(("go-template", text)) => Output::Template(Template::parse(text)?),
+        Some((k, _)) => bail!(
+            "output format {k:?} is not supported: use ps, wide, yaml, json, custom-columns=... or go-template=..."
+        ),
+    })
+}
+
 /// Runs the command.
 pub fn run(config: Option<&PathBuf>, a: GetArgs) -> anyhow::Result<()> {
-    let kind = parse_kind(&a.kind)?;
-    if !matches!(a.output.as_str(), "ps" | "wide" | "yaml" | "json") {
-        bail!(
-            "output format {:?} is not supported: use ps, wide, yaml or json",
-            a.output
-        );
-    }
+    let out = output(&a.output)?;
     if a.all_namespaces && a.namespace.is_some() {
         bail!("give either --namespace or --all-namespaces, not both");
     }
-    if a.all_namespaces && !a.names.is_empty() {
-        bail!("names cannot be given with --all-namespaces");
-    }
-    let client = crate::connect(config)?;
     let ns = if a.all_namespaces {
         None
     } else {
         Some(a.namespace.as_deref().unwrap_or("default"))
     };
-    let resources: Vec<Resource> = if a.names.is_empty() {
-        let mut list = client.list(kind, ns)?.0;
-        if kind == Kind::NetworkPolicy {
-            let (knps, _) = client.list_k8s_network_policies(ns)?;
-            list.extend(knps.iter().map(converted));
-            list.sort_by_key(Resource::key);
+    let (resources, kind, single) = match (&a.file, a.args.as_slice()) {
+        (Some(_), [_, ..]) => bail!("give either -f FILE or KIND [NAME...], not both"),
+        (Some(f), []) => {
+            let input = crate::input::read_resources(f)?;
+            let client = crate::connect(config)?;
+            let mut list = Vec::new();
+            for p in &input.resources {
+                let mut d = p.unpack()?;
+                d.default_namespace(a.namespace.as_deref().unwrap_or("default"));
+                let k = match d.key() {
+                    DocumentKey::Calico(k) => k,
+                    DocumentKey::KubernetesNetworkPolicy { namespace, name } => ResourceKey {
+                        kind: Kind::NetworkPolicy,
+                        namespace: Some(namespace),
+                        name: format!("{K8S_POLICY_NAME_PREFIX}{name}"),
+                    },
+                };
+                list.push(get_one(&client, &k).with_context(|| format!("{f}: {k}"))?);
+            }
+            let single = list.len() == 1;
+            let kind = list.first().map(Resource::kind).unwrap_or(Kind::IPPool);
+            (list, kind, single)
         }
-        if kind == Kind::Tier {
-            // As Calico's `get tiers`: by order, tiers without one last.
-            list.sort_by(|a, b| tier_order(a).total_cmp(&tier_order(b)));
-        }
-        list
-    } else {
-        a.names
-            .iter()
-            .map(|n| get_one(&client, &key(kind, n, ns)?))
-            .collect::<anyhow::Result<_>>()?
-    };
-    let single = a.names.len() == 1;
-    match a.output.as_str() {
-        "yaml" => print!("{}", encode_yaml(&to_output_value(&resources, !single))),
-        "json" => print!("{}", encode_json(&to_output_value(&resources, !single))),
-        fmt => {
-            let (h, rows) = table::rows(&resources, fmt == "wide", a.all_namespaces);
-            let h = if resources.is_empty() {
-                table_headings(kind, fmt == "wide", a.all_namespaces)
+        (None, []) => bail!("give the kind of resource: calicoctl get KIND [NAME...] or -f FILE"),
+        (None, [kind, names @ ..]) => {
+            let kind = parse_kind(kind)?;
+            if a.all_namespaces && !names.is_empty() {
+                bail!("names cannot be given with --all-namespaces");
+            }
+            let client = crate::connect(config)?;
+            let list = if names.is_empty() {
+                let mut list = client.list(kind, ns)?.0;
+                if kind == Kind::NetworkPolicy {
+                    let (knps, _) = client.list_k8s_network_policies(ns)?;
+                    list.extend(knps.iter().map(converted));
+                    list.sort_by_key(Resource::key);
+                }
+                if kind == Kind::Tier {
+                    // As Calico's `get tiers`: by order, tiers without one last.
+                    list.sort_by(|a, b| tier_order(a).total_cmp(&tier_order(b)));
+                }
+                list
             } else {
-                h
+                names
+                    .iter()
+                    .map(|n| get_one(&client, &key(kind, n, ns)?))
+                    .collect::<anyhow::Result<_>>()?
             };
-            print!("{}", table::render(&h, &rows));
+            (list, kind, names.len() == 1)
         }
-    }
+    };
+    let with_ns = a.all_namespaces || a.namespace.is_some();
+    print!("{}", render(&out, &resources, kind, single, with_ns)?);
     Ok(())
+}
+
+/// The text `get` prints: nothing is printed when any part fails.
+fn render(
+    out: &Output,
+    resources: &[Resource],
+    kind: Kind,
+    single: bool,
+    with_ns: bool,
+) -> anyhow::Result<String> {
+    Ok(match out {
+        Output::Yaml => encode_yaml(&to_output_value(resources, !single)),
+        Output::Json => encode_json(&to_output_value(resources, !single)),
+        Output::Template(t) => t.render(&to_output_value(resources, !single))?,
+        Output::Table { wide } => {
+            if resources.is_empty() {
+                let mut h = table::columns(kind, *wide);
+                if with_ns && kind.namespaced() {
+                    h.insert(0, "NAMESPACE");
+                }
+                return Ok(table::render(&h, &[]));
+            }
+            // One table per run of one kind (`-f` may mix kinds).
+            let mut text = Vec::new();
+            for run in resources.chunk_by(|a, b| a.kind() == b.kind()) {
+                let (h, rows) = table::rows(run, *wide, with_ns);
+                text.push(table::render(&h, &rows));
+            }
+            text.join("\n")
+        }
+        Output::Columns(cols) => {
+            let mut text = Vec::new();
+            let runs: Vec<&[Resource]> = if resources.is_empty() {
+                vec![&[]]
+            } else {
+                resources.chunk_by(|a, b| a.kind() == b.kind()).collect()
+            };
+            for run in runs {
+                let k = run.first().map(Resource::kind).unwrap_or(kind);
+                for c in cols {
+                    if let Column::Heading(h) = c
+                        && !table::known_headings(k).contains(&h.as_str())
+                    {
+                        bail!(
+                            "unknown heading {h}, valid values are: {} (or HEADING:.path)",
+                            table::known_headings(k).join(", ")
+                        );
+                    }
+                }
+                let headings: Vec<&str> = cols.iter().map(Column::heading).collect();
+                let rows: Vec<Vec<String>> = run
+                    .iter()
+                    .map(|r| {
+                        let json = r.to_json();
+                        cols.iter()
+                            .map(|c| match c {
+                                Column::Heading(h) => {
+                                    table::heading_value(r, h).unwrap_or_default()
+                                }
+                                Column::Path(_, p) => match template::lookup(&json, p) {
+                                    None | Some(serde_json::Value::Null) => String::new(),
+                                    v => template::show(v),
+                                },
+                            })
+                            .collect()
+                    })
+                    .collect();
+                text.push(table::render(&headings, &rows));
+            }
+            text.join("\n")
+        }
+    })
 }
 
 /// One resource; `knp.default.<name>` is the converted Kubernetes policy `<name>`.
@@ -122,9 +245,4 @@ fn tier_order(r: &Resource) -> f64 {
 /// The Calico NetworkPolicy that enforces a Kubernetes one, as Calico shows it.
 fn converted(np: &k8s::NetworkPolicy) -> Resource {
     Resource::NetworkPolicy(calico_policy::k8s::convert(np).0)
-}
-
-fn table_headings(kind: calico_api::Kind, wide: bool, all_ns: bool) -> Vec<&'static str> {
-    let probe = Resource::empty(kind, "x");
-    table::rows(std::slice::from_ref(&probe), wide, all_ns).0
 }

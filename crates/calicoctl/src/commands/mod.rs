@@ -15,10 +15,32 @@ use anyhow::{Context, bail};
 use calico_api::resources::K8S_POLICY_NAME_PREFIX;
 use calico_api::{Kind, ResourceKey};
 
+/// Names Calico's calicoctl takes (its `resourcemgr` tables) that
+/// [`Kind::from_cli`] does not.
+const CALICO_ALIASES: &[(&str, Kind)] = &[
+    ("reservation", Kind::IPReservation),
+    ("reservations", Kind::IPReservation),
+    ("gnetsets", Kind::GlobalNetworkSet),
+];
+
 /// Parses a kind as calicoctl takes it (plural, singular or short name).
 pub fn parse_kind(word: &str) -> anyhow::Result<Kind> {
-    match Kind::from_cli(word) {
+    let lower = word.to_ascii_lowercase();
+    let alias = CALICO_ALIASES
+        .iter()
+        .find(|(a, _)| *a == lower)
+        .map(|(_, k)| *k);
+    match Kind::from_cli(word).or(alias) {
         Some(k) => Ok(k),
+        None if matches!(
+            lower.as_str(),
+            "caliconodestatus" | "caliconodestatuses" | "nodestatus" | "nodestatuses"
+        ) =>
+        {
+            bail!(
+                "CalicoNodeStatus is not kept by calico-rs: use `calicoctl node status` on the node"
+            )
+        }
         None => {
             let known: Vec<&str> = Kind::ALL.iter().map(|k| k.plural()).collect();
             bail!(

@@ -22,7 +22,7 @@ pub fn tiers(ds: Ds) {
             && e.contains("nothing was changed"),
         "{e}"
     );
-    assert_eq!(ds.ok(&["get", "gnp"]).trim(), "NAME");
+    assert_eq!(ds.ok(&["get", "gnp"]).trim(), "NAME   TIER");
     // The tier and its policy in one file: the tier is checked within the batch.
     let f = ds.file(
         "tiered.yaml",
@@ -205,7 +205,7 @@ pub fn kubernetes_network_policies(ds: Ds) {
         ds.fails(&["apply", "-f", &other])
             .contains("only NetworkPolicy is")
     );
-    assert_eq!(ds.ok(&["get", "gnp"]).trim(), "NAME");
+    assert_eq!(ds.ok(&["get", "gnp"]).trim(), "NAME   TIER");
     let e = ds.fails(&["apply", "-f", &f, "-n", "other"]);
     assert!(e.contains("--namespace \"other\" was given"), "{e}");
     // Create and replace see Kubernetes policies as Calico resources are seen.
