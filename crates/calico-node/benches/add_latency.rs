@@ -39,6 +39,9 @@ const POOL: &str = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {n
 const POLICY: &str = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
                       metadata: {name: churn}\n\
                       spec: {selector: all(), types: [Ingress], ingress: [{action: Deny, source: {nets: [192.0.2.0/24]}}, {action: Allow}]}\n";
+/// Felix programs floating IPs only when told to (its default is `Disabled`).
+const FELIX: &str = "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n\
+                     metadata: {name: default}\nspec: {floatingIPs: Enabled}\n";
 /// Live pods per plugin before the oldest is deleted.
 const WINDOW: usize = 20;
 
@@ -250,7 +253,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let c = Cluster::new(3, &POOL.replace("NAT", "true"));
+    let c = Cluster::new(3, &format!("{}---\n{FELIX}", POOL.replace("NAT", "true")));
     let env = Env {
         nodes: c
             .nodes
