@@ -13,12 +13,22 @@
 //! `none`, ...). Lines go to stderr (the agent, as `kubectl logs` reads
 //! it) or are appended to a file (the CNI plugins, whose stdout carries the
 //! result). [`line`] is the pure formatter.
+//!
+//! Lines a client can cause over and over (a refused connection) go
+//! through [`limited!`], which logs a few per key and window and counts the
+//! rest ([`limit`]).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::{Mutex, OnceLock};
 
 pub use log::LevelFilter;
+
+pub mod limit;
+pub use limit::{RateLimiter, flush_limited};
+
+#[doc(hidden)]
+pub use log as __log;
 
 /// Reads a level as Calico's settings spell it (`FELIX_LOGSEVERITYSCREEN`,
 /// `CALICO_LOG_LEVEL`, the CNI `log_level`), in any case: `trace`,
