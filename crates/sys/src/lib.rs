@@ -94,8 +94,17 @@ pub fn listener_md5(l: &TcpListener, peer: IpAddr, key: &[u8]) -> io::Result<()>
     set_tcp_md5(l.as_raw_fd(), peer, key)
 }
 
+/// Handshaken connections the kernel queues for `accept` (capped by
+/// `net.core.somaxconn`, whose default this is; Go's `net.Listen`, so
+/// GoBGP, asks for somaxconn too). With 128, a burst of a few hundred
+/// connections overflowed the queue: with SYN cookies the kernel then
+/// drops the last ACK of the handshake, and a peer that reconnected in
+/// the burst waited for its retransmissions.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
 /// Listens on `port` of every address, IPv4 and IPv6 alike (one
-/// dual-stack socket; IPv4 alone where IPv6 is off), with `SO_REUSEADDR`.
+/// dual-stack socket; IPv4 alone where IPv6 is off), with `SO_REUSEADDR`
+/// and a backlog of [`LISTEN_BACKLOG`].
 pub fn listen_any(port: u16) -> io::Result<TcpListener> {
     let on = |addr: SocketAddr| -> io::Result<TcpListener> {
         let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -104,7 +113,7 @@ pub fn listen_any(port: u16) -> io::Result<TcpListener> {
         }
         s.set_reuse_address(true)?;
         s.bind(&SockAddr::from(addr))?;
-        s.listen(128)?;
+        s.listen(LISTEN_BACKLOG)?;
         Ok(s.into())
     };
     on(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)))

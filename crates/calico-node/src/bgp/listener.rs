@@ -7,13 +7,19 @@
 //! peer's key ([`admit`]). A key the kernel did not take (setsockopt
 //! failed) is not in place, so the peer's connections are refused at
 //! accept — never taken unsigned — until it is.
+//!
+//! Against floods: the thread waits for connections in epoll and does no
+//! I/O on them; one from an address that is no peer is closed at once,
+//! before anything is read; at most [`MAX_PENDING_PER_SOURCE`] connections
+//! of one peer wait for its session; refusals are logged a few at a time,
+//! then counted (`calico_log::limited!`).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Shutdown, TcpListener};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::TrySendError;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::plan::PeerPlan;
 use super::speaker::{Input, PeerHandle, lock};
@@ -85,9 +91,86 @@ pub fn set_keys(
     failed
 }
 
+/// Connections from one address handed to its session and not yet taken
+/// by it: more are closed at once, so that one source cannot fill its
+/// session's channel (which also carries what its reader decoded).
+pub const MAX_PENDING_PER_SOURCE: usize = 4;
+
+/// How long the accepting thread waits for a connection before it looks
+/// at its stop flag again. Connections are taken as they arrive (the wait
+/// is epoll's, not a poll): this bounds only how long a stopped listener
+/// lingers.
+const WAKE_EVERY: Duration = Duration::from_millis(200);
+
+/// How often the counts of refusals not logged are written.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+// Keys of the listener's rate-limited lines (see `calico_log::limited!`).
+const NOT_A_PEER: &str = "BGP: refused a connection: not a peer";
+const KEY_NOT_IN_PLACE: &str = "BGP: refused a connection: its password is not in place";
+const BUSY: &str = "BGP: refused a connection: its session has connections waiting";
+const ACCEPT_FAILED: &str = "BGP: accept failed";
+
+/// Connections handed to sessions and not yet taken, by source address
+/// (only addresses with some: at most [`MAX_PENDING_PER_SOURCE`] for each
+/// configured peer).
+#[derive(Debug, Clone, Default)]
+pub struct Pending(Arc<Mutex<BTreeMap<IpAddr, usize>>>);
+
+/// One connection's place among its source's pending ones, given back when
+/// dropped (when the session has taken the connection, or it was closed).
+#[derive(Debug)]
+pub struct Slot {
+    pending: Pending,
+    addr: IpAddr,
+}
+
+impl Pending {
+    /// A place for one more connection from `addr`, unless it has
+    /// [`MAX_PENDING_PER_SOURCE`] already.
+    pub fn take(&self, addr: IpAddr) -> Option<Slot> {
+        let mut m = lock(&self.0);
+        let n = m.entry(addr).or_insert(0);
+        if *n >= MAX_PENDING_PER_SOURCE {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            pending: self.clone(),
+            addr,
+        })
+    }
+
+    /// Connections from `addr` pending.
+    pub fn count(&self, addr: IpAddr) -> usize {
+        lock(&self.0).get(&addr).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut m = lock(&self.pending.0);
+        if let Some(n) = m.get_mut(&self.addr) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.addr);
+            }
+        }
+    }
+}
+
 /// Listens on `port` and hands each accepted connection to its peer's
 /// session (see [`admit`]) until `stop`; returns a handle to the
 /// listening socket, for its keys.
+///
+/// The accepting thread waits in epoll (a current-thread tokio runtime of
+/// its own) and does no I/O on what it accepts: a connection from an
+/// address that is no peer is closed at once, before anything is read, and
+/// a peer's goes to its session unless [`MAX_PENDING_PER_SOURCE`] of its
+/// connections wait there already. So a flood from anywhere costs an
+/// accept and a close per connection, and a peer reconnecting after a flap
+/// is taken as soon as the kernel has it. Refusals are logged through
+/// `calico_log::limited!`: a few lines, then a count.
 pub(super) fn spawn(
     port: u16,
     stop: Arc<AtomicBool>,
@@ -99,53 +182,114 @@ pub(super) fn spawn(
     l.set_nonblocking(true)
         .map_err(|e| format!("BGP listener: {e}"))?;
     let handle = l.try_clone().map_err(|e| format!("BGP listener: {e}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| format!("BGP listener runtime: {e}"))?;
     std::thread::Builder::new()
         .name("bgp-listen".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let (s, from) = match l.accept() {
-                    Ok(c) => c,
-                    Err(_) => {
-                        std::thread::sleep(Duration::from_millis(50));
-                        continue;
-                    }
-                };
-                // IPv4 peers reach the dual-stack listener as IPv4-mapped
-                // IPv6 addresses.
-                let addr = from.ip().to_canonical();
-                let peers = lock(&peers);
-                let h = peers.get(&addr);
-                let verdict = {
-                    let keys = lock(&keys);
-                    admit(h.map(|h| &h.plan), keys.get(&addr).map(String::as_str))
-                };
-                match (verdict, h) {
-                    (Admission::Accept, Some(h)) => {
-                        let _ = s.set_nonblocking(false);
-                        // A session with a full channel is busy: the peer
-                        // tries again.
-                        if let Err(TrySendError::Full(Input::Incoming(s))) =
-                            h.tx.tx.try_send(Input::Incoming(s))
-                        {
-                            let _ = s.shutdown(Shutdown::Both);
-                        }
-                    }
-                    (Admission::KeyNotInPlace, _) => {
-                        log::warn!(
-                            "BGP: refused {from}: its password is not in place on the \
-                                 listener (TCP MD5), so the connection may be unsigned"
-                        );
-                        let _ = s.shutdown(Shutdown::Both);
-                    }
-                    _ => {
-                        log::info!("BGP: refused {from}: not a peer");
-                        let _ = s.shutdown(Shutdown::Both);
-                    }
-                }
-            }
-        })
+        .spawn(move || rt.block_on(accept_loop(l, stop, peers, keys)))
         .map_err(|e| format!("BGP listener thread: {e}"))?;
     Ok(handle)
+}
+
+async fn accept_loop(
+    l: TcpListener,
+    stop: Arc<AtomicBool>,
+    peers: Arc<Mutex<BTreeMap<IpAddr, PeerHandle>>>,
+    keys: Keys,
+) {
+    let l = match tokio::net::TcpListener::from_std(l) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!("BGP listener: {e}");
+            return;
+        }
+    };
+    let pending = Pending::default();
+    let mut flushed = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if flushed.elapsed() >= FLUSH_EVERY {
+            calico_log::flush_limited(log::Level::Info);
+            flushed = Instant::now();
+        }
+        let (s, from) = match tokio::time::timeout(WAKE_EVERY, l.accept()).await {
+            Err(_) => continue,
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                // Out of file descriptors and the like: the connection
+                // stays queued; wait a little rather than spin on it.
+                calico_log::limited!(ACCEPT_FAILED, log::Level::Warn, "BGP: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(s) = s.into_std() else { continue };
+        dispatch(s, from, &peers, &keys, &pending);
+    }
+}
+
+/// Hands `s` to its peer's session, or closes it (see [`spawn`]).
+fn dispatch(
+    s: TcpStream,
+    from: SocketAddr,
+    peers: &Mutex<BTreeMap<IpAddr, PeerHandle>>,
+    keys: &Keys,
+    pending: &Pending,
+) {
+    // IPv4 peers reach the dual-stack listener as IPv4-mapped IPv6
+    // addresses.
+    let addr = from.ip().to_canonical();
+    let peers = lock(peers);
+    let h = peers.get(&addr);
+    let verdict = {
+        let keys = lock(keys);
+        admit(h.map(|h| &h.plan), keys.get(&addr).map(String::as_str))
+    };
+    match (verdict, h) {
+        (Admission::Accept, Some(h)) => {
+            let Some(slot) = pending.take(addr) else {
+                calico_log::limited!(
+                    BUSY,
+                    log::Level::Warn,
+                    "BGP: refused {from}: {MAX_PENDING_PER_SOURCE} of its connections wait for \
+                     its session already"
+                );
+                let _ = s.shutdown(Shutdown::Both);
+                return;
+            };
+            let _ = s.set_nonblocking(false);
+            // A session with a full channel is busy: the peer tries again.
+            if let Err(TrySendError::Full(Input::Incoming(s, _))) =
+                h.tx.tx.try_send(Input::Incoming(s, slot))
+            {
+                calico_log::limited!(
+                    BUSY,
+                    log::Level::Warn,
+                    "BGP: refused {from}: its session is busy"
+                );
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+        (Admission::KeyNotInPlace, _) => {
+            calico_log::limited!(
+                KEY_NOT_IN_PLACE,
+                log::Level::Warn,
+                "BGP: refused {from}: its password is not in place on the listener (TCP MD5), \
+                 so the connection may be unsigned"
+            );
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        _ => {
+            calico_log::limited!(
+                NOT_A_PEER,
+                log::Level::Info,
+                "BGP: refused {from}: not a peer"
+            );
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +348,28 @@ mod tests {
                 "password {pw:?}, key {key:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_source_has_at_most_its_cap_of_pending_connections() {
+        let p = Pending::default();
+        let a: IpAddr = "172.31.0.254".parse().unwrap();
+        let b: IpAddr = "fd00:31::fe".parse().unwrap();
+        let mut slots: Vec<Slot> = (0..MAX_PENDING_PER_SOURCE)
+            .map(|_| p.take(a).unwrap())
+            .collect();
+        assert!(p.take(a).is_none(), "one over the cap");
+        // Another source has its own.
+        let other = p.take(b).unwrap();
+        assert_eq!(p.count(b), 1);
+        // A connection taken by its session gives its place back.
+        slots.pop();
+        assert_eq!(p.count(a), MAX_PENDING_PER_SOURCE - 1);
+        assert!(p.take(a).is_some());
+        drop(slots);
+        drop(other);
+        assert_eq!(p.count(a), 0);
+        assert!(lock(&p.0).is_empty(), "no entry left for idle sources");
     }
 
     #[test]

@@ -19,8 +19,9 @@
 //! and stop; timers are deadlines it waits on with `recv_timeout`. The
 //! channel is bounded ([`CHANNEL_BOUND`]): a reader that gets ahead of its
 //! session waits (and so does the peer, over TCP); the listener drops a
-//! connection it cannot hand over; export changes are one flag, sent at
-//! most once until the session has seen it.
+//! connection it cannot hand over, and hands over at most
+//! [`listener::MAX_PENDING_PER_SOURCE`] a peer at once; export changes are
+//! one flag, sent at most once until the session has seen it.
 //!
 //! What a peer sends goes through its import rules (a rejected prefix is
 //! not kept, see [`super::filter`]); a peer holding more than its
@@ -150,8 +151,9 @@ impl Shared {
 }
 
 pub(super) enum Input {
-    /// A connection the listener accepted from this peer.
-    Incoming(TcpStream),
+    /// A connection the listener accepted from this peer, with its place
+    /// among the peer's pending connections (given back once taken).
+    Incoming(TcpStream, listener::Slot),
     /// From the reader of connection `generation`.
     Read(u64, Box<Event>),
     /// Exports changed: advertise the difference.
@@ -449,7 +451,7 @@ impl PeerThread {
                 t.saturating_duration_since(now)
             });
             match self.rx.recv_timeout(wait) {
-                Ok(Input::Incoming(s)) => {
+                Ok(Input::Incoming(s, _slot)) => {
                     if self.session.accepts_connection() {
                         self.attach(s);
                         pending.push(Event::Connected);

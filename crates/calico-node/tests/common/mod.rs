@@ -186,6 +186,14 @@ impl Cluster {
         self.wait_ready(i);
     }
 
+    /// Like `start_agent_on`, the agent's log (stderr) written to `log`.
+    pub fn start_agent_logging_to(&self, i: usize, log: &std::path::Path) {
+        let f = std::fs::File::create(log).unwrap();
+        let child = self.node_cmd(i, &[]).stderr(f).spawn().unwrap();
+        self.agents.borrow_mut().push((i, child));
+        self.wait_ready(i);
+    }
+
     pub fn wait_ready(&self, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self
