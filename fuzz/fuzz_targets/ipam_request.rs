@@ -27,6 +27,11 @@ fuzz_target!(|data: &[u8]| {
     // Re-encoding may lengthen a line (escapes, defaults written out).
     if line.len() <= MAX_REQUEST {
         let again = decode_envelope(&line).ok();
-        assert_eq!(again.as_ref(), Some(&env), "{}", String::from_utf8_lossy(&line));
+        assert_eq!(
+            again.as_ref(),
+            Some(&env),
+            "{}",
+            String::from_utf8_lossy(&line)
+        );
     }
 });
