@@ -29,6 +29,7 @@ pub const FELIX_ACTED_ON: &[&str] = &[
     "healthHost",
     "healthPort",
     "interfacePrefix",
+    "ipipMTU",
     "iptablesMarkMask",
     "ipv6Support",
     "logPrefix",

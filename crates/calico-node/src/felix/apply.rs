@@ -22,6 +22,9 @@ pub const VXLAN_DEVICE: &str = "vxlan.calico";
 /// Prefix of workload interfaces.
 pub const WORKLOAD_PREFIX: &str = "cali";
 
+/// What IP-in-IP adds to a packet (`ipipMTU` 0: the underlay's MTU less this).
+pub const IPIP_OVERHEAD: u32 = 20;
+
 /// The IPIP device the kernel's ipip module creates.
 pub const IPIP_DEVICE: &str = "tunl0";
 /// What readiness says when IPIP pools exist but the kernel cannot do IPIP.
@@ -174,6 +177,17 @@ pub fn apply(nl: &mut Netlink, d: &Desired, grace: &mut Grace) -> Result<Changes
     if d.ipip {
         match nl.link(IPIP_DEVICE)? {
             Some(t) => {
+                let mtu = match (d.ipip_mtu, d.local_v4) {
+                    (0, Some(local)) => nl
+                        .mtu_of_address(IpAddr::V4(local))?
+                        .map(|m| m.saturating_sub(IPIP_OVERHEAD)),
+                    (0, None) => None,
+                    (m, _) => Some(m),
+                };
+                if let Some(mtu) = mtu.filter(|m| *m != t.mtu && *m >= 68) {
+                    nl.set_mtu(t.index, mtu)?;
+                    c.added += 1;
+                }
                 if !t.up {
                     nl.set_up(t.index)?;
                 }

@@ -107,6 +107,8 @@ pub struct Settings {
     pub vxlan_port: u16,
     /// MTU of `vxlan.calico` (0: underlay − 50).
     pub vxlan_mtu: u32,
+    /// MTU of `tunl0` (`ipipMTU`; 0: underlay − 20).
+    pub ipip_mtu: u32,
     /// Program routes into IP-in-IP pools from the IPAM blocks (no BGP
     /// speaker on this node; with one, BGP programs them).
     pub ipip_routes: bool,
@@ -120,6 +122,7 @@ impl Default for Settings {
             vxlan_vni: 4096,
             vxlan_port: 4789,
             vxlan_mtu: 0,
+            ipip_mtu: 0,
             ipip_routes: true,
             nat: NatSettings::default(),
         }
@@ -166,6 +169,11 @@ pub struct Desired {
     pub ipip_routes: BTreeSet<(IpNet, IpAddr)>,
     /// An enabled IPIP pool exists: this node needs `tunl0`.
     pub ipip: bool,
+    /// MTU of `tunl0` (0: the MTU of the interface holding
+    /// [`Desired::local_v4`] less IP-in-IP's 20 bytes).
+    pub ipip_mtu: u32,
+    /// This node's IPv4 address.
+    pub local_v4: Option<Ipv4Addr>,
     /// workload address → interface.
     pub workload_routes: BTreeMap<IpNet, String>,
     /// Things this node cannot program, said in readiness and logs.
@@ -215,6 +223,11 @@ pub fn desired(s: &Snapshot) -> Desired {
         .pools
         .iter()
         .any(|p| !p.disabled && p.ipip != Encap::Never);
+    d.ipip_mtu = s.settings.ipip_mtu;
+    d.local_v4 = me.and_then(|m| match m.ipv4?.addr() {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    });
     for b in &s.blocks {
         let Some(owner) = &b.node else { continue };
         if *owner == s.me {
@@ -441,5 +454,10 @@ mod tests {
         let d = desired(&s);
         assert!(d.ipip);
         assert!(d.ipip_routes.is_empty() && d.direct_routes.is_empty());
+        // tunl0's MTU: ipipMTU, or (0) worked out from this node's address.
+        assert_eq!(d.ipip_mtu, 0);
+        assert!(d.local_v4.is_some(), "{d:?}");
+        s.settings.ipip_mtu = 1440;
+        assert_eq!(desired(&s).ipip_mtu, 1440);
     }
 }

@@ -57,6 +57,10 @@ impl Effective {
                 .u64("vxlanMTU")
                 .and_then(|v| u32::try_from(v).ok())
                 .unwrap_or(0),
+            ipip_mtu: self
+                .u64("ipipMTU")
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0),
             ipip_routes: true,
             nat: super::model::NatSettings {
                 floating_ips: self
@@ -76,12 +80,21 @@ impl Effective {
 /// note changes, so each is reported once, not every pass.
 pub fn not_implemented(eff: &Effective) -> Option<String> {
     static LAST: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-    let fields: Vec<&str> = eff
+    // A feature's settings matter only while it is on: WireGuard's with
+    // wireguardEnabled(V6), BPF's with bpfEnabled (a switch set to false
+    // is acted on: the feature stays off).
+    let on = |switches: &[&str]| switches.iter().any(|s| eff.bool(s) == Some(true));
+    let wireguard = on(&["wireguardEnabled", "wireguardEnabledV6"]);
+    let bpf = on(&["bpfEnabled"]);
+    let mut fields: Vec<&str> = eff
         .0
         .keys()
         .map(String::as_str)
         .filter(|f| !calico_api::implemented::FELIX_ACTED_ON.contains(f))
+        .filter(|f| wireguard || !f.starts_with("wireguard"))
+        .filter(|f| bpf || !f.starts_with("bpf"))
         .collect();
+    fields.sort_unstable();
     let note = (!fields.is_empty()).then(|| {
         format!(
             "felix configuration: accepted, not implemented: {}",
@@ -236,7 +249,7 @@ mod tests {
     #[test]
     fn fields_not_acted_on_are_named() {
         let m = merge(&[
-            json!({"vxlanVNI": 4100, "bpfLogLevel": "Off", "programClusterRoutes": "Enabled"})
+            json!({"vxlanVNI": 4100, "bpfEnabled": true, "bpfLogLevel": "Off", "programClusterRoutes": "Enabled"})
                 .as_object()
                 .cloned()
                 .unwrap(),
@@ -244,11 +257,28 @@ mod tests {
         assert_eq!(
             not_implemented(&m).as_deref(),
             Some(
-                "felix configuration: accepted, not implemented: bpfLogLevel, programClusterRoutes"
+                "felix configuration: accepted, not implemented: bpfEnabled, bpfLogLevel, programClusterRoutes"
             )
         );
         let acted_on = merge(&[json!({"vxlanVNI": 4100}).as_object().cloned().unwrap()]);
         assert_eq!(not_implemented(&acted_on), None);
+        // A feature's settings while it is off change nothing: Calico's
+        // manifest sets FELIX_WIREGUARDMTU without WireGuard.
+        let off = merge(&[
+            json!({"wireguardMTU": 0, "wireguardEnabled": false, "ipipMTU": 0})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        ]);
+        assert_eq!(not_implemented(&off), None);
+        let on = merge(&[json!({"wireguardMTU": 1400, "wireguardEnabled": true})
+            .as_object()
+            .cloned()
+            .unwrap()]);
+        assert_eq!(
+            not_implemented(&on).as_deref(),
+            Some("felix configuration: accepted, not implemented: wireguardEnabled, wireguardMTU")
+        );
     }
 
     #[test]
