@@ -657,18 +657,46 @@ fn bad_endpoints_are_skipped_and_spoofing_needs_felix_consent() {
     assert!(routes.contains("10.86.0.6 dev calisp1"), "{routes}");
 }
 
-/// The `env:` block of Calico's manifest for calico-node, unchanged (the
+/// The `env:` block of Calico's manifests for calico-node, unchanged (the
 /// datastore aside): each setting takes Calico's meaning — Felix reads
 /// `ACCEPT` and `info` in any case — and the agent warns about none of
 /// them (the one warning allowed is a kernel without IP-in-IP, which an
-/// `Always` IPIP pool rightly reports).
+/// `Always` IPIP pool rightly reports). `calico.yaml`'s (here on the local
+/// store) and `calico-etcd.yaml`'s: no `DATASTORE_TYPE` (`ETCD_ENDPOINTS`
+/// alone means etcd), empty TLS file settings, no `NODENAME` (the pod's
+/// `HOSTNAME`, the node's on a host-network pod).
 #[test]
 fn calico_manifest_environment_is_taken_as_calico_means_it() {
     require_root!();
-    let h = Host::new(false);
-    let env = [
-        ("WAIT_FOR_DATASTORE", "true"),
-        ("NODENAME", "node-m"),
+    manifest_environment(false);
+}
+
+#[test]
+fn calico_etcd_manifest_environment_is_taken_as_calico_means_it() {
+    require_root!();
+    manifest_environment(true);
+}
+
+fn manifest_environment(etcd: bool) {
+    let h = Host::new(etcd);
+    let endpoints = h
+        .store
+        .iter()
+        .find(|(k, _)| k == "ETCD_ENDPOINTS")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let mut env = vec![("WAIT_FOR_DATASTORE", "true"), ("NODENAME", "node-m")];
+    if etcd {
+        env = vec![
+            ("ETCD_ENDPOINTS", endpoints.as_str()),
+            ("ETCD_CA_CERT_FILE", ""),
+            ("ETCD_KEY_FILE", ""),
+            ("ETCD_CERT_FILE", ""),
+            ("CALICO_K8S_NODE_REF", "node-m"),
+            ("HOSTNAME", "node-m"),
+        ];
+    }
+    env.extend([
         ("CALICO_NETWORKING_BACKEND", "bird"),
         ("CLUSTER_TYPE", "k8s,bgp"),
         ("IP", "autodetect"),
@@ -683,11 +711,14 @@ fn calico_manifest_environment_is_taken_as_calico_means_it() {
         ("FELIX_IPV6SUPPORT", "false"),
         ("FELIX_HEALTHENABLED", "true"),
         ("FELIX_LOGSEVERITYSCREEN", "info"),
-    ];
+    ]);
     let log = h.dir.path().join("agent.log");
+    let mut cmd = h.cmd(BIN, &[], &env);
+    if etcd {
+        cmd.env_remove("DATASTORE_TYPE");
+    }
     let agent = Agent(
-        h.cmd(BIN, &[], &env)
-            .stderr(std::fs::File::create(&log).unwrap())
+        cmd.stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
