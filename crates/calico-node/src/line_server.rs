@@ -16,15 +16,15 @@
 //!   keeps another from being answered.
 //!
 //! Each kind of abuse is logged once when first seen, then counted and
-//! reported at most once a minute ([`Abuse`]): a flood costs neither disk
-//! nor the lines an operator needs.
+//! reported at most once a minute ([`Abuse`], over calico-log's rate
+//! limiter): a flood costs neither disk nor the lines an operator needs.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::ErrorKind;
 use std::os::unix::net::UnixListener;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::net::UnixStream;
@@ -111,24 +111,46 @@ impl Kind {
     }
 }
 
-/// One server's abuse log: the first client of a kind is logged at once
-/// (with what it did), the next ones are counted and reported in one line
-/// a minute.
+/// One server's abuse log, over its own [`calico_log::RateLimiter`] (one
+/// line per kind a minute): the first client of a kind is logged at once
+/// (with what it did), the next ones are counted and the count logged once
+/// the minute is over (`<server>: a client <did what>: suppressed N similar
+/// messages in the last T s`).
 pub struct Abuse {
-    server: &'static str,
     limits: Limits,
-    seen: Mutex<BTreeMap<Kind, (Instant, u64)>>,
+    limiter: calico_log::RateLimiter,
+    /// The key of each kind's lines: `<server>: a client <did what>`.
+    keys: BTreeMap<Kind, &'static str>,
 }
 
 /// How often counted clients are reported.
 pub const REPORT_EVERY: Duration = Duration::from_secs(60);
 
+const KINDS: [Kind; 6] = [
+    Kind::OverCap,
+    Kind::TooLong,
+    Kind::TooSlow,
+    Kind::SlowReader,
+    Kind::Malformed,
+    Kind::AcceptFailed,
+];
+
 impl Abuse {
     fn new(server: &'static str, limits: Limits) -> Abuse {
+        // The limiter's keys are static: one per server and kind, made
+        // once when the server starts (a few servers a process).
+        let keys = KINDS
+            .into_iter()
+            .map(|k| {
+                let key: &'static str =
+                    Box::leak(format!("{server}: a client {}", k.describe()).into_boxed_str());
+                (k, key)
+            })
+            .collect();
         Abuse {
-            server,
             limits,
-            seen: Mutex::new(BTreeMap::new()),
+            limiter: calico_log::RateLimiter::new(1, REPORT_EVERY),
+            keys,
         }
     }
 
@@ -143,18 +165,18 @@ impl Abuse {
     }
 
     /// Notes one client of `kind`; `detail` says what it did (may be
-    /// empty). The line logged, if this one was.
-    pub fn note(&self, kind: Kind, detail: &str) -> Option<String> {
+    /// empty). The lines logged.
+    pub fn note(&self, kind: Kind, detail: &str) -> Vec<String> {
         self.note_at(kind, detail, Instant::now())
     }
 
-    fn note_at(&self, kind: Kind, detail: &str, now: Instant) -> Option<String> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, n)) = seen.get_mut(&kind) {
-            *n += 1;
-            return None;
-        }
-        seen.insert(kind, (now, 0));
+    fn note_at(&self, kind: Kind, detail: &str, now: Instant) -> Vec<String> {
+        let Some(key) = self.keys.get(&kind).copied() else {
+            return Vec::new();
+        };
+        let calico_log::limit::Decision::Log(earlier) = self.limiter.check_at(key, now) else {
+            return Vec::new();
+        };
         let limit = self.limit_words(kind);
         let limit = if limit.is_empty() {
             String::new()
@@ -166,41 +188,30 @@ impl Abuse {
         } else {
             format!(": {detail}")
         };
-        let line = format!(
-            "{}: a client {}{limit}{detail}; more such clients are counted and reported once a minute",
-            self.server,
-            kind.describe()
-        );
-        log::warn!("{line}");
-        Some(line)
+        let lines: Vec<String> = earlier
+            .map(|s| s.line())
+            .into_iter()
+            .chain([format!(
+                "{key}{limit}{detail}; more such clients are counted and reported once a minute"
+            )])
+            .collect();
+        for line in &lines {
+            log::warn!("{line}");
+        }
+        lines
     }
 
-    /// Logs the counts of the kinds last reported a minute ago or more;
-    /// the lines logged.
+    /// Logs the counts of the minutes that are over; the lines logged.
     fn report_at(&self, now: Instant) -> Vec<String> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let mut lines = Vec::new();
-        seen.retain(|kind, (since, n)| {
-            let elapsed = now.saturating_duration_since(*since);
-            if elapsed < REPORT_EVERY {
-                return true;
-            }
-            if *n == 0 {
-                // Quiet for a minute: the next one is logged in full.
-                return false;
-            }
-            let line = format!(
-                "{}: {n} more clients {} in the last {} s",
-                self.server,
-                kind.describe(),
-                elapsed.as_secs()
-            );
+        let lines: Vec<String> = self
+            .limiter
+            .flush_at(now)
+            .iter()
+            .map(|s| s.line())
+            .collect();
+        for line in &lines {
             log::warn!("{line}");
-            lines.push(line);
-            *since = now;
-            *n = 0;
-            true
-        });
+        }
         lines
     }
 }
@@ -379,40 +390,37 @@ mod tests {
         };
         let abuse = Abuse::new("test socket", limits);
         let t0 = Instant::now();
-        let first = abuse.note_at(Kind::TooSlow, "", t0);
         assert_eq!(
-            first.as_deref(),
-            Some(
+            abuse.note_at(Kind::TooSlow, "", t0),
+            [
                 "test socket: a client sent no whole request in time, closed (limit: 2s); more such clients are counted and reported once a minute"
-            )
+            ]
         );
         for _ in 0..999 {
-            assert_eq!(abuse.note_at(Kind::TooSlow, "", t0), None);
+            assert!(abuse.note_at(Kind::TooSlow, "", t0).is_empty());
         }
         let other = abuse.note_at(Kind::Malformed, "unknown request \"x\"", t0);
+        assert_eq!(other.len(), 1);
         assert!(
-            other.is_some_and(|l| l.contains("malformed request, refused: unknown request \"x\";"))
+            other[0].contains("malformed request, refused: unknown request \"x\";"),
+            "{other:?}"
         );
         assert!(abuse.report_at(t0 + Duration::from_secs(30)).is_empty());
         let minute = t0 + REPORT_EVERY;
         assert_eq!(
             abuse.report_at(minute),
             [
-                "test socket: 999 more clients sent no whole request in time, closed in the last 60 s"
+                "test socket: a client sent no whole request in time, closed: suppressed 999 similar messages in the last 60 s"
             ]
         );
-        // Nothing since: forgotten, and the next is logged in full.
-        assert!(abuse.report_at(minute + REPORT_EVERY).is_empty());
-        assert!(
-            abuse
-                .note_at(Kind::TooSlow, "", minute + REPORT_EVERY)
-                .is_some()
-        );
-        assert!(
-            abuse
-                .note_at(Kind::Malformed, "", minute + REPORT_EVERY)
-                .is_some()
-        );
+        // Reported and quiet since: the next is logged in full.
+        assert_eq!(abuse.note_at(Kind::TooSlow, "", minute).len(), 1);
+        assert_eq!(abuse.note_at(Kind::Malformed, "", minute).len(), 1);
+        // A count not yet reported comes before the next full line.
+        assert!(abuse.note_at(Kind::TooSlow, "", minute).is_empty());
+        let next = abuse.note_at(Kind::TooSlow, "", minute + REPORT_EVERY);
+        assert_eq!(next.len(), 2, "{next:?}");
+        assert!(next[0].ends_with("suppressed 1 similar message in the last 60 s"));
     }
 
     struct Echo;
