@@ -238,8 +238,10 @@ fn calico_docs_samples_apply_with_explained_warnings() {
             "unexplained: {line}"
         );
     }
+    // ipv6Support, ipipMTU (tunl0's MTU) and chainInsertMode are all acted on.
+    assert!(!err.contains("FelixConfiguration(default)"), "{err}");
     assert!(
-        err.contains("FelixConfiguration(default): accepted, not implemented: spec.ipipMTU ("),
+        err.contains("BGPConfiguration(default): accepted, not implemented: spec.bindMode ("),
         "{err}"
     );
 }
