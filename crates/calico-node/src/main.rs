@@ -129,12 +129,27 @@ fn probes(flags: &[String]) -> ExitCode {
     }
 }
 
+/// Raises the soft limit of open files to the hard limit, as the Go runtime
+/// does for Calico's calico-node: every socket (BGP sessions, the IPAM
+/// service's and control socket's clients, health and metrics) is a file.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        l.current = l.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, l) {
+            log::warn!("cannot raise the open files limit: {e}");
+        }
+    }
+}
+
 fn agent(startup_only: bool) -> ExitCode {
     let (level, bad_level) = log_level();
     calico_log::init(level, calico_log::Sink::Stderr);
     if let Some(e) = bad_level {
         log::warn!("{e}");
     }
+    raise_open_files_limit();
     let cfg = match NodeConfig::from_lookup(env) {
         Ok(c) => c,
         Err(e) => {

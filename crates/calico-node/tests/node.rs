@@ -744,6 +744,15 @@ fn manifest_environment(etcd: bool) {
         policy.contains("accept comment \"defaultEndpointToHostAction\""),
         "{policy}"
     );
+    // Open files: the soft limit raised to the hard one (as Go does).
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", agent.0.id())).unwrap();
+    let files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(files[3], files[4], "{limits}");
     // FELIX_IPV6SUPPORT=false: IPv6 forwarding left alone.
     let fwd6 =
         h.ns.exec(&["cat", "/proc/sys/net/ipv6/conf/all/forwarding"]);
