@@ -713,9 +713,21 @@ fn manifest_environment(etcd: bool) {
         ("FELIX_LOGSEVERITYSCREEN", "info"),
     ]);
     let log = h.dir.path().join("agent.log");
-    let mut cmd = h.cmd(BIN, &[], &env);
+    let mut inner = h.cmd(BIN, &[], &env);
     if etcd {
-        cmd.env_remove("DATASTORE_TYPE");
+        inner.env_remove("DATASTORE_TYPE");
+    }
+    // Started with a low soft limit of open files (a container runtime's
+    // 1024, say), which the agent raises.
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--nofile=512:")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
     }
     let agent = Agent(
         cmd.stderr(std::fs::File::create(&log).unwrap())
@@ -753,6 +765,7 @@ fn manifest_environment(etcd: bool) {
         .split_whitespace()
         .collect();
     assert_eq!(files[3], files[4], "{limits}");
+    assert_ne!(files[3], "512", "{limits}");
     // FELIX_IPV6SUPPORT=false: IPv6 forwarding left alone.
     let fwd6 =
         h.ns.exec(&["cat", "/proc/sys/net/ipv6/conf/all/forwarding"]);
