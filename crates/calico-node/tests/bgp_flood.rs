@@ -109,8 +109,9 @@ fn established(g: &GoBgp) -> bool {
 
 /// A thousand connections from a non-peer while GoBGP restarts: GoBGP's
 /// session (which only GoBGP can open) is Established again, the flood's
-/// connections are all closed unanswered, and the log has at most a few
-/// refusal lines plus the count of those not logged.
+/// connections are all closed unanswered, the agent's peak memory grows by
+/// at most 32 MiB, and the log has at most a few refusal lines plus the
+/// count of those not logged.
 #[test]
 fn a_connection_flood_from_a_non_peer_neither_starves_a_peer_nor_floods_the_log() {
     require_root!();
@@ -138,6 +139,24 @@ fn a_connection_flood_from_a_non_peer_neither_starves_a_peer_nor_floods_the_log(
     let first = t.elapsed();
     eprintln!("GoBGP restarted without a flood: Established after {first:?}");
 
+    // The agent's peak memory (VmHWM, KiB) before and after the flood.
+    let pid = c
+        .agents
+        .borrow()
+        .iter()
+        .find(|(i, _)| *i == 0)
+        .map(|(_, child)| child.id())
+        .unwrap();
+    let hwm = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    let hwm_before = hwm();
+
     // The flood, then GoBGP restarts while it is under way.
     let fabric = c.fabric.path().to_path_buf();
     let flooder = std::thread::spawn(move || flood(&fabric));
@@ -148,6 +167,13 @@ fn a_connection_flood_from_a_non_peer_neither_starves_a_peer_nor_floods_the_log(
     eprintln!("GoBGP restarted during a flood of {FLOOD} connections: Established after {took:?}");
     let o = flooder.join().unwrap();
     eprintln!("the flood: {o:?}");
+    // Stated bound: the flood adds at most 32 MiB to the agent's peak.
+    let hwm_after = hwm();
+    eprintln!("agent VmHWM {hwm_before} -> {hwm_after} KiB");
+    assert!(
+        hwm_after <= hwm_before + 32 * 1024,
+        "the flood grew the agent from {hwm_before} to {hwm_after} KiB"
+    );
     assert_eq!(
         o.closed, FLOOD,
         "every flood connection closed unanswered: {o:?}"
