@@ -11,7 +11,14 @@
 //! - `felix_int_dataplane_initial_resync_time_seconds` (gauge): the first;
 //! - `felix_int_dataplane_failures` (counter): failed passes;
 //! - `felix_active_local_endpoints`, `felix_cluster_num_hosts`,
-//!   `felix_cluster_num_workload_endpoints` (gauges);
+//!   `felix_cluster_num_workload_endpoints`, `felix_cluster_num_host_endpoints`,
+//!   `felix_cluster_num_policies` (Calico's and Kubernetes'),
+//!   `felix_cluster_num_profiles`, `felix_cluster_num_tiers` (gauges);
+//! - `felix_nft_calls`, `felix_nft_errors` (counters): nft write
+//!   transactions (the table `inet calico` and the policy table) and those
+//!   that failed;
+//! - `felix_ipset_calls` (counter): ipset commands run — none, as with
+//!   Felix's nftables dataplane;
 //! - `felix_host{host}` (gauge, always 1).
 //!
 //! calico-rs's own carry the `calico_rs_` prefix:
@@ -56,6 +63,20 @@ pub struct Metrics {
     pub hosts: IntGauge,
     /// `felix_cluster_num_workload_endpoints`.
     pub workload_endpoints: IntGauge,
+    /// `felix_cluster_num_host_endpoints`.
+    pub host_endpoints: IntGauge,
+    /// `felix_cluster_num_policies`.
+    pub policies: IntGauge,
+    /// `felix_cluster_num_profiles`.
+    pub profiles: IntGauge,
+    /// `felix_cluster_num_tiers`.
+    pub tiers: IntGauge,
+    /// `felix_nft_calls`.
+    pub nft_calls: IntCounter,
+    /// `felix_nft_errors`.
+    pub nft_errors: IntCounter,
+    /// `felix_ipset_calls` (no ipset command is ever run).
+    pub ipset_calls: IntCounter,
     /// `calico_rs_routes_programmed`.
     pub routes: IntGauge,
     /// `calico_rs_vxlan_neighbours_programmed`.
@@ -118,6 +139,28 @@ impl Metrics {
                 "felix_cluster_num_workload_endpoints",
                 "Total number of workload endpoints cluster-wide.",
             ),
+            host_endpoints: gauge(
+                "felix_cluster_num_host_endpoints",
+                "Total number of host endpoints cluster-wide.",
+            ),
+            policies: gauge(
+                "felix_cluster_num_policies",
+                "Total number of policies cluster-wide.",
+            ),
+            profiles: gauge(
+                "felix_cluster_num_profiles",
+                "Total number of profiles cluster-wide.",
+            ),
+            tiers: gauge(
+                "felix_cluster_num_tiers",
+                "Total number of tiers cluster-wide.",
+            ),
+            nft_calls: counter("felix_nft_calls", "Number of nft rule write transactions."),
+            nft_errors: counter(
+                "felix_nft_errors",
+                "Number of nft errors when writing rules.",
+            ),
+            ipset_calls: counter("felix_ipset_calls", "Number of ipset commands executed."),
             routes: gauge(
                 "calico_rs_routes_programmed",
                 "Routes calico-node owns in the kernel.",
@@ -176,6 +219,29 @@ impl Metrics {
         self.hosts.set(n(hosts));
         self.workload_endpoints.set(n(workload_endpoints));
         self.local_endpoints.set(n(local_endpoints));
+    }
+
+    /// The cluster's policy resources seen by one pass.
+    pub fn set_policy_counts(
+        &self,
+        tiers: usize,
+        policies: usize,
+        profiles: usize,
+        host_endpoints: usize,
+    ) {
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.tiers.set(n(tiers));
+        self.policies.set(n(policies));
+        self.profiles.set(n(profiles));
+        self.host_endpoints.set(n(host_endpoints));
+    }
+
+    /// One nft write transaction, and whether it failed.
+    pub fn nft_call(&self, failed: bool) {
+        self.nft_calls.inc();
+        if failed {
+            self.nft_errors.inc();
+        }
     }
 
     pub fn inc(c: &IntCounter) {

@@ -414,6 +414,15 @@ fn felix_configuration_resources_apply() {
         "{m}"
     );
     assert!(m.contains("\ncalico_rs_routes_programmed 1\n"), "{m}");
+    // nft transactions: at least the table inet calico and the policy table.
+    let nft_calls: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("felix_nft_calls "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(nft_calls >= 2, "{m}");
+    assert!(m.contains("\nfelix_nft_errors 0\n"), "{m}");
+    assert!(m.contains("\nfelix_cluster_num_policies 0\n"), "{m}");
     let events: u64 = m
         .lines()
         .find_map(|l| l.strip_prefix("calico_rs_datastore_events_total "))

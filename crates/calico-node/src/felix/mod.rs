@@ -135,29 +135,51 @@ pub fn run(
                 match nat::apply(&d.nft) {
                     Ok(applied) => {
                         if applied {
+                            metrics.nft_call(false);
                             log::info!("nftables table inet calico updated");
                         }
                         last_nft = nat::marker(&d.nft).map(str::to_string);
                     }
                     Err(e) => {
+                        metrics.nft_call(true);
                         failed.push(format!("table {}: {e}", nat::TABLE));
                         last_nft = None;
                     }
                 }
             }
             let hosts = snap.nodes.iter().filter_map(|n| n.ipv4.map(|a| a.addr()));
-            let applied = policy::read(&client, &me, &eff, weps, hosts.collect())
-                .map_err(|e| format!("datastore: {e}"))
-                .and_then(|(input, policy_skipped)| {
+            let applied = match policy::read(&client, &me, &eff, weps, hosts.collect()) {
+                Err(e) => {
+                    failed.push(format!("policy: datastore: {e}"));
+                    policy::Applied::default()
+                }
+                Ok((input, policy_skipped)) => {
                     for s in &policy_skipped {
                         log::warn!("policy: skipped {s}");
                     }
-                    enforcer.apply(&input, verify)
-                })
-                .unwrap_or_else(|e| {
-                    failed.push(format!("policy: {e}"));
-                    policy::Applied::default()
-                });
+                    metrics.set_policy_counts(
+                        input.tiers.len(),
+                        input.network_policies.len()
+                            + input.global_network_policies.len()
+                            + input.kubernetes_network_policies.len(),
+                        input.profiles.len(),
+                        input.host_endpoints.len(),
+                    );
+                    match enforcer.apply(&input, verify) {
+                        Ok(a) => {
+                            if a.lines > 0 {
+                                metrics.nft_call(false);
+                            }
+                            a
+                        }
+                        Err(e) => {
+                            metrics.nft_call(true);
+                            failed.push(format!("policy: {e}"));
+                            policy::Applied::default()
+                        }
+                    }
+                }
+            };
             if applied.lines > 0 {
                 Metrics::inc(&metrics.policy_updates);
                 log::info!(

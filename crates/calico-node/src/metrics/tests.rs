@@ -19,6 +19,9 @@ fn felix_names_types_and_labels() {
     Metrics::inc(&m.errors);
     m.routes.set(12);
     m.set_counts(3, 7, 2);
+    m.set_policy_counts(2, 5, 4, 1);
+    m.nft_call(false);
+    m.nft_call(true);
     let t = m.render();
     let types = types(&t);
     for (name, kind) in [
@@ -28,6 +31,13 @@ fn felix_names_types_and_labels() {
         ("felix_active_local_endpoints", "gauge"),
         ("felix_cluster_num_hosts", "gauge"),
         ("felix_cluster_num_workload_endpoints", "gauge"),
+        ("felix_cluster_num_host_endpoints", "gauge"),
+        ("felix_cluster_num_policies", "gauge"),
+        ("felix_cluster_num_profiles", "gauge"),
+        ("felix_cluster_num_tiers", "gauge"),
+        ("felix_nft_calls", "counter"),
+        ("felix_nft_errors", "counter"),
+        ("felix_ipset_calls", "counter"),
         ("felix_host", "gauge"),
         ("calico_rs_routes_programmed", "gauge"),
         ("calico_rs_vxlan_neighbours_programmed", "gauge"),
@@ -41,7 +51,18 @@ fn felix_names_types_and_labels() {
         );
     }
     // Nothing else: every exported name is Felix's or calico-rs's own.
-    assert_eq!(types.len(), 12, "{t}");
+    assert_eq!(types.len(), 19, "{t}");
+    for line in [
+        "felix_cluster_num_tiers 2",
+        "felix_cluster_num_policies 5",
+        "felix_cluster_num_profiles 4",
+        "felix_cluster_num_host_endpoints 1",
+        "felix_nft_calls 2",
+        "felix_nft_errors 1",
+        "felix_ipset_calls 0",
+    ] {
+        assert!(t.contains(&format!("\n{line}\n")), "{line}: {t}");
+    }
     // Counters keep Felix's names (no `_total` added, as Go's client).
     assert!(t.contains("\nfelix_int_dataplane_failures 1\n"), "{t}");
     assert!(
