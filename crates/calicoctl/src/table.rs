@@ -122,6 +122,23 @@ fn or_dash(s: Option<String>) -> String {
     s.unwrap_or_else(|| "-".into())
 }
 
+/// Cluster-wide values some cells show (Calico's template `config`
+/// function).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Globals {
+    /// The AS number of the BGPConfiguration `default` (64512 without one),
+    /// shown in brackets for nodes that set none.
+    pub default_as: String,
+}
+
+impl Default for Globals {
+    fn default() -> Globals {
+        Globals {
+            default_as: calico_api::resources::DEFAULT_AS_NUMBER.to_string(),
+        }
+    }
+}
+
 /// Headings and one row per resource for `-o ps` (`wide = false`) or `-o
 /// wide`. `with_namespace` (`-n NS` or `-A`, as Calico) puts NAMESPACE
 /// first for namespaced kinds.
@@ -129,12 +146,13 @@ pub fn rows(
     resources: &[Resource],
     wide: bool,
     with_namespace: bool,
+    g: &Globals,
 ) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let Some(first) = resources.first() else {
         return (vec!["NAME"], vec![]);
     };
     let mut headings: Vec<&'static str> = columns(first.kind(), wide);
-    let mut rows: Vec<Vec<String>> = resources.iter().map(|r| cells(r, wide)).collect();
+    let mut rows: Vec<Vec<String>> = resources.iter().map(|r| cells(r, wide, g)).collect();
     if with_namespace && first.kind().namespaced() {
         headings.insert(0, "NAMESPACE");
         for (row, r) in rows.iter_mut().zip(resources) {
@@ -234,7 +252,7 @@ pub fn known_headings(kind: Kind) -> Vec<&'static str> {
 }
 
 /// The cell of `r` under one of Calico's headings for its kind.
-pub fn heading_value(r: &Resource, heading: &str) -> Option<String> {
+pub fn heading_value(r: &Resource, heading: &str, g: &Globals) -> Option<String> {
     if heading == "NAMESPACE" && r.kind().namespaced() {
         return Some(r.metadata().namespace.clone().unwrap_or_default());
     }
@@ -242,7 +260,7 @@ pub fn heading_value(r: &Resource, heading: &str) -> Option<String> {
         columns(r.kind(), wide)
             .iter()
             .position(|h| *h == heading)
-            .and_then(|i| cells(r, wide).into_iter().nth(i))
+            .and_then(|i| cells(r, wide, g).into_iter().nth(i))
     })
 }
 
@@ -267,7 +285,7 @@ fn policy_cells(r: &Resource) -> Option<(String, String, String)> {
     Some((tier(t), order(o), opt(s)))
 }
 
-fn cells(r: &Resource, wide: bool) -> Vec<String> {
+fn cells(r: &Resource, wide: bool, g: &Globals) -> Vec<String> {
     let name = r.metadata().name.clone();
     if let Some((tier, order, selector)) = policy_cells(r) {
         return if wide {
@@ -329,15 +347,18 @@ fn cells(r: &Resource, wide: bool) -> Vec<String> {
             ]
         }
         (Resource::Node(n), true) => {
-            let b = n.spec.bgp.clone().unwrap_or_default();
-            vec![
-                name,
-                b.as_number
+            // As Calico: the node's AS, else the cluster's in brackets;
+            // nothing for a node without BGP.
+            let b = n.spec.bgp.clone();
+            let asn = match &b {
+                Some(b) => b
+                    .as_number
                     .map(|a| a.to_string())
-                    .unwrap_or_else(|| "(64512)".into()),
-                opt(&b.ipv4_address),
-                opt(&b.ipv6_address),
-            ]
+                    .unwrap_or_else(|| format!("({})", g.default_as)),
+                None => String::new(),
+            };
+            let b = b.unwrap_or_default();
+            vec![name, asn, opt(&b.ipv4_address), opt(&b.ipv6_address)]
         }
         (Resource::WorkloadEndpoint(w), wide) => {
             // As Calico: the workload, else the pod.

@@ -87,7 +87,7 @@ pub fn run(config: Option<&PathBuf>, a: GetArgs) -> anyhow::Result<()> {
     } else {
         Some(a.namespace.as_deref().unwrap_or("default"))
     };
-    let (resources, kind, single) = match (&a.file, a.args.as_slice()) {
+    let (resources, kind, single, client) = match (&a.file, a.args.as_slice()) {
         (Some(_), [_, ..]) => bail!("give either -f FILE or KIND [NAME...], not both"),
         (Some(f), []) => {
             let input = crate::input::read_resources(f)?;
@@ -108,7 +108,7 @@ pub fn run(config: Option<&PathBuf>, a: GetArgs) -> anyhow::Result<()> {
             }
             let single = list.len() == 1;
             let kind = list.first().map(Resource::kind).unwrap_or(Kind::IPPool);
-            (list, kind, single)
+            (list, kind, single, client)
         }
         (None, []) => bail!("give the kind of resource: calicoctl get KIND [NAME...] or -f FILE"),
         (None, [kind, names @ ..]) => {
@@ -135,12 +135,36 @@ pub fn run(config: Option<&PathBuf>, a: GetArgs) -> anyhow::Result<()> {
                     .map(|n| get_one(&client, &key(kind, n, ns)?))
                     .collect::<anyhow::Result<_>>()?
             };
-            (list, kind, names.len() == 1)
+            (list, kind, names.len() == 1, client)
         }
     };
     let with_ns = a.all_namespaces || a.namespace.is_some();
-    print!("{}", render(&out, &resources, kind, single, with_ns)?);
+    let globals = globals(&client, &resources);
+    print!(
+        "{}",
+        render(&out, &resources, kind, single, with_ns, &globals)?
+    );
     Ok(())
+}
+
+/// What the tables of `resources` show from elsewhere: the cluster's AS
+/// number for nodes (read only when nodes are shown; `unknown` when it
+/// cannot be read, as Calico).
+fn globals(client: &Client, resources: &[Resource]) -> table::Globals {
+    let mut g = table::Globals::default();
+    if resources.iter().any(|r| r.kind() == Kind::Node) {
+        let k = ResourceKey {
+            kind: Kind::BGPConfiguration,
+            namespace: None,
+            name: "default".into(),
+        };
+        match client.get(&k) {
+            Ok(Resource::BGPConfiguration(c)) => g.default_as = c.spec.as_number().to_string(),
+            Ok(_) | Err(ClientError::NotFound(_)) => {}
+            Err(_) => g.default_as = "unknown".into(),
+        }
+    }
+    g
 }
 
 /// The text `get` prints: nothing is printed when any part fails.
@@ -150,6 +174,7 @@ fn render(
     kind: Kind,
     single: bool,
     with_ns: bool,
+    g: &table::Globals,
 ) -> anyhow::Result<String> {
     Ok(match out {
         Output::Yaml => encode_yaml(&to_output_value(resources, !single)),
@@ -166,7 +191,7 @@ fn render(
             // One table per run of one kind (`-f` may mix kinds).
             let mut text = Vec::new();
             for run in resources.chunk_by(|a, b| a.kind() == b.kind()) {
-                let (h, rows) = table::rows(run, *wide, with_ns);
+                let (h, rows) = table::rows(run, *wide, with_ns, g);
                 text.push(table::render(&h, &rows));
             }
             text.join("\n")
@@ -198,7 +223,7 @@ fn render(
                         cols.iter()
                             .map(|c| match c {
                                 Column::Heading(h) => {
-                                    table::heading_value(r, h).unwrap_or_default()
+                                    table::heading_value(r, h, g).unwrap_or_default()
                                 }
                                 Column::Path(_, p) => match template::lookup(&json, p) {
                                     None | Some(serde_json::Value::Null) => String::new(),

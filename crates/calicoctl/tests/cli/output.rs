@@ -175,6 +175,20 @@ pub fn headings_per_kind(ds: Ds) {
         lines(&["get", "netsets", "-n", "nowhere"]),
         ["NAMESPACE NAME"]
     );
+    // Nodes' ASN (wide): its own, else the cluster's (BGPConfiguration
+    // default: 64513 in the fixture) in brackets, nothing without BGP.
+    let f = ds.file(
+        "nodes.yaml",
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node-2}\n\
+         spec: {bgp: {ipv4Address: 10.0.0.2/24}}\n---\n\
+         apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node-3}\nspec: {}\n",
+    );
+    ds.ok(&["apply", "-f", &f]);
+    let nodes = lines(&["get", "nodes", "-o", "wide"]);
+    assert_eq!(nodes[0], "NAME ASN IPV4 IPV6", "{nodes:?}");
+    assert!(nodes[1].starts_with("node-1 64514 "), "{nodes:?}");
+    assert_eq!(nodes[2], "node-2 (64513) 10.0.0.2/24", "{nodes:?}");
+    assert_eq!(nodes[3], "node-3", "{nodes:?}");
 }
 
 pub fn pool_defaults_as_calico(ds: Ds) {
