@@ -4,81 +4,15 @@
 //! whole with `get -o yaml`, and each field calico-rs stores without acting
 //! on it is named once on stderr; a misspelled field is still refused.
 
-use std::process::{Command, Stdio};
-
-use calico_testutil::EtcdServer;
 use serde_json::Value;
+
+mod common;
+use common::*;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/fixtures/calico-3.31/every-field.yaml"
 );
-
-struct Ds {
-    env: Vec<(String, String)>,
-    dir: tempfile::TempDir,
-    _etcd: Option<EtcdServer>,
-}
-
-fn local() -> Ds {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("ds.db").display().to_string();
-    Ds {
-        env: vec![("DATASTORE_PATH".into(), path)],
-        dir,
-        _etcd: None,
-    }
-}
-
-fn etcd() -> Ds {
-    let server = EtcdServer::start();
-    Ds {
-        env: vec![
-            ("DATASTORE_TYPE".into(), "etcdv3".into()),
-            ("ETCD_ENDPOINTS".into(), server.endpoint()),
-        ],
-        dir: tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
-        _etcd: Some(server),
-    }
-}
-
-impl Ds {
-    /// Runs calicoctl: exit code, stdout, stderr.
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_calicoctl"));
-        cmd.env_remove("DATASTORE_TYPE")
-            .env_remove("ETCD_ENDPOINTS")
-            .env_remove("DATASTORE_PATH")
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .args(args);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run calicoctl: {e}"));
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr,
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> (String, String) {
-        let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "calicoctl {args:?} failed:\n{out}{err}");
-        (out, err)
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
-        p.display().to_string()
-    }
-}
 
 /// The fixture's documents as JSON.
 fn documents() -> Vec<Value> {
@@ -105,7 +39,7 @@ fn contains(got: &Value, given: &Value) -> bool {
 
 fn every_field_is_applied_stored_and_warned(ds: Ds) {
     let docs = documents();
-    let (out, err) = ds.ok(&["apply", "-f", FIXTURE]);
+    let (out, err) = ds.ok_both(&["apply", "-f", FIXTURE]);
     assert_eq!(
         out.trim(),
         format!("Successfully applied {} resource(s)", docs.len())
@@ -164,7 +98,7 @@ fn every_field_is_applied_stored_and_warned(ds: Ds) {
         if let Some(ns) = given["metadata"]["namespace"].as_str() {
             args.extend(["-n", ns]);
         }
-        let (text, _) = ds.ok(&args);
+        let (text, _) = ds.ok_both(&args);
         let got = calico_api::codec::yaml_value(&text).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             contains(&got["spec"], &given["spec"]),
@@ -175,7 +109,7 @@ fn every_field_is_applied_stored_and_warned(ds: Ds) {
     }
 
     // replace and create warn too.
-    let (_, err) = ds.ok(&["replace", "-f", FIXTURE]);
+    let (_, err) = ds.ok_both(&["replace", "-f", FIXTURE]);
     assert!(
         err.contains("BGPPeer(every-field): accepted, not implemented"),
         "{err}"
@@ -184,7 +118,7 @@ fn every_field_is_applied_stored_and_warned(ds: Ds) {
         "pool.yaml",
         "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: by-namespace\nspec:\n  cidr: 10.251.0.0/16\n  namespaceSelector: team == 'a'\n",
     );
-    let (_, err) = ds.ok(&["create", "-f", &pool]);
+    let (_, err) = ds.ok_both(&["create", "-f", &pool]);
     assert_eq!(
         err.trim(),
         format!(
@@ -192,7 +126,7 @@ fn every_field_is_applied_stored_and_warned(ds: Ds) {
         )
     );
     // Nothing to write, nothing to say.
-    let (_, err) = ds.ok(&["create", "--skip-exists", "-f", &pool]);
+    let (_, err) = ds.ok_both(&["create", "--skip-exists", "-f", &pool]);
     assert_eq!(err, "");
 
     // A misspelled field is refused, and nothing is written.
@@ -200,19 +134,27 @@ fn every_field_is_applied_stored_and_warned(ds: Ds) {
         "typo.yaml",
         "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata:\n  name: node.typo\nspec:\n  programClusterRoute: Enabled\n",
     );
-    let (code, out, err) = ds.run(&["apply", "-f", &typo]);
+    let Run {
+        code,
+        stdout: out,
+        stderr: err,
+    } = ds.run(&["apply", "-f", &typo]);
     assert_ne!(code, 0);
     assert!(
         format!("{out}{err}").contains("unknown field `programClusterRoute`"),
         "{out}{err}"
     );
-    let (code, _, _) = ds.run(&["get", "felixconfiguration", "node.typo"]);
+    let code = ds.run(&["get", "felixconfiguration", "node.typo"]).code;
     assert_ne!(code, 0, "the refused resource was written");
     let typo = ds.file(
         "typo2.yaml",
         "apiVersion: projectcalico.org/v3\nkind: KubeControllersConfiguration\nmetadata:\n  name: default\nspec:\n  controllers:\n    nodes: {}\n",
     );
-    let (code, out, err) = ds.run(&["apply", "-f", &typo]);
+    let Run {
+        code,
+        stdout: out,
+        stderr: err,
+    } = ds.run(&["apply", "-f", &typo]);
     assert_ne!(code, 0);
     assert!(
         format!("{out}{err}").contains("spec.controllers.nodes: unknown field"),
@@ -227,7 +169,7 @@ fn calico_docs_samples_apply_with_explained_warnings() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/fixtures/calico-3.31/docs-examples.yaml"
     );
-    let (out, err) = ds.ok(&["apply", "-f", docs]);
+    let (out, err) = ds.ok_both(&["apply", "-f", docs]);
     assert_eq!(out.trim(), "Successfully applied 9 resource(s)");
     for line in err.lines() {
         assert!(

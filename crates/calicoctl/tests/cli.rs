@@ -1,11 +1,11 @@
 //! calicoctl end to end: the real binary against a real SQLite file and a
 //! real etcd started by the harness.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 use calico_api::{Kind, Resource, decode_documents};
 use calico_testutil::EtcdServer;
+
+mod common;
+use common::*;
 
 #[path = "cli/big_files.rs"]
 mod big_files;
@@ -18,111 +18,6 @@ const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/fixtures/all-kinds.yaml"
 );
-
-/// Where the datastore is: env vars for the calicoctl process.
-struct Ds {
-    env: Vec<(String, String)>,
-    dir: tempfile::TempDir,
-    _etcd: Option<EtcdServer>,
-}
-
-fn local() -> Ds {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("ds.db").display().to_string();
-    Ds {
-        env: vec![("DATASTORE_PATH".into(), path)],
-        dir,
-        _etcd: None,
-    }
-}
-
-fn etcd() -> Ds {
-    let server = EtcdServer::start();
-    let env = vec![
-        ("DATASTORE_TYPE".into(), "etcdv3".into()),
-        ("ETCD_ENDPOINTS".into(), server.endpoint()),
-    ];
-    Ds {
-        env,
-        dir: tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
-        _etcd: Some(server),
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ds {
-    fn run_with_input(&self, args: &[&str], input: Option<&str>) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_calicoctl"));
-        cmd.args(args)
-            .env_remove("DATASTORE_TYPE")
-            .env_remove("ETCD_ENDPOINTS")
-            .env_remove("DATASTORE_PATH")
-            .current_dir(self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run calicoctl: {e}"));
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(input.unwrap_or("").as_bytes());
-        }
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-        let r = Run {
-            code: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        };
-        assert!(
-            !r.stderr.contains("panicked"),
-            "calicoctl {args:?} panicked:\n{}",
-            r.stderr
-        );
-        r
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_with_input(args, None)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let r = self.run(args);
-        assert_eq!(
-            r.code, 0,
-            "calicoctl {args:?} failed:\n{}{}",
-            r.stdout, r.stderr
-        );
-        r.stdout
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let r = self.run(args);
-        assert_ne!(
-            r.code, 0,
-            "calicoctl {args:?} should have failed:\n{}",
-            r.stdout
-        );
-        r.stderr
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
-        p.display().to_string()
-    }
-}
 
 fn decode(text: &str) -> Vec<Resource> {
     decode_documents(text)

@@ -4,10 +4,13 @@
 //! diags` inside a test network namespace.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use calico_api::Kind;
-use calico_testutil::{EtcdServer, TestNetns, require_root};
+use calico_testutil::{TestNetns, require_root};
+
+mod common;
+use common::*;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -31,115 +34,8 @@ spec:
       protocol: TCP
 ";
 
-/// A datastore: env vars for calicoctl, and a scratch directory.
-struct Ds {
-    env: Vec<(String, String)>,
-    dir: tempfile::TempDir,
-    _etcd: Option<EtcdServer>,
-}
-
-fn local() -> Ds {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("ds.db").display().to_string();
-    Ds {
-        env: vec![("DATASTORE_PATH".into(), path)],
-        dir,
-        _etcd: None,
-    }
-}
-
-fn etcd() -> Ds {
-    let server = EtcdServer::start();
-    Ds {
-        env: vec![
-            ("DATASTORE_TYPE".into(), "etcdv3".into()),
-            ("ETCD_ENDPOINTS".into(), server.endpoint()),
-        ],
-        dir: tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
-        _etcd: Some(server),
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
+/// What these tests need of a datastore besides the shared harness.
 impl Ds {
-    fn command(&self, netns: Option<&str>) -> Command {
-        let bin = env!("CARGO_BIN_EXE_calicoctl");
-        let mut cmd = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, bin]);
-                c
-            }
-            None => Command::new(bin),
-        };
-        cmd.env_remove("DATASTORE_TYPE")
-            .env_remove("ETCD_ENDPOINTS")
-            .env_remove("DATASTORE_PATH")
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd
-    }
-
-    fn run_in(&self, netns: Option<&str>, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
-        let mut cmd = self.command(netns);
-        cmd.args(args);
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run calicoctl: {e}"));
-        let r = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(
-            !r.stderr.contains("panicked"),
-            "calicoctl {args:?} panicked:\n{}",
-            r.stderr
-        );
-        r
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_in(None, args, &[])
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let r = self.run(args);
-        assert_eq!(
-            r.code, 0,
-            "calicoctl {args:?} failed:\n{}{}",
-            r.stdout, r.stderr
-        );
-        r.stdout
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let r = self.run(args);
-        assert_ne!(
-            r.code, 0,
-            "calicoctl {args:?} should have failed:\n{}",
-            r.stdout
-        );
-        r.stderr
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
-        p.display().to_string()
-    }
-
     fn ipam(&self) -> calico_ipam::Ipam {
         let env: BTreeMap<String, String> = self.env.iter().cloned().collect();
         let store = calico_datastore::config::Settings::from_lookup(|k| env.get(k).cloned())
