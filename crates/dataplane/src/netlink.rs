@@ -1,4 +1,5 @@
-//! A small synchronous rtnetlink client: links, addresses and routes.
+//! A small synchronous rtnetlink client: links, addresses, neighbours and
+//! (in [`route`]) routes.
 //!
 //! One [`Netlink`] is one `NETLINK_ROUTE` socket. A socket belongs to the
 //! network namespace of the thread that created it, so
@@ -10,7 +11,7 @@
 //! Each method names its `ip` equivalent. Requests wait for the kernel's
 //! acknowledgement, so an `Ok` means the kernel applied the change.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use ipnet::IpNet;
@@ -26,9 +27,6 @@ use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
@@ -101,176 +99,8 @@ pub struct Link {
     pub link_netnsid: Option<i32>,
 }
 
-/// A route in the main table (or the table given).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub dst: IpNet,
-    pub gateway: Option<IpAddr>,
-    pub oif: Option<u32>,
-    pub scope: Scope,
-    pub kind: Kind,
-    /// The `proto` field: who owns the route.
-    pub protocol: u8,
-    pub table: u32,
-    /// `onlink`: the gateway is reachable on the device without a covering route.
-    pub onlink: bool,
-}
-
-/// Route scope (`scope link` or `scope global`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    Universe,
-    Link,
-    Host,
-}
-
-/// Route type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Unicast,
-    Blackhole,
-}
-
-/// `proto boot`: what `ip route add` uses, and what Calico's CNI plugin uses.
-pub const PROTO_BOOT: u8 = 3;
-/// The main routing table.
-pub const TABLE_MAIN: u32 = 254;
-
-impl Route {
-    /// A unicast route in the main table with `proto boot`.
-    pub fn new(dst: IpNet) -> Route {
-        Route {
-            dst,
-            gateway: None,
-            oif: None,
-            scope: Scope::Universe,
-            kind: Kind::Unicast,
-            protocol: PROTO_BOOT,
-            table: TABLE_MAIN,
-            onlink: false,
-        }
-    }
-
-    pub fn via(mut self, gateway: IpAddr) -> Route {
-        self.gateway = Some(gateway);
-        self
-    }
-
-    pub fn dev(mut self, index: u32) -> Route {
-        self.oif = Some(index);
-        self
-    }
-
-    pub fn scope(mut self, scope: Scope) -> Route {
-        self.scope = scope;
-        self
-    }
-
-    pub fn kind(mut self, kind: Kind) -> Route {
-        self.kind = kind;
-        self
-    }
-
-    pub fn protocol(mut self, protocol: u8) -> Route {
-        self.protocol = protocol;
-        self
-    }
-
-    pub fn onlink(mut self) -> Route {
-        self.onlink = true;
-        self
-    }
-
-    fn to_message(&self) -> RouteMessage {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = family(self.dst.addr());
-        msg.header.destination_prefix_length = self.dst.prefix_len();
-        msg.header.table = if self.table < 256 {
-            self.table as u8
-        } else {
-            RouteHeader::RT_TABLE_UNSPEC
-        };
-        msg.header.protocol = RouteProtocol::from(self.protocol);
-        msg.header.scope = match self.scope {
-            Scope::Universe => RouteScope::Universe,
-            Scope::Link => RouteScope::Link,
-            Scope::Host => RouteScope::Host,
-        };
-        msg.header.kind = match self.kind {
-            Kind::Unicast => RouteType::Unicast,
-            Kind::Blackhole => RouteType::BlackHole,
-        };
-        if self.onlink {
-            msg.header.flags |= netlink_packet_route::route::RouteFlags::Onlink;
-        }
-        msg.attributes
-            .push(RouteAttribute::Destination(self.dst.network().into()));
-        if self.table >= 256 {
-            msg.attributes.push(RouteAttribute::Table(self.table));
-        }
-        if let Some(gw) = self.gateway {
-            msg.attributes.push(RouteAttribute::Gateway(gw.into()));
-        }
-        if let Some(oif) = self.oif {
-            msg.attributes.push(RouteAttribute::Oif(oif));
-        }
-        msg
-    }
-
-    fn from_message(msg: &RouteMessage) -> Option<Route> {
-        let mut dst = None;
-        let mut gateway = None;
-        let mut oif = None;
-        let mut table = u32::from(msg.header.table);
-        for attr in &msg.attributes {
-            match attr {
-                RouteAttribute::Destination(a) => dst = route_addr(a),
-                RouteAttribute::Gateway(a) => gateway = route_addr(a),
-                RouteAttribute::Oif(i) => oif = Some(*i),
-                RouteAttribute::Table(t) => table = *t,
-                _ => {}
-            }
-        }
-        let len = msg.header.destination_prefix_length;
-        let dst = match (dst, msg.header.address_family) {
-            (Some(a), _) => IpNet::new(a, len).ok()?,
-            (None, AddressFamily::Inet) => IpNet::new(Ipv4Addr::UNSPECIFIED.into(), len).ok()?,
-            (None, AddressFamily::Inet6) => IpNet::new(Ipv6Addr::UNSPECIFIED.into(), len).ok()?,
-            _ => return None,
-        };
-        let kind = match msg.header.kind {
-            RouteType::Unicast => Kind::Unicast,
-            RouteType::BlackHole => Kind::Blackhole,
-            _ => return None,
-        };
-        let scope = match msg.header.scope {
-            RouteScope::Link => Scope::Link,
-            RouteScope::Host => Scope::Host,
-            _ => Scope::Universe,
-        };
-        Some(Route {
-            dst,
-            gateway,
-            oif,
-            scope,
-            kind,
-            protocol: u8::from(msg.header.protocol),
-            table,
-            onlink: msg
-                .header
-                .flags
-                .contains(netlink_packet_route::route::RouteFlags::Onlink),
-        })
-    }
-}
-
-fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
-    match a {
-        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
-        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
-        _ => None,
-    }
-}
+mod route;
+pub use route::{Kind, PROTO_BOOT, Route, Scope, TABLE_MAIN};
 
 fn family(addr: IpAddr) -> AddressFamily {
     match addr {
@@ -855,155 +685,6 @@ impl Netlink {
             }
         }
         Ok(out)
-    }
-
-    // ---- routes ----
-
-    /// `ip route add ...`; fails with `EEXIST` when the destination is taken.
-    pub fn add_route(&mut self, route: &Route) -> Result<()> {
-        self.request(
-            &|| format!("add route {}", route.dst),
-            RouteNetlinkMessage::NewRoute(route.to_message()),
-            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        )?;
-        Ok(())
-    }
-
-    /// `ip route replace ...`
-    pub fn replace_route(&mut self, route: &Route) -> Result<()> {
-        self.request(
-            &|| format!("replace route {}", route.dst),
-            RouteNetlinkMessage::NewRoute(route.to_message()),
-            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
-        )?;
-        Ok(())
-    }
-
-    /// `ip route del DST proto PROTO`: only a route of the route's protocol
-    /// (its owner; any scope and metric, and any gateway or device unless
-    /// the route names them), never another owner's at the same
-    /// destination. A route without a protocol is refused: it would match
-    /// anyone's.
-    pub fn delete_route(&mut self, route: &Route) -> Result<()> {
-        self.delete_owned(route, None)
-    }
-
-    /// `ip route add ... metric METRIC` (`NLM_F_EXCL`): fails with `EEXIST`
-    /// when the destination already has a route with that metric, whoever
-    /// owns it. Routes with different metrics are separate routes.
-    pub fn add_route_at(&mut self, route: &Route, metric: u32) -> Result<()> {
-        let mut msg = route.to_message();
-        msg.attributes.push(RouteAttribute::Priority(metric));
-        self.request(
-            &|| format!("add route {} metric {metric}", route.dst),
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        )?;
-        Ok(())
-    }
-
-    /// `ip route replace ... metric METRIC`: takes the place of the route
-    /// to the destination with that metric, whoever owns it — for a caller
-    /// that knows that route to be its own — and leaves routes with other
-    /// metrics alone.
-    pub fn replace_route_at(&mut self, route: &Route, metric: u32) -> Result<()> {
-        let mut msg = route.to_message();
-        msg.attributes.push(RouteAttribute::Priority(metric));
-        self.request(
-            &|| format!("replace route {} metric {metric}", route.dst),
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
-        )?;
-        Ok(())
-    }
-
-    /// `ip route del DST proto PROTO metric METRIC`: as
-    /// [`Self::delete_route`], at that metric only (the kernel takes metric
-    /// 0 as any metric).
-    pub fn delete_route_at(&mut self, route: &Route, metric: u32) -> Result<()> {
-        self.delete_owned(route, Some(metric))
-    }
-
-    fn delete_owned(&mut self, route: &Route, metric: Option<u32>) -> Result<()> {
-        let what = || {
-            let at = metric.map(|m| format!(" metric {m}")).unwrap_or_default();
-            format!("delete route {} proto {}{at}", route.dst, route.protocol)
-        };
-        if route.protocol == 0 {
-            return Err(Error {
-                op: what(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "a route to delete names its protocol (its owner)",
-                ),
-            });
-        }
-        let mut msg = route.to_message();
-        // Any scope; the protocol (set from the route) picks the owner.
-        msg.header.scope = RouteScope::NoWhere;
-        if let Some(m) = metric {
-            msg.attributes.push(RouteAttribute::Priority(m));
-        }
-        self.request(&what, RouteNetlinkMessage::DelRoute(msg), NLM_F_ACK)?;
-        Ok(())
-    }
-
-    /// `ip [-6] route show table all` for one family (unicast and blackhole routes).
-    pub fn routes(&mut self, v6: bool) -> Result<Vec<Route>> {
-        self.routes_where(v6, &|_| true)
-    }
-
-    /// The routes of a family that `keep` takes; the others are dropped as
-    /// the dump is read (a table of 100,000 BGP routes costs a caller that
-    /// wants a few nothing but the reading).
-    pub fn routes_where(&mut self, v6: bool, keep: &dyn Fn(&Route) -> bool) -> Result<Vec<Route>> {
-        let mut out = Vec::new();
-        self.for_each_route(v6, &mut |r| {
-            if keep(&r) {
-                out.push(r);
-            }
-        })?;
-        Ok(out)
-    }
-
-    /// Every route of a family, handed to `each` as the dump is read.
-    pub fn for_each_route(&mut self, v6: bool, each: &mut dyn FnMut(Route)) -> Result<()> {
-        self.for_each_route_metric(v6, &mut |r, _| each(r))
-    }
-
-    /// Like [`Self::for_each_route`], with each route's metric
-    /// (`RTA_PRIORITY`; 0 when the kernel gives none).
-    pub fn for_each_route_metric(
-        &mut self,
-        v6: bool,
-        each: &mut dyn FnMut(Route, u32),
-    ) -> Result<()> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = if v6 {
-            AddressFamily::Inet6
-        } else {
-            AddressFamily::Inet
-        };
-        self.request_each(
-            &|| "list routes".into(),
-            RouteNetlinkMessage::GetRoute(msg),
-            NLM_F_DUMP,
-            &mut |m| {
-                if let RouteNetlinkMessage::NewRoute(r) = &m
-                    && let Some(route) = Route::from_message(r)
-                {
-                    let metric = r
-                        .attributes
-                        .iter()
-                        .find_map(|a| match a {
-                            RouteAttribute::Priority(p) => Some(*p),
-                            _ => None,
-                        })
-                        .unwrap_or(0);
-                    each(route, metric);
-                }
-            },
-        )
     }
 }
 
