@@ -1,5 +1,5 @@
 //! A small synchronous rtnetlink client: links, addresses, neighbours and
-//! (in [`route`]) routes.
+//! (in `route`) routes.
 //!
 //! One [`Netlink`] is one `NETLINK_ROUTE` socket. A socket belongs to the
 //! network namespace of the thread that created it, so
