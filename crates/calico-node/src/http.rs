@@ -1,6 +1,5 @@
-//! The HTTP/1 server behind the health and metrics ports: hyper on one small
-//! tokio runtime (current-thread, on its own thread, shared by every server
-//! this process starts).
+//! The HTTP/1 server behind the health and metrics ports: hyper on the agent's
+//! one small server runtime (`crate::io_runtime`).
 //!
 //! These ports can be reached by anyone on the node's network (metrics
 //! listen on all addresses, as Felix's do), so every connection is bounded:
@@ -20,7 +19,7 @@
 
 use std::convert::Infallible;
 use std::net::TcpListener;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,7 +28,6 @@ use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 /// What one server tolerates of its clients.
@@ -59,31 +57,6 @@ impl Default for Limits {
 /// The status, content type and body of a path.
 pub type Answer = (u16, &'static str, String);
 
-/// The process's HTTP runtime, started on first use.
-fn runtime() -> std::io::Result<Handle> {
-    static HANDLE: OnceLock<Handle> = OnceLock::new();
-    if let Some(h) = HANDLE.get() {
-        return Ok(h.clone());
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
-    let handle = rt.handle().clone();
-    // Of two callers racing here, the loser drops the runtime it built and
-    // uses the winner's.
-    if HANDLE.set(handle.clone()).is_err() {
-        return HANDLE
-            .get()
-            .cloned()
-            .ok_or_else(|| std::io::Error::other("no runtime"));
-    }
-    std::thread::Builder::new()
-        .name("http".into())
-        .spawn(move || rt.block_on(std::future::pending::<()>()))?;
-    Ok(handle)
-}
-
 /// Serves `answer` on `host:port` with `limits`; returns the bound port
 /// (useful with port 0). Binding errors are returned; the server then runs
 /// in the background for the life of the process.
@@ -96,7 +69,7 @@ pub fn serve(
     let listener = TcpListener::bind((host, port))?;
     let port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;
-    let rt = runtime()?;
+    let rt = crate::io_runtime::handle()?;
     let listener = {
         let _guard = rt.enter();
         tokio::net::TcpListener::from_std(listener)?

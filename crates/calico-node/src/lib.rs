@@ -13,6 +13,7 @@ pub mod felix_env;
 pub mod health;
 pub mod http;
 pub mod install;
+pub mod io_runtime;
 pub mod ipam_server;
 pub mod line_server;
 pub mod metrics;

@@ -1,7 +1,7 @@
 //! The servers behind the agent's unix sockets (the control socket and the
 //! IPAM service): one request line in, one answer out, then close — served
-//! on one small tokio runtime (current-thread, on its own thread, shared by
-//! every such server of the process).
+//! on the agent's one small server runtime (`crate::io_runtime`), which
+//! the health and metrics servers share.
 //!
 //! Whatever a client does, its cost is bounded:
 //!
@@ -24,11 +24,10 @@ use std::future::Future;
 use std::io::ErrorKind;
 use std::os::unix::net::UnixListener;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UnixStream;
-use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 /// What one server tolerates of its clients.
@@ -216,30 +215,6 @@ impl Abuse {
     }
 }
 
-/// The runtime of these servers, started on first use.
-fn runtime() -> std::io::Result<Handle> {
-    static HANDLE: OnceLock<Handle> = OnceLock::new();
-    if let Some(h) = HANDLE.get() {
-        return Ok(h.clone());
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
-    let handle = rt.handle().clone();
-    // Of two callers racing here, the loser drops the runtime it built.
-    if HANDLE.set(handle.clone()).is_err() {
-        return HANDLE
-            .get()
-            .cloned()
-            .ok_or_else(|| std::io::Error::other("no runtime"));
-    }
-    std::thread::Builder::new()
-        .name("unix-sockets".into())
-        .spawn(move || rt.block_on(std::future::pending::<()>()))?;
-    Ok(handle)
-}
-
 /// Serves `answer` on `listener` (already bound, with its permissions set)
 /// in the background for the life of the process; `server` names it in
 /// log lines.
@@ -250,7 +225,7 @@ pub fn serve(
     answer: impl Answer,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
-    let rt = runtime()?;
+    let rt = crate::io_runtime::handle()?;
     let listener = {
         let _guard = rt.enter();
         tokio::net::UnixListener::from_std(listener)?
