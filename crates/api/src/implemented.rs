@@ -38,6 +38,7 @@ pub const FELIX_ACTED_ON: &[&str] = &[
     "natOutgoingExclusions",
     "prometheusMetricsEnabled",
     "prometheusMetricsPort",
+    "routeRefreshInterval",
     "vxlanMTU",
     "vxlanPort",
     "vxlanVNI",

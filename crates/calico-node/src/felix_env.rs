@@ -109,6 +109,12 @@ pub fn value(field: &str, raw: &str, unit: Unit) -> Value {
             Unit::None => {}
         }
     }
+    // A duration given as a bare number counts seconds, as in Felix.
+    if calico_api::resources::FELIX_DURATIONS.contains(&field)
+        && raw.parse::<f64>().is_ok_and(|n| n.is_finite() && n >= 0.0)
+    {
+        return Value::String(format!("{raw}s"));
+    }
     if PORT_LISTS.contains(&field) {
         return port_list(raw).unwrap_or_else(|| Value::String(raw.into()));
     }
@@ -225,6 +231,8 @@ mod tests {
             "externalNodesList",
             "netlinkTimeout",
             "routeTableRanges",
+            "routeRefreshInterval",
+            "ipsetsRefreshInterval",
             "healthTimeoutOverrides",
         ]
         .iter()
@@ -250,6 +258,8 @@ mod tests {
             ("FELIX_EXTERNALNODESCIDRLIST", "10.1.0.0/16, 10.2.0.0/16"),
             ("FELIX_NETLINKTIMEOUTSECS", "10"),
             ("FELIX_ROUTETABLERANGES", "1-250,300-400"),
+            ("FELIX_ROUTEREFRESHINTERVAL", "2.5"),
+            ("FELIX_IPSETSREFRESHINTERVAL", "1m30s"),
             (
                 "FELIX_HEALTHTIMEOUTOVERRIDES",
                 "InternalDataplaneMainLoop=30s",
@@ -267,6 +277,8 @@ mod tests {
             "externalNodesList": ["10.1.0.0/16", "10.2.0.0/16"],
             "netlinkTimeout": "10s",
             "routeTableRanges": [{"min": 1, "max": 250}, {"min": 300, "max": 400}],
+            "routeRefreshInterval": "2.5s",
+            "ipsetsRefreshInterval": "1m30s",
             "healthTimeoutOverrides": [{"name": "InternalDataplaneMainLoop", "timeout": "30s"}],
         });
         assert_eq!(

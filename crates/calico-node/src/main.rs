@@ -287,10 +287,14 @@ fn agent(startup_only: bool) -> ExitCode {
             }
         }
     }
-    if cfg.backend == calico_node::config::Backend::Bird {
+    let bgp = cfg.backend == calico_node::config::Backend::Bird;
+    let mut bgp_views = None;
+    if bgp {
         let shared = Arc::new(calico_node::bgp::speaker::Shared::default());
         health.set_bgp(shared.clone());
-        let (client, me) = (client.clone(), cfg.nodename.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        bgp_views = Some(tx);
+        let me = cfg.nodename.clone();
         let ready = health.clone();
         let spawned = std::thread::Builder::new()
             .name("bgp".into())
@@ -303,19 +307,20 @@ fn agent(startup_only: bool) -> ExitCode {
                 while !ready.is_ready() && t.elapsed() < Duration::from_secs(30) {
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                calico_node::bgp::run(client, me, shared)
+                calico_node::bgp::run(rx, me, shared)
             });
         if let Err(e) = spawned {
             log::error!("cannot start the BGP speaker: {e}");
         }
     }
-    calico_node::felix::run(
+    calico_node::engine::run(
         client,
         cfg.nodename.clone(),
         cfg.felix_env.clone(),
         health,
         metrics,
-        cfg.backend == calico_node::config::Backend::Bird,
+        bgp,
+        bgp_views,
     );
     ExitCode::SUCCESS
 }

@@ -87,6 +87,9 @@ pub struct Metrics {
     pub resyncs: IntCounter,
     /// `calico_rs_policy_updates_total`.
     pub policy_updates: IntCounter,
+    /// `calico_rs_datastore_read_bytes`: keys and values read from the
+    /// datastore since start (lists and watch events).
+    pub datastore_bytes: IntGauge,
 }
 
 impl Default for Metrics {
@@ -180,6 +183,10 @@ impl Metrics {
             policy_updates: counter(
                 "calico_rs_policy_updates_total",
                 "Changes applied to the policy table.",
+            ),
+            datastore_bytes: gauge(
+                "calico_rs_datastore_read_bytes",
+                "Bytes of keys and values read from the datastore since start.",
             ),
             registry,
         };

@@ -1,7 +1,9 @@
 //! Felix's routes through workload interfaces, in a test namespace with the
 //! real agent: a new interface's routes are left alone for the grace
 //! period (the plugin routes a pod before it writes the pod's endpoint),
-//! and after it a route no endpoint claims goes, IPv4 and IPv6 alike.
+//! and when it ends a route no endpoint claims goes, IPv4 and IPv6 alike.
+//! Routes are read back every `routeRefreshInterval` (2 s here); a route
+//! spared for its interface's grace is looked at again when the grace ends.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -63,6 +65,7 @@ fn routes_through_a_new_interface_wait_out_the_grace_period_then_go() {
         ("CALICO_NETWORKING_BACKEND", "vxlan"),
         ("CALICO_IPV4POOL_CIDR", "10.87.0.0/16"),
         ("CALICO_IPV4POOL_VXLAN", "Always"),
+        ("FELIX_ROUTEREFRESHINTERVAL", "2"),
     ];
     let _agent = Agent(h.cmd(BIN, &[], &env).stderr(Stdio::null()).spawn().unwrap());
     let t = Instant::now();
@@ -70,7 +73,15 @@ fn routes_through_a_new_interface_wait_out_the_grace_period_then_go() {
         assert!(t.elapsed() < Duration::from_secs(30), "never ready");
         std::thread::sleep(Duration::from_millis(100));
     }
-    // A pod routed by its plugin, its endpoint not written yet.
+    // A pod routed by its plugin, its endpoint not written yet; the
+    // interface is new to the agent.
+    h.ns.exec(&["ip", "link", "set", "caligr1", "down"]);
+    h.ns.exec(&["ip", "link", "delete", "caligr1"]);
+    h.ns.exec(&[
+        "sh",
+        "-c",
+        "ip link add caligr1 type veth peer name podgr1 && ip link set caligr1 up && ip link set podgr1 up",
+    ]);
     h.ns.exec(&[
         "ip",
         "route",
@@ -83,10 +94,11 @@ fn routes_through_a_new_interface_wait_out_the_grace_period_then_go() {
     ]);
     h.ns.exec(&["ip", "-6", "route", "add", "fd00:87::5", "dev", "caligr1"]);
     let routed = Instant::now();
-    // Another endpoint makes the agent run a pass: the new interface's
+    // Another endpoint, and read-backs every 2 s: the new interface's
     // routes stay.
     endpoint(&h, "calim1", "10.87.0.6");
     until_route(&h, "10.87.0.6 dev calim1");
+    std::thread::sleep(Duration::from_secs(5));
     let v4 = h.ns.exec(&["ip", "route", "show", "10.87.0.5"]);
     let v6 = h.ns.exec(&["ip", "-6", "route", "show", "fd00:87::5"]);
     assert!(
@@ -97,10 +109,10 @@ fn routes_through_a_new_interface_wait_out_the_grace_period_then_go() {
         v6.contains("dev caligr1"),
         "removed within the grace period: {v6:?}"
     );
-    // Past the grace period, the next pass removes both families' routes
-    // that no endpoint claims.
+    // When the grace period ends, both families' routes that no endpoint
+    // claims go.
     std::thread::sleep(
-        (routed + Duration::from_secs(11)).saturating_duration_since(Instant::now()),
+        (routed + Duration::from_secs(10)).saturating_duration_since(Instant::now()),
     );
     endpoint(&h, "calim2", "10.87.0.7");
     until_route(&h, "10.87.0.7 dev calim2");

@@ -100,7 +100,7 @@ pub struct Link {
 }
 
 mod route;
-pub use route::{Kind, PROTO_BOOT, Route, Scope, TABLE_MAIN};
+pub use route::{Kind, PROTO_BOOT, Route, RouteOp, Scope, TABLE_MAIN};
 
 fn family(addr: IpAddr) -> AddressFamily {
     match addr {

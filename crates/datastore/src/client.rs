@@ -101,7 +101,7 @@ impl Client {
     }
 
     /// Decodes a stored value: what its key's root says it is, strictly.
-    fn decode(kv: &KeyValue) -> Result<Document, ClientError> {
+    pub fn decode(kv: &KeyValue) -> Result<Document, ClientError> {
         let corrupt = |reason: String| ClientError::Corrupt {
             key: kv.key.clone(),
             reason,

@@ -247,11 +247,21 @@ impl Store for EtcdStore {
     /// the first (one snapshot), so no answer outgrows gRPC's message limit
     /// (10,000 workload endpoints are about 5 MB; the limit is 4 MiB).
     fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
+        let mut kvs: Vec<KeyValue> = Vec::new();
+        let rev = self.list_paged(prefix, &mut |page| kvs.extend(page))?;
+        kvs.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok((kvs, rev))
+    }
+
+    fn list_paged(
+        &self,
+        prefix: &str,
+        each: &mut dyn FnMut(Vec<KeyValue>),
+    ) -> Result<Revision, StoreError> {
         // etcd's "every key from here on" is a range end of "\0".
         let end = crate::store::prefix_end(prefix).unwrap_or_else(|| "\0".to_string());
         let mut start = prefix.to_string();
         let mut rev = 0;
-        let mut kvs: Vec<KeyValue> = Vec::new();
         loop {
             let resp = self.call(|mut c| {
                 let mut opts = GetOptions::new()
@@ -266,14 +276,18 @@ impl Store for EtcdStore {
             if rev == 0 {
                 rev = resp.header().map(|h| h.revision()).unwrap_or(0);
             }
-            kvs.extend(resp.kvs().iter().map(to_kv));
-            match kvs.last() {
-                Some(last) if resp.more() => start = format!("{}\0", last.key),
-                _ => break,
+            let page: Vec<KeyValue> = resp.kvs().iter().map(to_kv).collect();
+            let next = match page.last() {
+                Some(last) if resp.more() => Some(format!("{}\0", last.key)),
+                _ => None,
+            };
+            each(page);
+            match next {
+                Some(n) => start = n,
+                None => break,
             }
         }
-        kvs.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok((kvs, rev))
+        Ok(rev)
     }
 
     fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<Option<Revision>, StoreError> {

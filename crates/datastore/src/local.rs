@@ -244,6 +244,37 @@ impl Store for LocalStore {
         })
     }
 
+    fn list_paged(
+        &self,
+        prefix: &str,
+        each: &mut dyn FnMut(Vec<KeyValue>),
+    ) -> Result<Revision, StoreError> {
+        const PAGE: usize = 500;
+        let end = prefix_end(prefix);
+        self.with_conn(|c| {
+            // One read transaction: every page and the revision come from the same snapshot.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let rev = meta(&tx, "revision")?;
+            {
+                let mut st = tx.prepare_cached(
+                    "SELECT key, value, create_rev, mod_rev FROM kv WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) ORDER BY key",
+                )?;
+                let mut page = Vec::with_capacity(PAGE);
+                for row in st.query_map(params![prefix, end], kv_from_row)? {
+                    page.push(row?);
+                    if page.len() == PAGE {
+                        each(std::mem::replace(&mut page, Vec::with_capacity(PAGE)));
+                    }
+                }
+                if !page.is_empty() {
+                    each(page);
+                }
+            }
+            tx.commit()?;
+            Ok(rev)
+        })
+    }
+
     fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<Option<Revision>, StoreError> {
         let history = self.history;
         self.with_conn(|c| {

@@ -141,6 +141,18 @@ pub trait Store: Send + Sync {
     /// backend that retries after a lost answer reports an attempt that did
     /// commit as committed (never as a conflict, and never applied twice).
     fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<Option<Revision>, StoreError>;
+    /// Every key under `prefix`, sorted by key, handed to `page` a page at a
+    /// time (all pages read at one revision, which is returned), so a large
+    /// prefix is never held whole. The default reads it in one piece.
+    fn list_paged(
+        &self,
+        prefix: &str,
+        page: &mut dyn FnMut(Vec<KeyValue>),
+    ) -> Result<Revision, StoreError> {
+        let (kvs, rev) = self.list(prefix)?;
+        page(kvs);
+        Ok(rev)
+    }
     /// Changes under `prefix` with revision `>= from` (use `list`'s revision + 1).
     fn watch(&self, prefix: &str, from: Revision) -> Result<Box<dyn Watch>, StoreError>;
 }

@@ -9,6 +9,29 @@ use crate::validate::{self, Errors};
 /// FelixConfiguration's enumerated fields and their values as Calico
 /// spells them: what `calicoctl` accepts, and what Felix maps any other
 /// case of the same word to ([`felix_canonical`]).
+/// The fields that are durations (`90s`, `1m30s`); as `FELIX_*` variables
+/// Felix reads a bare number in them as seconds.
+pub const FELIX_DURATIONS: &[&str] = &[
+    "dataplaneWatchdogTimeout",
+    "routeRefreshInterval",
+    "interfaceRefreshInterval",
+    "iptablesRefreshInterval",
+    "iptablesPostWriteCheckInterval",
+    "iptablesLockTimeout",
+    "iptablesLockProbeInterval",
+    "ipsetsRefreshInterval",
+    "xdpRefreshInterval",
+    "netlinkTimeout",
+    "reportingInterval",
+    "reportingTTL",
+    "endpointReportingDelay",
+    "usageReportingInitialDelay",
+    "usageReportingInterval",
+    "bpfKubeProxyMinSyncPeriod",
+    "wireguardKeepAlive",
+    "nftablesRefreshInterval",
+];
+
 pub const FELIX_ENUMERATED: &[(&str, &[&str])] = &[
     ("iptablesBackend", &["Legacy", "NFT", "Auto"]),
     ("chainInsertMode", &["Insert", "Append"]),

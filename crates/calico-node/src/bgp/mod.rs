@@ -10,9 +10,12 @@
 //!   kernel (none that takes over the node's own prefixes);
 //! - [`routes`]: the best learned paths into the kernel.
 //!
-//! [`run`] is its reconcile loop: read, plan, configure the speaker, wait
-//! for a datastore change (or 30 s), again.
+//! - [`blocks`]: one IPAM block's share of the plan's inputs.
+//!
+//! [`run`] plans and configures the speaker whenever the engine
+//! ([`crate::engine`]) sends changed inputs, and every 30 s.
 
+pub mod blocks;
 pub mod filter;
 pub mod listener;
 pub mod plan;
@@ -22,70 +25,21 @@ pub mod speaker;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use calico_api::{Kind, Resource};
-use calico_datastore::{Client, ClientError, Revision};
 use ipnet::IpNet;
 
 use speaker::{Shared, Speaker};
 
-/// Reads what the plan needs.
-pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), ClientError> {
-    let mut resources: Vec<Resource> = Vec::new();
-    // The revision of the first list: watching from there, a change made
-    // while the others are read is seen again rather than missed.
-    let mut first = None;
-    for kind in [
-        Kind::Node,
-        Kind::BGPConfiguration,
-        Kind::BGPPeer,
-        Kind::BGPFilter,
-        Kind::IPPool,
-    ] {
-        let (items, _, rev) = client.list_lenient(kind, None)?;
-        first.get_or_insert(rev);
-        resources.extend(items);
-    }
-    let (kvs, last) = calico_ipam::list_blocks(client.store().as_ref())?;
-    let host = format!("host:{me}");
-    let (mut mine, mut borrowed, mut workloads) = (Vec::new(), Vec::new(), Vec::new());
-    for b in kvs
-        .iter()
-        .filter_map(|kv| serde_json::from_slice::<calico_ipam::Block>(&kv.value).ok())
-    {
-        if b.affinity.as_deref() == Some(host.as_str()) {
-            mine.extend(b.cidr.parse::<IpNet>().ok());
-            // This node's workloads (and tunnel addresses) in its blocks:
-            // what another node borrowed from them is not ours.
-            for (o, a) in b.allocations.iter().enumerate() {
-                let Some(attr) = a.and_then(|i| b.attributes.get(i)) else {
-                    continue;
-                };
-                let node = attr.secondary.get("node").map(String::as_str);
-                if (node.is_none() || node == Some(me))
-                    && let Some(ip) = b.ip_of(o)
-                {
-                    workloads.push(IpNet::from(ip));
-                }
-            }
-            continue;
-        }
-        // Addresses this node took from another node's block: /32 routes.
-        for (o, a) in b.allocations.iter().enumerate() {
-            let node = a
-                .and_then(|i| b.attributes.get(i))
-                .and_then(|attr| attr.secondary.get("node"));
-            if node.map(String::as_str) == Some(me)
-                && let Some(ip) = b.ip_of(o)
-            {
-                borrowed.push(IpNet::from(ip));
-            }
-        }
-    }
-    let mut inputs = plan::inputs(me, resources, mine);
-    inputs.borrowed = borrowed;
-    inputs.workloads = workloads;
+/// The plan's inputs: the datastore's part as the engine holds it
+/// ([`crate::engine::calc::BgpView`]: resources, and this node's share of
+/// the blocks, kept per block) and this host's own (interface networks,
+/// secrets, `CALICO_ROUTER_ID`, `CALICO_BGP_MAX_PREFIXES`).
+pub fn inputs(me: &str, view: crate::engine::calc::BgpView) -> plan::Inputs {
+    let mut inputs = plan::inputs(me, view.resources, view.my_blocks);
+    inputs.borrowed = view.borrowed;
+    inputs.workloads = view.workloads;
     inputs.interfaces = interface_networks();
     inputs.max_prefixes = std::env::var("CALICO_BGP_MAX_PREFIXES").ok();
     let dir = std::env::var("CALICO_BGP_SECRETS_DIR")
@@ -94,7 +48,7 @@ pub fn read(client: &Client, me: &str) -> Result<(plan::Inputs, Revision), Clien
         .unwrap_or_else(|| plan::DEFAULT_SECRETS_DIR.into());
     inputs.secrets = plan::read_secrets(std::path::Path::new(&dir));
     inputs.router_id = std::env::var("CALICO_ROUTER_ID").ok();
-    Ok((inputs, first.unwrap_or(last)))
+    inputs
 }
 
 /// The addresses on this node's interfaces with their prefix lengths, as
@@ -121,8 +75,13 @@ fn interface_networks() -> Vec<IpNet> {
         .collect()
 }
 
-/// Runs the speaker for node `me` until the process ends.
-pub fn run(client: Client, me: String, shared: Arc<Shared>) {
+/// How often the plan is made again without a datastore change (the
+/// interfaces' networks and the secrets files are this host's own).
+const REPLAN: Duration = Duration::from_secs(30);
+
+/// Runs the speaker for node `me` until the process ends, planning from
+/// the views the engine sends (the latest of those waiting).
+pub fn run(views: Receiver<crate::engine::calc::BgpView>, me: String, shared: Arc<Shared>) {
     let restarted = routes::kernel_has_bgp_routes();
     if restarted {
         log::info!("BGP: routes of an earlier run found: restarting gracefully");
@@ -139,35 +98,34 @@ pub fn run(client: Client, me: String, shared: Arc<Shared>) {
     }
     let mut speaker = Speaker::new(shared);
     let mut last_problems: Vec<String> = Vec::new();
+    let mut view = match views.recv() {
+        Ok(v) => v,
+        Err(_) => return,
+    };
     loop {
-        let rev = match read(&client, &me) {
-            Ok((inputs, rev)) => {
-                match plan::plan(&inputs) {
-                    Some(p) => {
-                        if p.problems != last_problems {
-                            for pr in &p.problems {
-                                log::warn!("BGP: {pr}");
-                            }
-                            last_problems = p.problems.clone();
-                        }
-                        if let Err(e) = speaker.configure(&p) {
-                            log::error!("{e}");
-                        }
+        // Only the newest of the views waiting matters.
+        while let Ok(v) = views.try_recv() {
+            view = v;
+        }
+        match plan::plan(&inputs(&me, view.clone())) {
+            Some(p) => {
+                if p.problems != last_problems {
+                    for pr in &p.problems {
+                        log::warn!("BGP: {pr}");
                     }
-                    None => log::warn!("BGP: this node has no address yet"),
+                    last_problems = p.problems.clone();
                 }
-                Some(rev)
+                if let Err(e) = speaker.configure(&p) {
+                    log::error!("{e}");
+                }
             }
-            Err(e) => {
-                log::error!("BGP: datastore: {e}");
-                None
-            }
-        };
-        let Some(rev) = rev else {
-            std::thread::sleep(Duration::from_secs(1));
-            continue;
-        };
-        crate::watch::wait_for_change(&client, rev, Duration::from_secs(30), &mut || {});
+            None => log::warn!("BGP: this node has no address yet"),
+        }
+        match views.recv_timeout(REPLAN) {
+            Ok(v) => view = v,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
     }
 }
 

@@ -37,6 +37,9 @@ pub struct Changes {
     pub added: usize,
     pub removed: usize,
     pub problems: Vec<String>,
+    /// When a route left alone for its new interface's grace period is
+    /// due to be looked at again (the earliest such), if any.
+    pub recheck_at: Option<Instant>,
 }
 
 /// How long a new workload interface's routes are left alone though no
@@ -57,11 +60,13 @@ impl Grace {
         }
     }
 
-    /// Whether interface `index` is still in its grace period at `now`.
-    fn young(&self, index: u32, now: Instant) -> bool {
+    /// When interface `index`'s grace period ends, if it is still in it
+    /// at `now`.
+    fn young(&self, index: u32, now: Instant) -> Option<Instant> {
         self.0
             .get(&index)
-            .is_some_and(|seen| now.duration_since(*seen) < GRACE)
+            .map(|seen| *seen + GRACE)
+            .filter(|end| *end > now)
     }
 }
 
@@ -258,8 +263,12 @@ pub fn apply(nl: &mut Netlink, d: &Desired, grace: &mut Grace) -> Result<Changes
             continue;
         }
         through.insert((r.dst, oif));
-        if d.workload_routes.get(&r.dst).map(String::as_str) != Some(name) && !grace.young(oif, now)
-        {
+        if d.workload_routes.get(&r.dst).map(String::as_str) != Some(name) {
+            if let Some(end) = grace.young(oif, now) {
+                // Spared for now; looked at again when the grace ends.
+                c.recheck_at = Some(c.recheck_at.map_or(end, |t| t.min(end)));
+                continue;
+            }
             // A route through a workload interface that no endpoint has.
             match nl.delete_route(r) {
                 Err(e) if !e.is_not_found() => return Err(e),

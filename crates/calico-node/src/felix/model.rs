@@ -183,34 +183,173 @@ pub struct Desired {
     pub nft: String,
 }
 
-/// Computes the desired dataplane.
-pub fn desired(s: &Snapshot) -> Desired {
-    let mut d = Desired::default();
-    let me = s.nodes.iter().find(|n| n.name == s.me);
-    let my_subnet = me.and_then(|n| n.ipv4).map(|n| n.trunc());
-    let pool_of = |block: &IpNet| {
-        s.pools
-            .iter()
-            .filter(|p| !p.disabled)
-            .find(|p| p.cidr.contains(&block.network()))
+/// One thing a block puts in the dataplane (a route, or a VXLAN
+/// neighbour or forwarding entry its route needs). Neighbour and forwarding
+/// entries are shared by every block of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Item {
+    /// This node's block.
+    Blackhole(IpNet),
+    /// (remote block, remote tunnel address) through `vxlan.calico`.
+    VxlanRoute(IpNet, IpAddr),
+    /// (remote tunnel address, remote VXLAN MAC).
+    Neighbour(IpAddr, [u8; 6]),
+    /// (remote VXLAN MAC, remote node address).
+    Fdb([u8; 6], IpAddr),
+    /// (remote block, remote node address): same-subnet CrossSubnet.
+    DirectRoute(IpNet, IpAddr),
+    /// (remote block, remote node address) through `tunl0`.
+    IpipRoute(IpNet, IpAddr),
+}
+
+/// What every block's items depend on besides the block, its pool and its
+/// node: who we are, our subnet, whether we have a VXLAN device.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// This node's name.
+    pub me: &'a str,
+    /// This node's IPv4 subnet.
+    pub my_subnet: Option<IpNet>,
+    /// This node has its VXLAN device.
+    pub vxlan: bool,
+    /// Routes into IP-in-IP pools are programmed here.
+    pub ipip_routes: bool,
+}
+
+/// The first enabled pool holding `block` (pools in name order).
+pub fn pool_of<'p>(
+    pools: impl IntoIterator<Item = &'p PoolInfo>,
+    block: &IpNet,
+) -> Option<&'p PoolInfo> {
+    pools
+        .into_iter()
+        .filter(|p| !p.disabled)
+        .find(|p| p.cidr.contains(&block.network()))
+}
+
+/// The items of one block (`pool`: [`pool_of`] it; `node`: its owner's).
+pub fn block_items(
+    ctx: &Context<'_>,
+    b: &BlockInfo,
+    pool: Option<&PoolInfo>,
+    node: Option<&NodeInfo>,
+) -> Vec<Item> {
+    let mut out = Vec::new();
+    let Some(owner) = &b.node else { return out };
+    if owner == ctx.me {
+        out.push(Item::Blackhole(b.cidr));
+        return out;
+    }
+    // Other nodes' IPv6 blocks are reached through BGP (no IPv6 tunnels here).
+    if b.cidr.addr().is_ipv6() {
+        return out;
+    }
+    let (Some(pool), Some(node)) = (pool, node) else {
+        return out;
     };
-    let uses_vxlan = s
-        .pools
-        .iter()
-        .any(|p| !p.disabled && p.vxlan != Encap::Never);
-    if let Some(me) = me
+    let Some(node_addr) = node.ipv4 else {
+        return out;
+    };
+    let same_subnet = ctx
+        .my_subnet
+        .is_some_and(|sub| sub.contains(&node_addr.addr()));
+    match pool.ipip {
+        _ if !ctx.ipip_routes => {}
+        Encap::Never => {}
+        Encap::CrossSubnet if same_subnet => out.push(Item::DirectRoute(b.cidr, node_addr.addr())),
+        Encap::Always | Encap::CrossSubnet => out.push(Item::IpipRoute(b.cidr, node_addr.addr())),
+    }
+    match pool.vxlan {
+        Encap::Never => {}
+        Encap::CrossSubnet if same_subnet => out.push(Item::DirectRoute(b.cidr, node_addr.addr())),
+        Encap::Always | Encap::CrossSubnet => {
+            if let (true, Some(tunnel), Some(mac)) = (ctx.vxlan, node.vxlan_tunnel, node.vxlan_mac)
+            {
+                out.push(Item::VxlanRoute(b.cidr, IpAddr::V4(tunnel)));
+                out.push(Item::Neighbour(IpAddr::V4(tunnel), mac));
+                out.push(Item::Fdb(mac, node_addr.addr()));
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+impl Desired {
+    /// Puts `item` in.
+    pub fn insert(&mut self, item: Item) {
+        match item {
+            Item::Blackhole(n) => {
+                self.blackholes.insert(n);
+            }
+            Item::VxlanRoute(n, a) => {
+                self.vxlan_routes.insert((n, a));
+            }
+            Item::Neighbour(a, m) => {
+                self.neighbours.insert((a, m));
+            }
+            Item::Fdb(m, a) => {
+                self.fdb.insert((m, a));
+            }
+            Item::DirectRoute(n, a) => {
+                self.direct_routes.insert((n, a));
+            }
+            Item::IpipRoute(n, a) => {
+                self.ipip_routes.insert((n, a));
+            }
+        }
+    }
+
+    /// Takes `item` out.
+    pub fn remove(&mut self, item: &Item) {
+        match *item {
+            Item::Blackhole(n) => {
+                self.blackholes.remove(&n);
+            }
+            Item::VxlanRoute(n, a) => {
+                self.vxlan_routes.remove(&(n, a));
+            }
+            Item::Neighbour(a, m) => {
+                self.neighbours.remove(&(a, m));
+            }
+            Item::Fdb(m, a) => {
+                self.fdb.remove(&(m, a));
+            }
+            Item::DirectRoute(n, a) => {
+                self.direct_routes.remove(&(n, a));
+            }
+            Item::IpipRoute(n, a) => {
+                self.ipip_routes.remove(&(n, a));
+            }
+        }
+    }
+}
+
+/// Everything of [`Desired`] that is not a block's item or a workload
+/// route: the devices, this node's address, the problems; and the
+/// [`Context`] the blocks are computed in.
+pub fn globals<'s>(
+    me: &'s str,
+    my_node: Option<&NodeInfo>,
+    pools: &[&PoolInfo],
+    settings: &Settings,
+) -> (Desired, Context<'s>) {
+    let mut d = Desired::default();
+    let uses_vxlan = pools.iter().any(|p| !p.disabled && p.vxlan != Encap::Never);
+    if let Some(me) = my_node
         && uses_vxlan
     {
         match (me.ipv4, me.vxlan_tunnel, me.vxlan_mac) {
             (Some(local), Some(tunnel), Some(mac)) => {
                 if let IpAddr::V4(local) = local.addr() {
                     d.vxlan = Some(VxlanDevice {
-                        vni: s.settings.vxlan_vni,
-                        port: s.settings.vxlan_port,
+                        vni: settings.vxlan_vni,
+                        port: settings.vxlan_port,
                         local,
                         mac,
                         tunnel,
-                        mtu: s.settings.vxlan_mtu,
+                        mtu: settings.vxlan_mtu,
                     });
                 }
             }
@@ -219,60 +358,44 @@ pub fn desired(s: &Snapshot) -> Desired {
             ),
         }
     }
-    d.ipip = s
-        .pools
-        .iter()
-        .any(|p| !p.disabled && p.ipip != Encap::Never);
-    d.ipip_mtu = s.settings.ipip_mtu;
-    d.local_v4 = me.and_then(|m| match m.ipv4?.addr() {
+    d.ipip = pools.iter().any(|p| !p.disabled && p.ipip != Encap::Never);
+    d.ipip_mtu = settings.ipip_mtu;
+    d.local_v4 = my_node.and_then(|m| match m.ipv4?.addr() {
         IpAddr::V4(a) => Some(a),
         IpAddr::V6(_) => None,
     });
+    let ctx = Context {
+        me,
+        my_subnet: my_node.and_then(|n| n.ipv4).map(|n| n.trunc()),
+        vxlan: d.vxlan.is_some(),
+        ipip_routes: settings.ipip_routes,
+    };
+    (d, ctx)
+}
+
+/// The addresses of every node (NAT outgoing exclusions, policy's hosts).
+pub fn host_ips<'n>(nodes: impl IntoIterator<Item = &'n NodeInfo>) -> Vec<IpAddr> {
+    nodes
+        .into_iter()
+        .flat_map(|n| [n.ipv4, n.ipv6])
+        .flatten()
+        .map(|n| n.addr())
+        .collect()
+}
+
+/// Computes the desired dataplane from scratch (the oracle of the
+/// incremental engine, `crate::engine`).
+pub fn desired(s: &Snapshot) -> Desired {
+    let me = s.nodes.iter().find(|n| n.name == s.me);
+    let pools: Vec<&PoolInfo> = s.pools.iter().collect();
+    let (mut d, ctx) = globals(&s.me, me, &pools, &s.settings);
     for b in &s.blocks {
-        let Some(owner) = &b.node else { continue };
-        if *owner == s.me {
-            d.blackholes.insert(b.cidr);
-            continue;
-        }
-        // Other nodes' IPv6 blocks are reached through BGP (no IPv6
-        // tunnels here).
-        if b.cidr.addr().is_ipv6() {
-            continue;
-        }
-        let Some(pool) = pool_of(&b.cidr) else {
-            continue;
-        };
-        let Some(node) = s.nodes.iter().find(|n| &n.name == owner) else {
-            continue;
-        };
-        let Some(node_addr) = node.ipv4 else { continue };
-        let same_subnet = my_subnet.is_some_and(|sub| sub.contains(&node_addr.addr()));
-        match pool.ipip {
-            _ if !s.settings.ipip_routes => {}
-            Encap::Never => {}
-            Encap::CrossSubnet if same_subnet => {
-                d.direct_routes.insert((b.cidr, node_addr.addr()));
-            }
-            Encap::Always | Encap::CrossSubnet => {
-                d.ipip_routes.insert((b.cidr, node_addr.addr()));
-            }
-        }
-        match pool.vxlan {
-            Encap::Never => {}
-            Encap::CrossSubnet if same_subnet => {
-                d.direct_routes.insert((b.cidr, node_addr.addr()));
-            }
-            Encap::Always | Encap::CrossSubnet => {
-                if d.vxlan.is_none() {
-                    continue;
-                }
-                let (Some(tunnel), Some(mac)) = (node.vxlan_tunnel, node.vxlan_mac) else {
-                    continue;
-                };
-                d.vxlan_routes.insert((b.cidr, IpAddr::V4(tunnel)));
-                d.neighbours.insert((IpAddr::V4(tunnel), mac));
-                d.fdb.insert((mac, node_addr.addr()));
-            }
+        let node = b
+            .node
+            .as_ref()
+            .and_then(|o| s.nodes.iter().find(|n| &n.name == o));
+        for item in block_items(&ctx, b, pool_of(&s.pools, &b.cidr), node) {
+            d.insert(item);
         }
     }
     for w in &s.workloads {
@@ -280,14 +403,7 @@ pub fn desired(s: &Snapshot) -> Desired {
             d.workload_routes.insert(*n, w.iface.clone());
         }
     }
-    let host_ips: Vec<IpAddr> = s
-        .nodes
-        .iter()
-        .flat_map(|n| [n.ipv4, n.ipv6])
-        .flatten()
-        .map(|n| n.addr())
-        .collect();
-    d.nft = super::nat::ruleset(&s.pools, &s.workloads, &host_ips, &s.settings.nat);
+    d.nft = super::nat::ruleset(&s.pools, &s.workloads, &host_ips(&s.nodes), &s.settings.nat);
     d
 }
 

@@ -35,6 +35,27 @@ impl Effective {
         self.0.get(field).and_then(Value::as_str)
     }
 
+    /// A duration field: Go's form (`90s`, `1m30s`) or a bare number of
+    /// seconds (as Felix reads `FELIX_*` durations); `default` when unset
+    /// or not a positive duration.
+    pub fn duration(&self, field: &str, default: std::time::Duration) -> std::time::Duration {
+        let secs = match self.0.get(field) {
+            Some(Value::String(s)) => calico_api::validate::parse_duration(s)
+                .ok()
+                .or_else(|| s.trim().parse::<f64>().ok()),
+            Some(Value::Number(n)) => n.as_f64(),
+            _ => None,
+        };
+        secs.filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(default, std::time::Duration::from_secs_f64)
+    }
+
+    /// How often routes are read back and compared (Felix's
+    /// `routeRefreshInterval`, 90 s by default).
+    pub fn route_refresh(&self) -> std::time::Duration {
+        self.duration("routeRefreshInterval", std::time::Duration::from_secs(90))
+    }
+
     /// Whether endpoints may send from `allowSpoofedSourcePrefixes`
     /// (`workloadSourceSpoofing: Any`; Felix's default is `Disabled`).
     pub fn source_spoofing_allowed(&self) -> bool {
@@ -170,15 +191,10 @@ fn spec_of(client: &Client, name: &str) -> Result<Map<String, Value>, ClientErro
     let Some(kv) = client.store().get(&key)? else {
         return Ok(Map::new());
     };
-    let doc: Value = serde_json::from_slice(&kv.value).map_err(|e| ClientError::Corrupt {
+    spec_from_json(&kv.value).map_err(|reason| ClientError::Corrupt {
         key: kv.key.clone(),
-        reason: e.to_string(),
-    })?;
-    Ok(doc
-        .get("spec")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default())
+        reason,
+    })
 }
 
 /// Reads the FelixConfigurations and applies the environment on top; the
@@ -188,25 +204,43 @@ pub fn read(
     node: &str,
     env: &BTreeMap<String, Value>,
 ) -> Result<(Effective, Vec<String>), ClientError> {
-    let node_name = format!("node.{node}");
+    let default = spec_of(client, "default")?;
+    let node_layer = spec_of(client, &format!("node.{node}"))?;
+    Ok(layered(default, node_layer, env, node))
+}
+
+/// The `spec` of a stored FelixConfiguration (read as JSON, so one bad
+/// field cannot hide the others); nothing when it is not an object.
+pub fn spec_from_json(value: &[u8]) -> Result<Map<String, Value>, String> {
+    let doc: Value = serde_json::from_slice(value).map_err(|e| e.to_string())?;
+    Ok(doc
+        .get("spec")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// FelixConfiguration `default` < `node.<node>` < the environment, each
+/// layer [`sanitize`]d; the second value names what was left out.
+pub fn layered(
+    default: Map<String, Value>,
+    node_layer: Map<String, Value>,
+    env: &BTreeMap<String, Value>,
+    node: &str,
+) -> (Effective, Vec<String>) {
     let env: Map<String, Value> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut layers = Vec::new();
     let mut problems = Vec::new();
     for (layer, source) in [
-        (spec_of(client, "default")?, "FelixConfiguration default"),
-        (spec_of(client, &node_name)?, "FelixConfiguration node"),
-        (env, "environment"),
+        (default, "FelixConfiguration default".to_string()),
+        (node_layer, format!("FelixConfiguration node.{node}")),
+        (env, "environment".to_string()),
     ] {
-        let source = if source.ends_with("node") {
-            format!("FelixConfiguration {node_name}")
-        } else {
-            source.to_string()
-        };
         let (layer, bad) = sanitize(layer, &source);
         layers.push(layer);
         problems.extend(bad);
     }
-    Ok((merge(&layers), problems))
+    (merge(&layers), problems)
 }
 
 #[cfg(test)]

@@ -4,48 +4,138 @@
 
 use std::net::Ipv4Addr;
 
+use calico_api::meta::Object;
+use calico_api::resources::{IPPoolSpec, NodeSpec, WorkloadEndpointSpec};
 use calico_api::{Kind, Resource};
-use calico_datastore::{Client, ClientError, Revision};
+use calico_datastore::{Client, ClientError, KeyValue, Revision};
 use ipnet::IpNet;
 
 use super::model::{BlockInfo, Encap, NodeInfo, PoolInfo, Settings, Snapshot, WorkloadInfo};
 
-/// Felix's validation filter for workload endpoints: one that fails
-/// Calico's validation (an interface name nft cannot carry, say, written
-/// by something that skipped validation), or that asks for
+/// Felix's validation filter for one workload endpoint: `Err` (why) when
+/// it fails Calico's validation (an interface name nft cannot carry, say,
+/// written by something that skipped validation), or asks for
 /// `allowSpoofedSourcePrefixes` while FelixConfiguration's
-/// `workloadSourceSpoofing` is not `Any`, is treated as missing, as Felix
-/// does. Returns the endpoints kept and, for each one dropped, why.
+/// `workloadSourceSpoofing` is not `Any`; Felix treats such an endpoint as
+/// missing.
+pub fn admit_one(r: &Resource, spoofing_allowed: bool) -> Result<(), String> {
+    let Resource::WorkloadEndpoint(w) = r else {
+        return Ok(());
+    };
+    let name = || {
+        format!(
+            "WorkloadEndpoint {}/{}",
+            w.metadata.namespace.as_deref().unwrap_or(""),
+            w.metadata.name
+        )
+    };
+    if let Err(e) = r.validate() {
+        Err(format!("{}: {e}", name()))
+    } else if !w.spec.allow_spoofed_source_prefixes.is_empty() && !spoofing_allowed {
+        Err(format!(
+            "{}: allowSpoofedSourcePrefixes needs FelixConfiguration workloadSourceSpoofing: Any",
+            name()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// [`admit_one`] over a list: the endpoints kept and, for each one
+/// dropped, why.
 pub fn admit(weps: Vec<Resource>, spoofing_allowed: bool) -> (Vec<Resource>, Vec<String>) {
     let mut why = Vec::new();
     let kept = weps
         .into_iter()
-        .filter(|r| {
-            let Resource::WorkloadEndpoint(w) = r else {
-                return true;
-            };
-            let name = || {
-                format!(
-                    "WorkloadEndpoint {}/{}",
-                    w.metadata.namespace.as_deref().unwrap_or(""),
-                    w.metadata.name
-                )
-            };
-            if let Err(e) = r.validate() {
-                why.push(format!("{}: {e}", name()));
+        .filter(|r| match admit_one(r, spoofing_allowed) {
+            Ok(()) => true,
+            Err(e) => {
+                why.push(e);
                 false
-            } else if !w.spec.allow_spoofed_source_prefixes.is_empty() && !spoofing_allowed {
-                why.push(format!(
-                    "{}: allowSpoofedSourcePrefixes needs FelixConfiguration workloadSourceSpoofing: Any",
-                    name()
-                ));
-                false
-            } else {
-                true
             }
         })
         .collect();
     (kept, why)
+}
+
+/// A Node as the dataplane needs it.
+pub fn node_info(n: &Object<NodeSpec>) -> NodeInfo {
+    let bgp = n.spec.bgp.as_ref();
+    NodeInfo {
+        name: n.metadata.name.clone(),
+        ipv4: bgp
+            .and_then(|b| b.ipv4_address.as_deref())
+            .and_then(|a| a.parse().ok()),
+        ipv6: bgp
+            .and_then(|b| b.ipv6_address.as_deref())
+            .and_then(|a| a.parse().ok()),
+        vxlan_tunnel: n
+            .spec
+            .ipv4_vxlan_tunnel_addr
+            .as_deref()
+            .and_then(|a| a.parse::<Ipv4Addr>().ok()),
+        vxlan_mac: n
+            .spec
+            .vxlan_tunnel_mac_addr
+            .as_deref()
+            .and_then(calico_api::validate::parse_mac),
+    }
+}
+
+/// An IPPool as the dataplane needs it (none when its CIDR is bad).
+pub fn pool_info(p: &Object<IPPoolSpec>) -> Option<PoolInfo> {
+    Some(PoolInfo {
+        cidr: p.spec.cidr.parse().ok()?,
+        vxlan: Encap::parse(p.spec.vxlan_mode.as_deref()),
+        ipip: Encap::parse(p.spec.ipip_mode.as_deref()),
+        nat_outgoing: p.spec.nat_outgoing,
+        disabled: p.spec.disabled,
+    })
+}
+
+/// A local workload endpoint as the dataplane needs it.
+pub fn workload_info(w: &Object<WorkloadEndpointSpec>) -> WorkloadInfo {
+    WorkloadInfo {
+        iface: w.spec.interface_name.clone(),
+        nets: w
+            .spec
+            .ip_networks
+            .iter()
+            .filter_map(|n| n.parse::<IpNet>().ok())
+            .collect(),
+        nats: w
+            .spec
+            .ip_nats
+            .iter()
+            .filter_map(|n| Some((n.internal_ip.parse().ok()?, n.external_ip.parse().ok()?)))
+            .collect(),
+        allow_spoof: w
+            .spec
+            .allow_spoofed_source_prefixes
+            .iter()
+            .filter_map(|n| n.parse::<IpNet>().ok())
+            .collect(),
+        openstack: w.spec.orchestrator.eq_ignore_ascii_case("openstack"),
+    }
+}
+
+/// A stored block as the dataplane needs it, or why it cannot be used.
+pub fn block_info(kv: &KeyValue) -> Result<BlockInfo, String> {
+    decode_block(kv).map(|(info, _)| info)
+}
+
+/// A stored block decoded: what the dataplane needs and the block itself.
+pub fn decode_block(kv: &KeyValue) -> Result<(BlockInfo, calico_ipam::Block), String> {
+    let b = serde_json::from_slice::<calico_ipam::Block>(&kv.value)
+        .map_err(|e| format!("block {}: {e}", kv.key))?;
+    let cidr = b
+        .net()
+        .ok_or_else(|| format!("block {}: bad CIDR {:?}", kv.key, b.cidr))?;
+    let info = BlockInfo {
+        cidr,
+        node: b.affine_node().map(str::to_string),
+    };
+    Ok((info, b))
 }
 
 /// Reads everything; returns the snapshot, the store revision it reflects,
@@ -62,31 +152,7 @@ pub fn read(
     let nodes = nodes
         .iter()
         .filter_map(|r| match r {
-            Resource::Node(n) => Some(NodeInfo {
-                name: n.metadata.name.clone(),
-                ipv4: n
-                    .spec
-                    .bgp
-                    .as_ref()
-                    .and_then(|b| b.ipv4_address.as_deref())
-                    .and_then(|a| a.parse().ok()),
-                ipv6: n
-                    .spec
-                    .bgp
-                    .as_ref()
-                    .and_then(|b| b.ipv6_address.as_deref())
-                    .and_then(|a| a.parse().ok()),
-                vxlan_tunnel: n
-                    .spec
-                    .ipv4_vxlan_tunnel_addr
-                    .as_deref()
-                    .and_then(|a| a.parse::<Ipv4Addr>().ok()),
-                vxlan_mac: n
-                    .spec
-                    .vxlan_tunnel_mac_addr
-                    .as_deref()
-                    .and_then(calico_api::validate::parse_mac),
-            }),
+            Resource::Node(n) => Some(node_info(n)),
             _ => None,
         })
         .collect();
@@ -95,62 +161,23 @@ pub fn read(
     let pools = pools
         .iter()
         .filter_map(|r| match r {
-            Resource::IPPool(p) => Some(PoolInfo {
-                cidr: p.spec.cidr.parse().ok()?,
-                vxlan: Encap::parse(p.spec.vxlan_mode.as_deref()),
-                ipip: Encap::parse(p.spec.ipip_mode.as_deref()),
-                nat_outgoing: p.spec.nat_outgoing,
-                disabled: p.spec.disabled,
-            }),
+            Resource::IPPool(p) => pool_info(p),
             _ => None,
         })
         .collect();
     let workloads = weps
         .iter()
         .filter_map(|r| match r {
-            Resource::WorkloadEndpoint(w) if w.spec.node == me => Some(WorkloadInfo {
-                iface: w.spec.interface_name.clone(),
-                nets: w
-                    .spec
-                    .ip_networks
-                    .iter()
-                    .filter_map(|n| n.parse::<IpNet>().ok())
-                    .collect(),
-                nats: w
-                    .spec
-                    .ip_nats
-                    .iter()
-                    .filter_map(|n| {
-                        Some((n.internal_ip.parse().ok()?, n.external_ip.parse().ok()?))
-                    })
-                    .collect(),
-                allow_spoof: w
-                    .spec
-                    .allow_spoofed_source_prefixes
-                    .iter()
-                    .filter_map(|n| n.parse::<IpNet>().ok())
-                    .collect(),
-                openstack: w.spec.orchestrator.eq_ignore_ascii_case("openstack"),
-            }),
+            Resource::WorkloadEndpoint(w) if w.spec.node == me => Some(workload_info(w)),
             _ => None,
         })
         .collect();
     let (kvs, rev) = calico_ipam::list_blocks(client.store().as_ref())?;
     let mut blocks = Vec::new();
     for kv in kvs {
-        match serde_json::from_slice::<calico_ipam::Block>(&kv.value) {
-            Ok(b) => match b.cidr.parse::<IpNet>() {
-                Ok(cidr) => blocks.push(BlockInfo {
-                    cidr,
-                    node: b
-                        .affinity
-                        .as_deref()
-                        .and_then(|a| a.strip_prefix("host:"))
-                        .map(str::to_string),
-                }),
-                Err(_) => skipped.push(format!("block {}: bad CIDR {:?}", kv.key, b.cidr)),
-            },
-            Err(e) => skipped.push(format!("block {}: {e}", kv.key)),
+        match block_info(&kv) {
+            Ok(b) => blocks.push(b),
+            Err(e) => skipped.push(e),
         }
     }
     Ok((

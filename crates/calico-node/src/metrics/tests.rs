@@ -44,6 +44,7 @@ fn felix_names_types_and_labels() {
         ("calico_rs_datastore_events_total", "counter"),
         ("calico_rs_reconcile_passes_total", "counter"),
         ("calico_rs_policy_updates_total", "counter"),
+        ("calico_rs_datastore_read_bytes", "gauge"),
     ] {
         assert!(
             types.contains(&(name.to_string(), kind.to_string())),
@@ -51,7 +52,7 @@ fn felix_names_types_and_labels() {
         );
     }
     // Nothing else: every exported name is Felix's or calico-rs's own.
-    assert_eq!(types.len(), 19, "{t}");
+    assert_eq!(types.len(), 20, "{t}");
     for line in [
         "felix_cluster_num_tiers 2",
         "felix_cluster_num_policies 5",

@@ -332,3 +332,145 @@ impl Netlink {
         )
     }
 }
+
+/// One route change of a [`Netlink::route_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteOp {
+    /// `ip route replace`.
+    Replace(Route),
+    /// `ip route del … proto P`: the route's owner's only (see
+    /// [`Netlink::delete_route`]); one already gone is no error.
+    Delete(Route),
+}
+
+/// Bytes of requests sent at once by [`Netlink::route_batch`]: their acks
+/// (about 36 bytes each) stay far below the socket's receive buffer.
+const BATCH_BYTES: usize = 32 * 1024;
+
+impl Netlink {
+    /// Many route changes in few system calls: the requests go to the
+    /// kernel packed together (up to 32 KiB a send), then their acks are
+    /// read. Each op succeeds or fails on its own, as one request would;
+    /// returns the failures with the op's position.
+    pub fn route_batch(&mut self, ops: &[RouteOp]) -> Vec<(usize, Error)> {
+        use netlink_packet_core::{NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+        let mut failures = Vec::new();
+        let what = |op: &RouteOp| match op {
+            RouteOp::Replace(r) => format!("replace route {}", r.dst),
+            RouteOp::Delete(r) => format!("delete route {} proto {}", r.dst, r.protocol),
+        };
+        let mut start = 0;
+        while start < ops.len() {
+            let mut out: Vec<u8> = Vec::with_capacity(BATCH_BYTES + 512);
+            let first_seq = self.seq.wrapping_add(1);
+            let mut end = start;
+            while end < ops.len() && out.len() < BATCH_BYTES {
+                let (msg, flags) = match &ops[end] {
+                    RouteOp::Replace(r) => (
+                        RouteNetlinkMessage::NewRoute(r.to_message()),
+                        NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+                    ),
+                    RouteOp::Delete(r) => {
+                        if r.protocol == 0 {
+                            failures.push((
+                                end,
+                                Error::new(
+                                    what(&ops[end]),
+                                    std::io::Error::new(
+                                        std::io::ErrorKind::InvalidInput,
+                                        "a route to delete names its protocol (its owner)",
+                                    ),
+                                ),
+                            ));
+                            end += 1;
+                            // Keep sequence numbers aligned with positions.
+                            self.seq = self.seq.wrapping_add(1);
+                            continue;
+                        }
+                        let mut m = r.to_message();
+                        m.header.scope = RouteScope::NoWhere;
+                        (RouteNetlinkMessage::DelRoute(m), NLM_F_ACK)
+                    }
+                };
+                self.seq = self.seq.wrapping_add(1);
+                let mut header = NetlinkHeader::default();
+                header.flags = NLM_F_REQUEST | flags;
+                header.sequence_number = self.seq;
+                let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+                packet.finalize();
+                let at = out.len();
+                out.resize(at + packet.buffer_len(), 0);
+                packet.serialize(&mut out[at..]);
+                end += 1;
+            }
+            let count = end - start;
+            let pending_from = failures.len();
+            let sent = out.is_empty()
+                || match self.socket.send(&out, 0) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        let refused: Vec<usize> =
+                            failures[pending_from..].iter().map(|(i, _)| *i).collect();
+                        for (i, op) in ops.iter().enumerate().take(end).skip(start) {
+                            if !refused.contains(&i) {
+                                failures.push((
+                                    i,
+                                    Error::new(
+                                        what(op),
+                                        std::io::Error::new(e.kind(), e.to_string()),
+                                    ),
+                                ));
+                            }
+                        }
+                        false
+                    }
+                };
+            if sent && !out.is_empty() {
+                let invalid: Vec<usize> =
+                    failures[pending_from..].iter().map(|(i, _)| *i).collect();
+                let mut waiting = count - invalid.len();
+                while waiting > 0 {
+                    self.buf.clear();
+                    let n = match self.socket.recv(&mut self.buf, 0) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            failures.push((start, Error::new("read route batch acks", e)));
+                            break;
+                        }
+                    };
+                    let mut offset = 0;
+                    while offset < n.min(self.buf.len()) {
+                        let Ok(reply) =
+                            NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..])
+                        else {
+                            break;
+                        };
+                        let len = reply.header.length as usize;
+                        if len == 0 {
+                            break;
+                        }
+                        offset += (len + 3) & !3;
+                        let seq = reply.header.sequence_number;
+                        let pos = seq.wrapping_sub(first_seq) as usize;
+                        if pos >= count {
+                            continue;
+                        }
+                        if let NetlinkPayload::Error(err) = reply.payload {
+                            waiting -= 1;
+                            if err.code.is_some() {
+                                let e = Error::new(what(&ops[start + pos]), err.to_io());
+                                let gone = matches!(ops[start + pos], RouteOp::Delete(_))
+                                    && e.is_not_found();
+                                if !gone {
+                                    failures.push((start + pos, e));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            start = end;
+        }
+        failures
+    }
+}

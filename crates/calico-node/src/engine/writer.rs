@@ -1,0 +1,292 @@
+//! The dataplane writers the engine drives, one trait per outside surface,
+//! each with a recording fake for tests without root:
+//! - [`Routes`]: routes, the VXLAN device and its neighbour and forwarding
+//!   entries (netlink, [`NetlinkRoutes`]);
+//! - [`Tables`]: nftables scripts, each one transaction (`nft -f`, [`Nft`]).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use calico_dataplane::Netlink;
+use calico_dataplane::netlink::{Kind, Route, RouteOp, Scope};
+use ipnet::IpNet;
+
+use super::calc::Flush;
+use crate::felix::apply::{self, Changes, Grace, PROTO_CALICO, VXLAN_DEVICE};
+use crate::felix::model::{Desired, Item};
+
+/// The kernel's routing, as the engine changes it.
+pub trait Routes {
+    /// Applies one flush's route changes; `desired` is the whole state
+    /// after them (for what cannot be done by key).
+    fn apply(&mut self, flush: &Flush, desired: &Desired) -> Result<Changes, String>;
+    /// Brings the kernel in line with `desired` whole, reading what is
+    /// there (start, periodic resync, after a failure).
+    fn resync(&mut self, desired: &Desired) -> Result<Changes, String>;
+}
+
+/// nftables.
+pub trait Tables {
+    /// Runs one `nft -f` script: one transaction, all or nothing.
+    fn run(&mut self, script: &str) -> Result<(), String>;
+    /// Makes a whole table equal to `doc` unless the kernel's copy already
+    /// carries `doc`'s hash (`felix::nat::marker`); `Ok(true)` when it ran.
+    fn replace_table(&mut self, doc: &str) -> Result<bool, String>;
+}
+
+/// [`Tables`] through the `nft` command.
+#[derive(Debug, Default)]
+pub struct Nft;
+
+impl Tables for Nft {
+    fn run(&mut self, script: &str) -> Result<(), String> {
+        crate::felix::nat::nft_script(script)
+    }
+
+    fn replace_table(&mut self, doc: &str) -> Result<bool, String> {
+        crate::felix::nat::apply(doc)
+    }
+}
+
+/// [`Routes`] over a netlink socket of this namespace.
+#[derive(Default)]
+pub struct NetlinkRoutes {
+    nl: Option<Netlink>,
+    grace: Grace,
+}
+
+impl NetlinkRoutes {
+    /// Opens its socket on first use.
+    pub fn new() -> NetlinkRoutes {
+        NetlinkRoutes::default()
+    }
+
+    fn socket(&mut self) -> Result<&mut Netlink, String> {
+        if self.nl.is_none() {
+            self.nl = Some(Netlink::open().map_err(|e| e.to_string())?);
+        }
+        self.nl
+            .as_mut()
+            .ok_or_else(|| "no netlink socket".to_string())
+    }
+}
+
+fn route_of(dst: IpNet) -> Route {
+    Route::new(dst).protocol(PROTO_CALICO)
+}
+
+impl Routes for NetlinkRoutes {
+    fn resync(&mut self, desired: &Desired) -> Result<Changes, String> {
+        let mut grace = std::mem::take(&mut self.grace);
+        let r = self
+            .socket()
+            .and_then(|nl| apply::apply(nl, desired, &mut grace).map_err(|e| e.to_string()));
+        self.grace = grace;
+        if r.is_err() {
+            // A socket that failed may be out of step: a new one next time.
+            self.nl = None;
+        }
+        r
+    }
+
+    fn apply(&mut self, flush: &Flush, desired: &Desired) -> Result<Changes, String> {
+        // IP-in-IP routes need tunl0's checks, and a removed workload route
+        // the grace period: both by the whole comparison.
+        let whole = flush.full_routes
+            || flush
+                .items
+                .iter()
+                .any(|(i, _)| matches!(i, Item::IpipRoute(..)))
+            || flush.workload_routes.values().any(Option::is_none);
+        if whole {
+            return self.resync(desired);
+        }
+        let mut c = Changes::default();
+        let nl = self.socket()?;
+        let needs_vxlan = flush.items.iter().any(|(i, _)| {
+            matches!(
+                i,
+                Item::VxlanRoute(..) | Item::Neighbour(..) | Item::Fdb(..)
+            )
+        });
+        let vx = if needs_vxlan {
+            match nl.link(VXLAN_DEVICE).map_err(|e| e.to_string())? {
+                Some(l) => Some(l.index),
+                None if desired.vxlan.is_some() => return self.resync(desired),
+                None => None,
+            }
+        } else {
+            None
+        };
+        let mut ops: Vec<RouteOp> = Vec::new();
+        for (item, add) in &flush.items {
+            let route = match *item {
+                Item::Blackhole(n) => Some(route_of(n).kind(Kind::Blackhole)),
+                Item::VxlanRoute(n, via) => vx.map(|ix| route_of(n).via(via).dev(ix).onlink()),
+                Item::DirectRoute(n, via) => Some(route_of(n).via(via)),
+                Item::IpipRoute(..) => None,
+                Item::Neighbour(ip, mac) => {
+                    if let Some(ix) = vx {
+                        neighbour(nl, ix, ip, mac, *add)?;
+                        count(&mut c, *add);
+                    }
+                    None
+                }
+                Item::Fdb(mac, ip) => {
+                    if let Some(ix) = vx {
+                        fdb(nl, ix, mac, ip, *add)?;
+                        count(&mut c, *add);
+                    }
+                    None
+                }
+            };
+            if let Some(r) = route {
+                count(&mut c, *add);
+                ops.push(if *add {
+                    RouteOp::Replace(r)
+                } else {
+                    RouteOp::Delete(r)
+                });
+            }
+        }
+        let mut by_name: BTreeMap<&str, Option<u32>> = BTreeMap::new();
+        for (dst, iface) in &flush.workload_routes {
+            let Some(iface) = iface else { continue };
+            let index = match by_name.get(iface.as_str()) {
+                Some(i) => *i,
+                None => {
+                    let i = nl.link(iface).map_err(|e| e.to_string())?.map(|l| l.index);
+                    by_name.insert(iface, i);
+                    i
+                }
+            };
+            // No interface (yet): the plugin routes it when it makes it.
+            if let Some(ix) = index {
+                ops.push(RouteOp::Replace(
+                    Route::new(*dst).dev(ix).scope(Scope::Link),
+                ));
+                c.added += 1;
+            }
+        }
+        let failures = nl.route_batch(&ops);
+        if let Some((_, e)) = failures.into_iter().next() {
+            return Err(e.to_string());
+        }
+        Ok(c)
+    }
+}
+
+fn count(c: &mut Changes, add: bool) {
+    if add {
+        c.added += 1;
+    } else {
+        c.removed += 1;
+    }
+}
+
+fn neighbour(nl: &mut Netlink, ix: u32, ip: IpAddr, mac: [u8; 6], add: bool) -> Result<(), String> {
+    let r = if add {
+        nl.set_neighbour(ix, ip, mac)
+    } else {
+        nl.delete_neighbour(ix, ip)
+    };
+    match r {
+        Err(e) if add || !e.is_not_found() => Err(e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+fn fdb(nl: &mut Netlink, ix: u32, mac: [u8; 6], ip: IpAddr, add: bool) -> Result<(), String> {
+    let r = if add {
+        nl.set_fdb(ix, mac, ip)
+    } else {
+        nl.delete_fdb(ix, mac, ip)
+    };
+    match r {
+        Err(e) if add || !e.is_not_found() => Err(e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+/// What a recording writer was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    /// [`Routes::apply`] with the flush's items and workload routes.
+    Apply {
+        /// Items, in order.
+        items: Vec<(Item, bool)>,
+        /// Workload routes.
+        workload_routes: BTreeMap<IpNet, Option<String>>,
+        /// Whether it asked for everything.
+        full: bool,
+    },
+    /// [`Routes::resync`].
+    Resync,
+    /// [`Tables::run`] with the script.
+    Nft(String),
+    /// [`Tables::replace_table`] with the document.
+    Table(String),
+}
+
+/// A fake of both writers that records every call in one list (so their
+/// order shows) and can be told to fail.
+#[derive(Debug, Default, Clone)]
+pub struct Recording {
+    /// Calls, in order.
+    pub calls: std::sync::Arc<std::sync::Mutex<Vec<Call>>>,
+    /// Fail the next this-many calls.
+    pub fail: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Recording {
+    fn record(&self, call: Call) -> Result<(), String> {
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(call);
+        }
+        let f = &self.fail;
+        let failing = f
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if failing {
+            Err("recording writer told to fail".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+impl Routes for Recording {
+    fn apply(&mut self, flush: &Flush, _desired: &Desired) -> Result<Changes, String> {
+        self.record(Call::Apply {
+            items: flush.items.clone(),
+            workload_routes: flush.workload_routes.clone(),
+            full: flush.full_routes,
+        })?;
+        Ok(Changes::default())
+    }
+
+    fn resync(&mut self, _desired: &Desired) -> Result<Changes, String> {
+        self.record(Call::Resync)?;
+        Ok(Changes::default())
+    }
+}
+
+impl Tables for Recording {
+    fn run(&mut self, script: &str) -> Result<(), String> {
+        self.record(Call::Nft(script.to_string()))
+    }
+
+    fn replace_table(&mut self, doc: &str) -> Result<bool, String> {
+        self.record(Call::Table(doc.to_string()))?;
+        Ok(true)
+    }
+}
