@@ -11,7 +11,10 @@
 //!   (RFC 7606).
 //! - [`fsm`]: one session's state machine (RFC 4271 §8): events in,
 //!   actions out; the caller owns the socket and the timers.
+//! - [`rib`]: the routes each peer sent, the best path per prefix, route
+//!   reflection and what each peer is sent: events in, deltas out.
 
 pub mod fsm;
 pub mod msg;
+pub mod rib;
 pub mod wire;

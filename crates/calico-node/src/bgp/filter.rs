@@ -28,12 +28,8 @@ use std::net::IpAddr;
 use calico_api::resources::{BGPFilterRule, BGPFilterSpec};
 use ipnet::IpNet;
 
-/// What an import rule does with a prefix it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Accept,
-    Reject,
-}
+/// What a rule does with a prefix it matches.
+pub use calico_bgp::rib::Verdict;
 
 /// `matchOperator`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +134,12 @@ impl Rules {
             }
         }
         (Rules(rules), problems)
+    }
+}
+
+impl calico_bgp::rib::Policy for Rules {
+    fn verdict(&self, prefix: &IpNet, learned: bool) -> Option<Verdict> {
+        Rules::verdict(self, prefix, learned)
     }
 }
 

@@ -225,13 +225,7 @@ pub struct PeerPlan {
 }
 
 /// Communities attached to an advertised prefix.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Communities {
-    /// RFC 1997: `aa << 16 | nn`.
-    pub standard: Vec<u32>,
-    /// RFC 8092: `aa:nn:mm`.
-    pub large: Vec<[u32; 3]>,
-}
+pub use calico_bgp::rib::Communities;
 
 enum CommunityValue {
     Standard(u32),

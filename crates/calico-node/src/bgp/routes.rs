@@ -40,7 +40,7 @@ use ipnet::{IpNet, Ipv4Net};
 
 use super::filter::{self, Import, Verdict};
 use super::plan::Ipip;
-use super::speaker::{Path, PeerRoutes, Shared, SharedState, lock};
+use super::speaker::{AdjRibIn, Shared, SharedState, lock};
 
 mod installed;
 
@@ -99,7 +99,7 @@ const LIMITS: Limits = Limits {
 /// exports, and prefixes inside VXLAN pools (the Felix part programs those
 /// through `vxlan.calico`).
 fn excluded(s: &SharedState, prefix: &IpNet) -> bool {
-    s.exports.contains(prefix) || s.pools.iter().any(|p| p.vxlan && p.cidr.contains(prefix))
+    s.rib.exports.contains(prefix) || s.pools.iter().any(|p| p.vxlan && p.cidr.contains(prefix))
 }
 
 /// The IP-in-IP device learned routes into IPIP pools go through.
@@ -142,38 +142,20 @@ fn tunnel_mode(s: &SharedState) -> TunnelMode {
 /// Whether `l`'s path to `prefix` counts: not stale past its peer's
 /// restart time, and not taking over the node's own ([`filter::decide`])
 /// unless the peer's import rules accepted it.
-fn usable(s: &SharedState, l: &PeerRoutes, prefix: &IpNet, now: Instant) -> bool {
-    let accepted =
-        (!l.accepted.is_empty() && l.accepted.contains(prefix)).then_some(Verdict::Accept);
-    !(l.stale_until.is_some_and(|t| t <= now) && l.stale.contains(prefix))
-        && filter::decide(prefix, &s.local, accepted) == Import::Kernel
-}
-
-/// Path preference: highest LOCAL_PREF, shortest AS path, lowest peer
-/// address (smallest rank first).
-pub(crate) fn rank(path: &Path, peer: IpAddr) -> (std::cmp::Reverse<u32>, usize, IpAddr) {
-    (std::cmp::Reverse(path.local_pref), path.as_path_len, peer)
+fn usable(s: &SharedState, l: &AdjRibIn, prefix: &IpNet, now: Instant) -> bool {
+    let accepted = l.accepted(prefix).then_some(Verdict::Accept);
+    !l.expired(prefix, now) && filter::decide(prefix, &s.local, accepted) == Import::Kernel
 }
 
 /// What the kernel should have for `prefix`: (peer, next hop) of the best
-/// usable learned path, or nothing.
+/// usable learned path ([`calico_bgp::rib::Rib::best`]), or nothing.
 pub fn best_path(s: &SharedState, prefix: &IpNet, now: Instant) -> Option<(IpAddr, IpAddr)> {
     if excluded(s, prefix) {
         return None;
     }
-    let mut best: Option<(IpAddr, &Path)> = None;
-    for (peer, l) in &s.learned {
-        let Some(path) = l.routes.get(prefix).map(|p| &**p) else {
-            continue;
-        };
-        if !usable(s, l, prefix, now) {
-            continue;
-        }
-        if best.is_none_or(|(bpeer, b)| rank(path, *peer) < rank(b, bpeer)) {
-            best = Some((*peer, path));
-        }
-    }
-    best.map(|(peer, path)| (peer, path.next_hop))
+    s.rib
+        .best(prefix, |l| usable(s, l, prefix, now))
+        .map(|(peer, path)| (peer, path.next_hop))
 }
 
 /// [`best_path`] seen from one learned path: its next hop if `peer`'s
@@ -181,31 +163,23 @@ pub fn best_path(s: &SharedState, prefix: &IpNet, now: Instant) -> Option<(IpAdd
 fn best_at(
     s: &SharedState,
     peer: IpAddr,
-    l: &PeerRoutes,
+    l: &AdjRibIn,
     prefix: &IpNet,
-    path: &Path,
+    path: &calico_bgp::rib::Path,
     now: Instant,
 ) -> Option<IpAddr> {
     if !usable(s, l, prefix, now) || excluded(s, prefix) {
         return None;
     }
-    let mine = rank(path, peer);
-    for (other, ol) in &s.learned {
-        if *other != peer
-            && let Some(op) = ol.routes.get(prefix)
-            && usable(s, ol, prefix, now)
-            && rank(op, *other) < mine
-        {
-            return None;
-        }
-    }
-    Some(path.next_hop)
+    s.rib
+        .is_best(peer, prefix, path, |ol| usable(s, ol, prefix, now))
+        .then_some(path.next_hop)
 }
 
 /// The routes the kernel should have: [`best_path`] of every learned prefix.
 pub fn desired_routes(s: &SharedState, now: Instant) -> BTreeMap<IpNet, IpAddr> {
     let mut out = BTreeMap::new();
-    for l in s.learned.values() {
+    for l in s.rib.peers.values() {
         for prefix in l.routes.keys() {
             if !out.contains_key(prefix)
                 && let Some((_, next_hop)) = best_path(s, prefix, now)
@@ -293,7 +267,7 @@ impl Sweep {
         match self.cursor? {
             Cursor::Learned(after) => {
                 let from = after.map_or(Bound::Unbounded, |(peer, _)| Bound::Included(peer));
-                for (peer, l) in s.learned.range((from, Bound::Unbounded)) {
+                for (peer, l) in s.rib.peers.range((from, Bound::Unbounded)) {
                     let routes = match after {
                         Some((apeer, ap)) if apeer == *peer => {
                             l.routes.range((Bound::Excluded(ap), Bound::Unbounded))
@@ -547,10 +521,11 @@ impl Programmer {
         let mut st = lock(&shared.state);
         let generation = st.generation;
         let synced = !st.restarted
-            || (!st.status.is_empty() && st.status.keys().all(|p| st.end_of_rib.contains(p)));
+            || (!st.status.is_empty() && st.status.keys().all(|p| st.rib.end_of_rib.contains(p)));
         let delete = synced || now >= keep_old_until;
         let mut due = st
-            .learned
+            .rib
+            .peers
             .values()
             .filter(|l| !l.stale.is_empty())
             .filter_map(|l| l.stale_until)

@@ -8,7 +8,7 @@
 //!                                 │  fsm.step(event) → actions: connect,
 //!                                 │  send, timers, routes in/out
 //!                                 ▼
-//!                         Shared { exports, learned routes, status }
+//!                         Shared { rib: calico_bgp::rib::Rib, status }
 //!                                 │ changed
 //!                                 ▼
 //!                         programmer thread (routes.rs) ──netlink──▶ kernel (proto 81, metric 32)
@@ -26,9 +26,11 @@
 //! What a peer sends goes through its import rules (a rejected prefix is
 //! not kept, see [`super::filter`]); a peer holding more than its
 //! `max_prefixes` is sent a Cease (Maximum Number of Prefixes Reached) and
-//! its routes go (`rib.rs`, with what each peer is sent).
+//! its routes go. What is learned, the best paths, reflection and what
+//! each peer is sent are [`calico_bgp::rib`]'s (pure); `rib.rs` moves its
+//! events and UPDATEs.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,48 +40,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use calico_bgp::fsm::{self, Action, Event, Session, State, Timer};
-use calico_bgp::msg::{Afi, Attributes, Message};
+use calico_bgp::msg::{Afi, Message};
+use calico_bgp::rib::{AdjRibOut, Rib, RibEvent};
 use calico_bgp::wire::{self, Context};
-use ipnet::IpNet;
 
 use super::filter::Local;
 use super::listener::{self, Keys};
-use super::plan::{Communities, LogLevel, PeerKind, PeerPlan, Plan};
+use super::plan::{LogLevel, PeerKind, PeerPlan, Plan};
 
 mod rib;
 
-use rib::Out;
-
-/// One learned route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Path {
-    pub next_hop: IpAddr,
-    pub as_path_len: usize,
-    pub local_pref: u32,
-    /// As received (a route reflector passes them on).
-    pub attributes: Attributes,
-}
-
-/// Routes from one peer.
-#[derive(Debug, Clone, Default)]
-pub struct PeerRoutes {
-    /// The prefixes of one UPDATE share their path.
-    pub routes: BTreeMap<IpNet, Arc<Path>>,
-    /// The session went down gracefully (RFC 4724): its routes are kept,
-    /// marked stale, until then, or until the peer's End-of-RIB after it
-    /// comes back removes those it did not announce again.
-    pub stale_until: Option<Instant>,
-    pub stale: BTreeSet<IpNet>,
-    /// The peer is from a Calico node.
-    pub calico_node: bool,
-    /// The peer's BGP identifier (ORIGINATOR_ID of what we reflect).
-    pub router_id: Option<Ipv4Addr>,
-    /// We reflect for this peer (it is a route reflection client).
-    pub rr_client: bool,
-    /// Prefixes an import rule of the peer accepted: the kernel may have
-    /// them even where they take over the node's own ([`Local`]).
-    pub accepted: BTreeSet<IpNet>,
-}
+pub use calico_bgp::rib::{AdjRibIn, Path};
 
 /// What `calicoctl node status` shows for a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,29 +65,21 @@ pub struct PeerStatus {
 /// State shared by the speaker's threads.
 #[derive(Debug, Default)]
 pub struct SharedState {
-    pub router_id: Option<Ipv4Addr>,
+    /// Identity, own routes, and the routes each peer sent.
+    pub rib: Rib,
     /// This node's IPv6 address: next hop of its IPv6 routes.
     pub ipv6: Option<Ipv6Addr>,
     /// `logSeverityScreen`.
     pub log: LogLevel,
     /// This node's IPv4 subnet (IP-in-IP `CrossSubnet`).
     pub subnet: Option<ipnet::Ipv4Net>,
-    pub local_as: u32,
-    /// This node is a route reflector with this cluster id.
-    pub cluster_id: Option<Ipv4Addr>,
-    pub exports: BTreeSet<IpNet>,
-    /// Communities of exports that have any.
-    pub communities: BTreeMap<IpNet, Communities>,
     /// Pools (learned routes into encapsulated pools are not installed).
     pub pools: Vec<super::plan::BgpPool>,
     /// What learned routes may not take over in the kernel.
     pub local: Local,
-    pub learned: BTreeMap<IpAddr, PeerRoutes>,
     pub status: BTreeMap<IpAddr, PeerStatus>,
     /// Bumped on every change the programmer must look at.
     pub generation: u64,
-    /// Peers that sent End-of-RIB since the speaker started.
-    pub end_of_rib: BTreeSet<IpAddr>,
     /// This process found BGP routes of an earlier run in the kernel: it
     /// restarted with its forwarding state (the R and F bits of graceful
     /// restart), and keeps those routes until its peers have re-sent theirs.
@@ -253,18 +216,24 @@ impl Speaker {
             self.listener = Some((plan.listen_port, stop));
         }
         self.set_listener_keys(plan);
-        let exports_changed = self.shared.with(|s| {
-            s.router_id = Some(plan.router_id);
-            s.local_as = plan.local_as;
-            s.cluster_id = plan.cluster_id;
-            let changed = s.exports != plan.exports
-                || s.communities != plan.communities
-                || s.ipv6 != plan.ipv6;
+        let mut exports_changed = self.shared.with(|s| {
+            let out = s.rib.apply(RibEvent::Local {
+                local_as: plan.local_as,
+                router_id: plan.router_id,
+                cluster_id: plan.cluster_id,
+                exports: plan.exports.clone(),
+                communities: plan.communities.clone(),
+                ebgp_passed_on: plan
+                    .pools
+                    .iter()
+                    .filter(|p| !p.disable_export)
+                    .map(|p| p.cidr)
+                    .collect(),
+            });
+            let changed = out.readvertise || s.ipv6 != plan.ipv6;
             s.ipv6 = plan.ipv6;
             s.subnet = plan.subnet;
             s.log = plan.log;
-            s.exports = plan.exports.clone();
-            s.communities = plan.communities.clone();
             s.pools = plan.pools.clone();
             s.local = plan.local.clone();
             s.status.retain(|a, _| plan.peers.contains_key(a));
@@ -284,11 +253,13 @@ impl Speaker {
                     let _ = t.join();
                 }
             }
-            self.shared.with(|s| {
-                if !plan.peers.contains_key(&a) {
-                    s.learned.remove(&a);
-                    s.status.remove(&a);
+            // On a route reflector the others no longer pass its routes on.
+            exports_changed |= self.shared.with(|s| {
+                if plan.peers.contains_key(&a) {
+                    return false;
                 }
+                s.status.remove(&a);
+                s.rib.apply(RibEvent::PeerRemoved { peer: a }).readvertise
             });
         }
         for (a, p) in &plan.peers {
@@ -341,10 +312,10 @@ impl Speaker {
                         info: String::new(),
                     },
                 );
-                if let Some(l) = s.learned.get_mut(a) {
-                    l.calico_node = p.calico_node;
-                    l.rr_client = p.rr_client;
-                }
+                s.rib.apply(RibEvent::PeerConfigured {
+                    peer: *a,
+                    rr_client: p.rr_client,
+                });
             });
             let thread = std::thread::Builder::new()
                 .name(format!("bgp-{a}"))
@@ -426,7 +397,7 @@ struct PeerThread {
     timers: HashMap<Timer, Instant>,
     ctx: Context,
     /// What the peer has from us.
-    advertised: BTreeMap<IpNet, Out>,
+    advertised: AdjRibOut,
     senders: Senders,
     /// The peer's graceful restart time from the last negotiation.
     last_peer_restart: Option<u16>,
@@ -471,8 +442,11 @@ impl PeerThread {
                     for a in self.session.step(Event::Stop) {
                         self.act(a);
                     }
+                    // (`configure`, which stopped it, tells the others.)
                     self.shared.with(|s| {
-                        s.learned.remove(&self.plan.address);
+                        s.rib.apply(RibEvent::PeerRemoved {
+                            peer: self.plan.address,
+                        })
                     });
                     return;
                 }
@@ -575,9 +549,11 @@ impl PeerThread {
                 let (address, id, client) =
                     (self.plan.address, n.peer_router_id, self.plan.rr_client);
                 self.shared.with(|s| {
-                    let l = s.learned.entry(address).or_default();
-                    l.router_id = Some(id);
-                    l.rr_client = client;
+                    s.rib.apply(RibEvent::PeerUp {
+                        peer: address,
+                        router_id: id,
+                        rr_client: client,
+                    })
                 });
                 self.last_peer_restart = n
                     .peer_graceful_restart
@@ -594,8 +570,8 @@ impl PeerThread {
                 None
             }
             Action::Received(u) => {
-                let over = self.receive(u);
-                self.tell_others();
+                let (over, out) = self.receive(u);
+                self.tell_others(out);
                 over
             }
             Action::RefreshRequested(_) => {
@@ -613,19 +589,15 @@ impl PeerThread {
                 self.advertised.clear();
                 let restart = graceful.then_some(self.last_peer_restart).flatten();
                 let address = self.plan.address;
-                self.shared.with(|s| match restart {
-                    Some(secs) => {
-                        if let Some(l) = s.learned.get_mut(&address) {
-                            l.stale_until =
-                                Some(Instant::now() + Duration::from_secs(u64::from(secs)));
-                            l.stale = l.routes.keys().copied().collect();
-                        }
-                    }
-                    None => {
-                        s.learned.remove(&address);
-                    }
+                let stale_until =
+                    restart.map(|secs| Instant::now() + Duration::from_secs(u64::from(secs)));
+                let out = self.shared.with(|s| {
+                    s.rib.apply(RibEvent::PeerDown {
+                        peer: address,
+                        stale_until,
+                    })
                 });
-                self.tell_others();
+                self.tell_others(out);
                 None
             }
         }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::bgp::plan::{BgpPool, Ipip};
+use calico_bgp::rib::Path;
 
 fn net(s: &str) -> IpNet {
     s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -19,7 +20,8 @@ fn path(next_hop: &str, local_pref: u32, as_path_len: usize) -> Arc<Path> {
 }
 
 fn learn(s: &mut SharedState, peer: &str, prefix: &str, p: Arc<Path>) {
-    s.learned
+    s.rib
+        .peers
         .entry(ip(peer))
         .or_default()
         .routes
@@ -126,51 +128,13 @@ fn installed_iterates_from_any_position() {
 }
 
 #[test]
-fn best_path_prefers_local_pref_then_as_path_then_lowest_peer() {
-    let now = Instant::now();
-    let mut s = SharedState::default();
-    // Each step learns one path to 10.1.0.0/24 (peer, next hop, local
-    // pref, AS path length), then the best is (peer, next hop).
-    let steps = [
-        (
-            ("172.31.0.3", "172.31.0.3", 100, 1),
-            ("172.31.0.3", "172.31.0.3"),
-        ),
-        // Same preference: the lower peer address.
-        (
-            ("172.31.0.2", "172.31.0.2", 100, 1),
-            ("172.31.0.2", "172.31.0.2"),
-        ),
-        // A shorter AS path.
-        (
-            ("172.31.0.3", "172.31.0.3", 100, 0),
-            ("172.31.0.3", "172.31.0.3"),
-        ),
-        // A higher local pref beats a longer path.
-        (
-            ("172.31.0.4", "172.31.0.9", 200, 5),
-            ("172.31.0.4", "172.31.0.9"),
-        ),
-    ];
-    for ((peer, hop, pref, len), (best_peer, best_hop)) in steps {
-        learn(&mut s, peer, "10.1.0.0/24", path(hop, pref, len));
-        assert_eq!(
-            best_path(&s, &net("10.1.0.0/24"), now),
-            Some((ip(best_peer), ip(best_hop))),
-            "after learning from {peer}"
-        );
-    }
-    assert_eq!(best_path(&s, &net("10.2.0.0/24"), now), None);
-}
-
-#[test]
 fn best_path_leaves_out_exports_vxlan_pools_and_expired_stale_routes() {
     let now = Instant::now();
     let mut s = SharedState::default();
     for p in ["10.1.0.0/26", "10.2.0.0/26", "10.3.0.0/26", "10.4.0.0/26"] {
         learn(&mut s, "172.31.0.2", p, path("172.31.0.2", 100, 0));
     }
-    s.exports.insert(net("10.1.0.0/26"));
+    s.rib.exports.insert(net("10.1.0.0/26"));
     s.pools.push(BgpPool {
         cidr: net("10.2.0.0/16"),
         disable_export: false,
@@ -183,7 +147,7 @@ fn best_path_leaves_out_exports_vxlan_pools_and_expired_stale_routes() {
         vxlan: false,
         ipip: Ipip::Never,
     });
-    let l = s.learned.entry(ip("172.31.0.2")).or_default();
+    let l = s.rib.peers.entry(ip("172.31.0.2")).or_default();
     l.stale.insert(net("10.4.0.0/26"));
     l.stale_until = Some(now + Duration::from_secs(5));
     let desired: Vec<IpNet> = desired_routes(&s, now).into_keys().collect();
@@ -272,7 +236,7 @@ fn random_state(rng: &mut Lcg, now: Instant) -> SharedState {
             );
         }
         if rng.next(3) == 0 {
-            let l = s.learned.entry(ip(&addr)).or_default();
+            let l = s.rib.peers.entry(ip(&addr)).or_default();
             l.stale = l
                 .routes
                 .keys()
@@ -284,7 +248,7 @@ fn random_state(rng: &mut Lcg, now: Instant) -> SharedState {
         }
     }
     if rng.next(2) == 0 {
-        s.exports.insert(net("10.0.1.0/24"));
+        s.rib.exports.insert(net("10.0.1.0/24"));
     }
     if rng.next(2) == 0 {
         s.pools.push(BgpPool {
@@ -467,7 +431,7 @@ fn a_sweep_goes_on_where_the_learned_routes_changed_between_chunks() {
     sweep.installed_new(apply(&mut installed, &changes));
     // A peer that sorts first appears, the cursor's peer goes away:
     // the sweep goes on with the peers after it.
-    s.learned.remove(&ip("172.31.0.2"));
+    s.rib.peers.remove(&ip("172.31.0.2"));
     learn(
         &mut s,
         "172.31.0.1",
@@ -544,7 +508,8 @@ fn learned_routes_over_the_nodes_own_stay_out_unless_a_filter_accepted_them() {
     // A second peer whose filter accepted the default route: its path is
     // the one installed, though the first peer's is preferred otherwise.
     learn(&mut s, "172.31.0.9", "0.0.0.0/0", path("172.31.0.9", 50, 3));
-    s.learned
+    s.rib
+        .peers
         .entry(ip("172.31.0.9"))
         .or_default()
         .accepted
