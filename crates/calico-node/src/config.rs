@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use calico_api::resources::EncapMode;
 use calico_datastore::config::Settings;
 use ipnet::IpNet;
 use serde_json::Value;
@@ -67,9 +68,8 @@ pub enum Backend {
 pub struct DefaultPool {
     pub cidr: IpNet,
     pub block_size: u8,
-    /// `Never`, `Always`, `CrossSubnet`.
-    pub ipip_mode: String,
-    pub vxlan_mode: String,
+    pub ipip_mode: EncapMode,
+    pub vxlan_mode: EncapMode,
     pub nat_outgoing: bool,
     pub node_selector: String,
     pub disable_bgp_export: bool,
@@ -189,12 +189,12 @@ fn autodetect(var: &str, v: Option<String>) -> Result<Autodetect, ConfigError> {
     }
 }
 
-fn encap_mode(var: &str, v: Option<String>) -> Result<String, ConfigError> {
+fn encap_mode(var: &str, v: Option<String>) -> Result<EncapMode, ConfigError> {
     let v = v.unwrap_or_default();
     match v.trim().to_ascii_lowercase().as_str() {
-        "" | "never" | "off" => Ok("Never".into()),
-        "always" => Ok("Always".into()),
-        "crosssubnet" | "cross-subnet" => Ok("CrossSubnet".into()),
+        "" | "never" | "off" => Ok(EncapMode::Never),
+        "always" => Ok(EncapMode::Always),
+        "crosssubnet" | "cross-subnet" => Ok(EncapMode::CrossSubnet),
         other => Err(bad(
             var,
             format!("{other:?} is not Never, Always or CrossSubnet"),
@@ -218,7 +218,7 @@ fn pool(
     };
     let ipip_mode = encap_mode(&var("IPIP"), get(&var("IPIP")))?;
     let vxlan_mode = encap_mode(&var("VXLAN"), get(&var("VXLAN")))?;
-    if ipip_mode != "Never" && vxlan_mode != "Never" {
+    if ipip_mode.enabled() && vxlan_mode.enabled() {
         return Err(bad(
             &var("IPIP"),
             "IPIP and VXLAN cannot both be enabled on one pool",
@@ -391,8 +391,8 @@ mod tests {
         assert_eq!(p.cidr.to_string(), "192.168.0.0/16");
         assert_eq!(p.block_size, 26);
         assert_eq!(
-            (p.ipip_mode.as_str(), p.vxlan_mode.as_str()),
-            ("Never", "Never")
+            (p.ipip_mode, p.vxlan_mode),
+            (EncapMode::Never, EncapMode::Never)
         );
         assert!(p.nat_outgoing, "Calico's default pool masquerades");
         assert_eq!(p.node_selector, "all()");
@@ -421,13 +421,13 @@ mod tests {
         let p = c.pool_v4.unwrap();
         assert_eq!(p.cidr.to_string(), "10.244.0.0/16");
         assert_eq!(
-            (p.block_size, p.vxlan_mode.as_str(), p.nat_outgoing),
-            (24, "Always", false)
+            (p.block_size, p.vxlan_mode, p.nat_outgoing),
+            (24, EncapMode::Always, false)
         );
         let p6 = c.pool_v6.unwrap();
         assert_eq!(
-            (p6.block_size, p6.vxlan_mode.as_str(), p6.nat_outgoing),
-            (122, "CrossSubnet", false)
+            (p6.block_size, p6.vxlan_mode, p6.nat_outgoing),
+            (122, EncapMode::CrossSubnet, false)
         );
         assert_eq!(c.ip, AddrSetting::Fixed("10.0.0.5/24".parse().unwrap()));
         assert_eq!(c.ip6, AddrSetting::Autodetect);

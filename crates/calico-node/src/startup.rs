@@ -115,8 +115,8 @@ fn pool_resource(name: &str, p: &DefaultPool) -> Result<Resource, ClientError> {
         "spec": {
             "cidr": p.cidr.to_string(),
             "blockSize": p.block_size,
-            "ipipMode": p.ipip_mode,
-            "vxlanMode": p.vxlan_mode,
+            "ipipMode": p.ipip_mode.as_str(),
+            "vxlanMode": p.vxlan_mode.as_str(),
             "natOutgoing": p.nat_outgoing,
             "nodeSelector": p.node_selector,
             "disableBGPExport": p.disable_bgp_export,
@@ -163,8 +163,8 @@ fn vxlan_pools(
         if p.spec.disabled {
             continue;
         }
-        let vx = p.spec.vxlan_mode.as_deref().is_some_and(|m| m != "Never");
-        let ip = p.spec.ipip_mode.as_deref().is_some_and(|m| m != "Never");
+        let vx = p.spec.vxlan_mode().enabled();
+        let ip = p.spec.ipip_mode().enabled();
         any_vxlan |= vx;
         any_ipip |= ip;
         let is_v4 = p

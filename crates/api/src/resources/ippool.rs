@@ -7,8 +7,71 @@ use super::common::{check_selector, is_false};
 use crate::meta::{ObjectMeta, SpecImpl};
 use crate::validate::{self, Errors};
 
-/// Encapsulation mode of a pool (`ipipMode`, `vxlanMode`).
+/// Encapsulation mode of a pool (`ipipMode`, `vxlanMode`), as spelt.
 pub const ENCAP_MODES: &[&str] = &["Never", "Always", "CrossSubnet"];
+
+/// Encapsulation mode of a pool (`ipipMode`, `vxlanMode`): whether traffic
+/// to the pool's addresses on other nodes goes through the tunnel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EncapMode {
+    /// Never (the default).
+    #[default]
+    Never,
+    /// To every other node.
+    Always,
+    /// Only to nodes outside this node's subnet.
+    CrossSubnet,
+}
+
+impl EncapMode {
+    /// Calico's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EncapMode::Never => "Never",
+            EncapMode::Always => "Always",
+            EncapMode::CrossSubnet => "CrossSubnet",
+        }
+    }
+
+    /// Whether the tunnel is used at all (not `Never`).
+    pub fn enabled(self) -> bool {
+        self != EncapMode::Never
+    }
+}
+
+impl std::fmt::Display for EncapMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not an [`EncapMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("encapsulation mode {0:?} is not one of Never, Always, CrossSubnet")]
+pub struct BadEncapMode(pub String);
+
+impl std::str::FromStr for EncapMode {
+    type Err = BadEncapMode;
+
+    /// Calico's spellings only (`Never`, `Always`, `CrossSubnet`).
+    fn from_str(s: &str) -> Result<EncapMode, BadEncapMode> {
+        match s {
+            "Never" => Ok(EncapMode::Never),
+            "Always" => Ok(EncapMode::Always),
+            "CrossSubnet" => Ok(EncapMode::CrossSubnet),
+            other => Err(BadEncapMode(other.to_string())),
+        }
+    }
+}
+
+/// A pool's tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Encap {
+    /// IP-in-IP (`ipipMode`).
+    Ipip,
+    /// VXLAN (`vxlanMode`).
+    Vxlan,
+}
 /// Uses a pool may allow.
 pub const ALLOWED_USES: &[&str] = &["Workload", "Tunnel", "LoadBalancer"];
 
@@ -76,14 +139,27 @@ impl IPPoolSpec {
         })
     }
 
-    /// The IPIP mode, `Never` when unset.
-    pub fn ipip_mode(&self) -> &str {
-        self.ipip_mode.as_deref().unwrap_or("Never")
+    /// The IP-in-IP mode: `Never` when unset, or not one of Calico's
+    /// spellings (which validation refuses, naming the value).
+    pub fn ipip_mode(&self) -> EncapMode {
+        mode(self.ipip_mode.as_deref())
     }
 
-    /// The VXLAN mode, `Never` when unset.
-    pub fn vxlan_mode(&self) -> &str {
-        self.vxlan_mode.as_deref().unwrap_or("Never")
+    /// The VXLAN mode: `Never` when unset, or not one of Calico's
+    /// spellings (which validation refuses, naming the value).
+    pub fn vxlan_mode(&self) -> EncapMode {
+        mode(self.vxlan_mode.as_deref())
+    }
+
+    /// The pool's tunnel and its mode, if it has one (VXLAN first: a valid
+    /// pool has at most one).
+    pub fn encapsulation(&self) -> Option<(Encap, EncapMode)> {
+        [
+            (Encap::Vxlan, self.vxlan_mode()),
+            (Encap::Ipip, self.ipip_mode()),
+        ]
+        .into_iter()
+        .find(|(_, m)| m.enabled())
     }
 
     /// The node selector, `all()` when unset.
@@ -92,14 +168,27 @@ impl IPPoolSpec {
     }
 }
 
+fn mode(s: Option<&str>) -> EncapMode {
+    s.and_then(|s| s.parse().ok()).unwrap_or_default()
+}
+
+/// For validation: a mode is set to something other than `Never` (a bad
+/// value counts: it is reported, and so is what it conflicts with).
+fn set(s: &Option<String>) -> bool {
+    s.as_deref()
+        .is_some_and(|m| m.parse() != Ok(EncapMode::Never))
+}
+
 impl SpecImpl for IPPoolSpec {
     fn defaults(&mut self) {
         if let Some(net) = self.net() {
             self.cidr = net.trunc().to_string();
         }
         self.block_size = Some(self.block_size());
-        self.ipip_mode.get_or_insert_with(|| "Never".into());
-        self.vxlan_mode.get_or_insert_with(|| "Never".into());
+        self.ipip_mode
+            .get_or_insert_with(|| EncapMode::Never.to_string());
+        self.vxlan_mode
+            .get_or_insert_with(|| EncapMode::Never.to_string());
         self.node_selector.get_or_insert_with(|| "all()".into());
         self.allowed_uses
             .get_or_insert_with(|| vec!["Workload".into(), "Tunnel".into()]);
@@ -139,13 +228,13 @@ impl SpecImpl for IPPoolSpec {
         };
         errs.check(
             "spec.ipipMode",
-            validate::one_of(self.ipip_mode(), ENCAP_MODES),
+            validate::one_of(self.ipip_mode.as_deref().unwrap_or("Never"), ENCAP_MODES),
         );
         errs.check(
             "spec.vxlanMode",
-            validate::one_of(self.vxlan_mode(), ENCAP_MODES),
+            validate::one_of(self.vxlan_mode.as_deref().unwrap_or("Never"), ENCAP_MODES),
         );
-        if self.ipip_mode() != "Never" && self.vxlan_mode() != "Never" {
+        if set(&self.ipip_mode) && set(&self.vxlan_mode) {
             errs.add(
                 "spec",
                 "ipipMode and vxlanMode cannot both be enabled on one pool",
@@ -202,7 +291,7 @@ impl SpecImpl for IPPoolSpec {
                         ),
                     );
                 }
-                if self.ipip_mode() != "Never" {
+                if set(&self.ipip_mode) {
                     errs.add("spec.ipipMode", "IPIP is not supported on IPv6 pools");
                 }
                 if let Ok(ll) = "fe80::/10".parse::<IpNet>()
@@ -287,5 +376,57 @@ impl SpecImpl for IPAMConfigurationSpec {
                 format!("{n} is negative: use 0 for no limit"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encap_modes_parse_and_print_calicos_spellings_only() {
+        for m in [EncapMode::Never, EncapMode::Always, EncapMode::CrossSubnet] {
+            assert_eq!(m.to_string().parse(), Ok(m));
+        }
+        let names: Vec<String> = [EncapMode::Never, EncapMode::Always, EncapMode::CrossSubnet]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(names, ENCAP_MODES);
+        let e = "always".parse::<EncapMode>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "encapsulation mode \"always\" is not one of Never, Always, CrossSubnet"
+        );
+    }
+
+    #[test]
+    fn accessors_default_to_never_and_name_the_tunnel() {
+        let mut p = IPPoolSpec::default();
+        assert_eq!(
+            (p.ipip_mode(), p.vxlan_mode()),
+            (EncapMode::Never, EncapMode::Never)
+        );
+        assert_eq!(p.encapsulation(), None);
+        p.ipip_mode = Some("CrossSubnet".into());
+        assert_eq!(p.ipip_mode(), EncapMode::CrossSubnet);
+        assert_eq!(
+            p.encapsulation(),
+            Some((Encap::Ipip, EncapMode::CrossSubnet))
+        );
+        p.vxlan_mode = Some("Always".into());
+        p.ipip_mode = None;
+        assert_eq!(p.encapsulation(), Some((Encap::Vxlan, EncapMode::Always)));
+        // A bad stored value: Never here, named by validation.
+        p.vxlan_mode = Some("Sometimes".into());
+        assert_eq!(p.vxlan_mode(), EncapMode::Never);
+        let mut errs = Errors::default();
+        p.cidr = "10.0.0.0/16".into();
+        p.check(&ObjectMeta::default(), &mut errs);
+        let text = format!("{errs:?}");
+        assert!(text.contains("Sometimes"), "{text}");
+        // The stored form is unchanged.
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["vxlanMode"], "Sometimes");
     }
 }

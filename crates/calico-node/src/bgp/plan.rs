@@ -49,7 +49,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use calico_api::Resource;
 use calico_api::meta::Object;
-use calico_api::resources::{BGPConfigurationSpec, BGPFilterSpec, BGPPeerSpec};
+use calico_api::resources::{BGPConfigurationSpec, BGPFilterSpec, BGPPeerSpec, EncapMode};
 use calico_api::selector::Selector;
 use ipnet::{IpNet, Ipv4Net};
 
@@ -88,17 +88,7 @@ pub struct BgpPool {
     /// the IPAM blocks, never from BGP.
     pub vxlan: bool,
     /// IP-in-IP: learned routes into the pool go through `tunl0`.
-    pub ipip: Ipip,
-}
-
-/// A pool's `ipipMode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Ipip {
-    #[default]
-    Never,
-    Always,
-    /// Only to next hops outside this node's subnet.
-    CrossSubnet,
+    pub ipip: EncapMode,
 }
 
 /// Everything the plan is computed from.
@@ -338,12 +328,8 @@ pub fn inputs(me: &str, resources: Vec<Resource>, my_blocks: Vec<IpNet>) -> Inpu
                     i.pools.push(BgpPool {
                         cidr: cidr.trunc(),
                         disable_export: p.spec.disable_bgp_export,
-                        vxlan: p.spec.vxlan_mode.as_deref().is_some_and(|m| m != "Never"),
-                        ipip: match p.spec.ipip_mode.as_deref() {
-                            Some("Always") => Ipip::Always,
-                            Some("CrossSubnet") => Ipip::CrossSubnet,
-                            _ => Ipip::Never,
-                        },
+                        vxlan: p.spec.vxlan_mode().enabled(),
+                        ipip: p.spec.ipip_mode(),
                     });
                 }
             }

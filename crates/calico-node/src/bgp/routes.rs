@@ -39,8 +39,8 @@ use calico_dataplane::netlink::{Route, TABLE_MAIN};
 use ipnet::{IpNet, Ipv4Net};
 
 use super::filter::{self, Import, Verdict};
-use super::plan::Ipip;
 use super::speaker::{AdjRibIn, Shared, SharedState, lock};
+use calico_api::resources::EncapMode;
 
 mod installed;
 
@@ -119,21 +119,21 @@ pub fn via_tunnel(s: &SharedState, prefix: &IpNet, next_hop: IpAddr) -> bool {
         .find(|p| p.cidr.contains(prefix))
         .map(|p| p.ipip)
     {
-        Some(Ipip::Always) => true,
-        Some(Ipip::CrossSubnet) => s.subnet.is_some_and(|n| !n.contains(&nh)),
+        Some(EncapMode::Always) => true,
+        Some(EncapMode::CrossSubnet) => s.subnet.is_some_and(|n| !n.contains(&nh)),
         _ => false,
     }
 }
 
 /// What decides [`via_tunnel`] besides the route: when it changes, every
 /// route is replaced once.
-type TunnelMode = (Vec<(IpNet, Ipip)>, Option<Ipv4Net>);
+type TunnelMode = (Vec<(IpNet, EncapMode)>, Option<Ipv4Net>);
 
 fn tunnel_mode(s: &SharedState) -> TunnelMode {
     let pools = s
         .pools
         .iter()
-        .filter(|p| p.ipip != Ipip::Never)
+        .filter(|p| p.ipip != EncapMode::Never)
         .map(|p| (p.cidr, p.ipip))
         .collect();
     (pools, s.subnet)

@@ -46,22 +46,7 @@ pub struct BlockInfo {
 }
 
 /// Encapsulation mode of a pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encap {
-    Never,
-    Always,
-    CrossSubnet,
-}
-
-impl Encap {
-    pub fn parse(s: Option<&str>) -> Encap {
-        match s {
-            Some("Always") => Encap::Always,
-            Some("CrossSubnet") => Encap::CrossSubnet,
-            _ => Encap::Never,
-        }
-    }
-}
+pub use calico_api::resources::EncapMode as Encap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolInfo {

@@ -10,7 +10,7 @@ use calico_api::{Kind, Resource};
 use calico_datastore::{Client, ClientError, KeyValue, Revision};
 use ipnet::IpNet;
 
-use super::model::{BlockInfo, Encap, NodeInfo, PoolInfo, Settings, Snapshot, WorkloadInfo};
+use super::model::{BlockInfo, NodeInfo, PoolInfo, Settings, Snapshot, WorkloadInfo};
 
 /// Felix's validation filter for one workload endpoint: `Err` (why) when
 /// it fails Calico's validation (an interface name nft cannot carry, say,
@@ -86,8 +86,8 @@ pub fn node_info(n: &Object<NodeSpec>) -> NodeInfo {
 pub fn pool_info(p: &Object<IPPoolSpec>) -> Option<PoolInfo> {
     Some(PoolInfo {
         cidr: p.spec.cidr.parse().ok()?,
-        vxlan: Encap::parse(p.spec.vxlan_mode.as_deref()),
-        ipip: Encap::parse(p.spec.ipip_mode.as_deref()),
+        vxlan: p.spec.vxlan_mode(),
+        ipip: p.spec.ipip_mode(),
         nat_outgoing: p.spec.nat_outgoing,
         disabled: p.spec.disabled,
     })

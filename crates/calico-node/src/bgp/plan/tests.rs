@@ -199,13 +199,13 @@ fn exports_skip_pools_without_bgp_export() {
             cidr: "10.10.0.0/16".parse().unwrap(),
             disable_export: false,
             vxlan: false,
-            ipip: Ipip::Never,
+            ipip: EncapMode::Never,
         },
         BgpPool {
             cidr: "10.20.0.0/16".parse().unwrap(),
             disable_export: true,
             vxlan: false,
-            ipip: Ipip::Never,
+            ipip: EncapMode::Never,
         },
     ];
     i.my_blocks = vec![

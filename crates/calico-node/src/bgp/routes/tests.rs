@@ -1,5 +1,6 @@
 use super::*;
-use crate::bgp::plan::{BgpPool, Ipip};
+use crate::bgp::plan::BgpPool;
+use calico_api::resources::EncapMode;
 use calico_bgp::rib::Path;
 
 fn net(s: &str) -> IpNet {
@@ -35,9 +36,9 @@ fn ip_in_ip_pools_go_through_tunl0_cross_subnet_only_across_subnets() {
         ..SharedState::default()
     };
     for (cidr, ipip) in [
-        ("10.1.0.0/16", Ipip::Always),
-        ("10.2.0.0/16", Ipip::CrossSubnet),
-        ("10.3.0.0/16", Ipip::Never),
+        ("10.1.0.0/16", EncapMode::Always),
+        ("10.2.0.0/16", EncapMode::CrossSubnet),
+        ("10.3.0.0/16", EncapMode::Never),
     ] {
         s.pools.push(BgpPool {
             cidr: net(cidr),
@@ -63,7 +64,7 @@ fn ip_in_ip_pools_go_through_tunl0_cross_subnet_only_across_subnets() {
     );
     // A change of mode makes the next sweep replace every route.
     let before = tunnel_mode(&s);
-    s.pools[2].ipip = Ipip::Always;
+    s.pools[2].ipip = EncapMode::Always;
     assert_ne!(before, tunnel_mode(&s));
 }
 
@@ -139,13 +140,13 @@ fn best_path_leaves_out_exports_vxlan_pools_and_expired_stale_routes() {
         cidr: net("10.2.0.0/16"),
         disable_export: false,
         vxlan: true,
-        ipip: Ipip::Never,
+        ipip: EncapMode::Never,
     });
     s.pools.push(BgpPool {
         cidr: net("10.3.0.0/16"),
         disable_export: false,
         vxlan: false,
-        ipip: Ipip::Never,
+        ipip: EncapMode::Never,
     });
     let l = s.rib.peers.entry(ip("172.31.0.2")).or_default();
     l.stale.insert(net("10.4.0.0/26"));
@@ -255,7 +256,7 @@ fn random_state(rng: &mut Lcg, now: Instant) -> SharedState {
             cidr: net("10.2.0.0/16"),
             disable_export: false,
             vxlan: true,
-            ipip: Ipip::Never,
+            ipip: EncapMode::Never,
         });
     }
     s
