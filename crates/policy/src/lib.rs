@@ -85,6 +85,7 @@
 //! puts a [`Problem`] naming the resource and field in the result, and only
 //! that resource is left out.
 
+pub mod incremental;
 pub mod input;
 pub mod k8s;
 pub mod model;

@@ -22,11 +22,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use super::shim::{Incremental, Item as PolicyItem, ItemId};
 use calico_api::meta::Object;
 use calico_api::resources::WorkloadEndpointSpec;
 use calico_api::{Document, Kind, Resource};
 use calico_datastore::Client;
+use calico_policy::incremental::{Incremental, Item as PolicyItem, ItemId};
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 

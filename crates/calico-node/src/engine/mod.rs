@@ -25,7 +25,6 @@
 
 pub mod cache;
 pub mod calc;
-pub mod shim;
 pub mod writer;
 
 use std::sync::Arc;

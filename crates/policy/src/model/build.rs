@@ -6,13 +6,13 @@
 //! only that resource (or, for addresses and named ports, that entry).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use calico_api::meta::Object;
 use calico_api::resources::{
     DEFAULT_TIER, DEFAULT_TIER_ORDER, EndpointPort as ApiPort, GlobalNetworkPolicySpec,
-    HostEndpointSpec, NetworkPolicySpec, ProfileSpec, Rule as ApiRule, TierSpec,
-    WorkloadEndpointSpec,
+    GlobalNetworkSetSpec, HostEndpointSpec, NetworkPolicySpec, NetworkSetSpec, ProfileSpec,
+    Rule as ApiRule, TierSpec, WorkloadEndpointSpec,
 };
 use calico_api::selector::Selector;
 use ipnet::IpNet;
@@ -27,30 +27,75 @@ use crate::input::{PolicyInput, Problem};
 
 /// Resolves the input (see [`Model::build`]).
 pub(super) fn build(input: &PolicyInput) -> Model {
-    let mut b = Builder::default();
-    b.profiles(&input.profiles);
-    b.workloads(&input.workload_endpoints, &input.local_interfaces);
-    b.hosts(&input.host_endpoints, &input.local_interfaces);
-    b.network_sets(input);
-    b.policies(input);
-    b.finish(input)
+    let mut problems = Vec::new();
+    let mut profile_labels = ProfileLabels::new();
+    let mut profiles = BTreeMap::new();
+    for p in &input.profiles {
+        profile_labels.insert(p.metadata.name.clone(), p.spec.labels_to_apply.clone());
+        match profile(p) {
+            Ok(r) => {
+                profiles.insert(p.metadata.name.clone(), r);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    let local = &input.local_interfaces;
+    let mut endpoints = Vec::new();
+    for w in &input.workload_endpoints {
+        let is_local = local.contains(&w.spec.interface_name);
+        endpoints.push(workload(w, is_local, &profile_labels, &mut problems));
+    }
+    for h in &input.host_endpoints {
+        let is_local = local.contains(&h.spec.interface_name);
+        endpoints.extend(host(h, is_local, &profile_labels, &mut problems));
+    }
+    let mut sets = Vec::new();
+    for s in &input.network_sets {
+        sets.push(network_set(s, &profile_labels, &mut problems));
+    }
+    for s in &input.global_network_sets {
+        sets.push(global_network_set(s, &mut problems));
+    }
+    let mut policies = Vec::new();
+    let mut add = |(tier, id, r): PolicyResolution, problems: &mut Vec<Problem>| match r {
+        Ok(p) => policies.push((tier, p)),
+        Err(e) => problems.push(Problem::new(&id, e)),
+    };
+    for np in &input.network_policies {
+        add(calico_network_policy(np), &mut problems);
+    }
+    for k in &input.kubernetes_network_policies {
+        let (r, converted) = kubernetes_network_policy(k);
+        problems.extend(converted);
+        add(r, &mut problems);
+    }
+    for g in &input.global_network_policies {
+        add(calico_global_network_policy(g), &mut problems);
+    }
+    let mut labelled: Vec<Labelled> = endpoints.iter().map(|e| e.labelled.clone()).collect();
+    labelled.extend(sets);
+    assemble(
+        &input.settings,
+        &input.tiers,
+        policies,
+        profiles,
+        endpoints,
+        labelled,
+        problems,
+    )
 }
 
-#[derive(Default)]
-struct Builder {
-    problems: Vec<Problem>,
-    profile_labels: BTreeMap<String, BTreeMap<String, String>>,
-    profiles: BTreeMap<String, Profile>,
-    endpoints: Vec<Endpoint>,
-    sets: Vec<Labelled>,
-    policies: Vec<(String, Policy)>,
-}
+/// Each profile's `labelsToApply`, by profile name.
+pub(crate) type ProfileLabels = BTreeMap<String, BTreeMap<String, String>>;
+
+/// A policy resolved: its tier, its id, and the policy or what is wrong.
+pub(crate) type PolicyResolution = (String, PolicyId, Result<Policy, String>);
 
 /// Own labels first, then each profile's in order (earlier wins).
-fn with_inherited(
+pub(crate) fn with_inherited(
     own: BTreeMap<String, String>,
     profiles: &[String],
-    profile_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    profile_labels: &ProfileLabels,
 ) -> BTreeMap<String, String> {
     let mut labels = own;
     for p in profiles {
@@ -142,258 +187,273 @@ fn resolve_policy(
     })
 }
 
-impl Builder {
-    fn profiles(&mut self, list: &[Object<ProfileSpec>]) {
-        for p in list {
-            let name = &p.metadata.name;
-            self.profile_labels
-                .insert(name.clone(), p.spec.labels_to_apply.clone());
-            let resolved = rules(&p.spec.ingress, Scope::Global, "ingress").and_then(|ingress| {
-                Ok(Profile {
-                    ingress,
-                    egress: rules(&p.spec.egress, Scope::Global, "egress")?,
-                })
-            });
-            match resolved {
-                Ok(r) => {
-                    self.profiles.insert(name.clone(), r);
-                }
-                Err(e) => self
-                    .problems
-                    .push(Problem::new(format!("Profile({name})"), e)),
+/// A profile's rules, or the problem that leaves it out.
+pub(crate) fn profile(p: &Object<ProfileSpec>) -> Result<Profile, Problem> {
+    let name = &p.metadata.name;
+    rules(&p.spec.ingress, Scope::Global, "ingress")
+        .and_then(|ingress| {
+            Ok(Profile {
+                ingress,
+                egress: rules(&p.spec.egress, Scope::Global, "egress")?,
+            })
+        })
+        .map_err(|e| Problem::new(format!("Profile({name})"), e))
+}
+
+/// Host networks of a list of addresses; bad ones are reported.
+fn addresses(
+    id: &EndpointId,
+    field: &str,
+    list: &[String],
+    problems: &mut Vec<Problem>,
+) -> Vec<IpNet> {
+    let mut out = Vec::new();
+    for (i, a) in list.iter().enumerate() {
+        match calico_api::validate::cidr_or_ip(a) {
+            Ok(n) => out.push(IpNet::from(n.addr())),
+            Err(e) => problems.push(Problem::new(id, format!("spec.{field}[{i}]: {e}"))),
+        }
+    }
+    out
+}
+
+fn named_ports(id: &EndpointId, ports: &[ApiPort], problems: &mut Vec<Problem>) -> Vec<NamedPort> {
+    let mut out = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        match proto::number(&p.protocol) {
+            Ok(protocol) => out.push(NamedPort {
+                name: p.name.clone(),
+                protocol,
+                port: p.port,
+            }),
+            Err(e) => problems.push(Problem::new(id, format!("spec.ports[{i}].protocol: {e}"))),
+        }
+    }
+    out
+}
+
+/// A workload endpoint as policy sees it; its bad addresses and ports are
+/// reported and left out.
+pub(crate) fn workload(
+    w: &Object<WorkloadEndpointSpec>,
+    local: bool,
+    profile_labels: &ProfileLabels,
+    problems: &mut Vec<Problem>,
+) -> Endpoint {
+    let ns = w
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let id = EndpointId::workload(&ns, &w.metadata.name);
+    let mut own = w.metadata.labels.clone();
+    own.insert(LABEL_NAMESPACE.into(), ns.clone());
+    if !w.spec.orchestrator.is_empty() {
+        own.insert(LABEL_ORCHESTRATOR.into(), w.spec.orchestrator.clone());
+    }
+    if !w.spec.service_account_name.is_empty() {
+        own.insert(
+            LABEL_SERVICE_ACCOUNT.into(),
+            w.spec.service_account_name.clone(),
+        );
+    }
+    let nets = addresses(&id, "ipNetworks", &w.spec.ip_networks, problems);
+    let ports = named_ports(&id, &w.spec.ports, problems);
+    Endpoint {
+        labelled: Labelled {
+            labels: with_inherited(own, &w.spec.profiles, profile_labels),
+            global: false,
+            nets,
+        },
+        local,
+        interface: w.spec.interface_name.clone(),
+        ports,
+        profiles: w.spec.profiles.clone(),
+        id,
+    }
+}
+
+/// A host endpoint as policy sees it, or nothing (reported) when it has
+/// no named interface.
+pub(crate) fn host(
+    h: &Object<HostEndpointSpec>,
+    local: bool,
+    profile_labels: &ProfileLabels,
+    problems: &mut Vec<Problem>,
+) -> Option<Endpoint> {
+    let id = EndpointId::host(&h.metadata.name);
+    if h.spec.interface_name.is_empty() || h.spec.interface_name == "*" {
+        problems.push(Problem::new(
+            &id,
+            "spec.interfaceName: host endpoints without a named interface (\"*\" or expectedIPs only) are not enforced yet",
+        ));
+        return None;
+    }
+    let nets = addresses(&id, "expectedIPs", &h.spec.expected_ips, problems);
+    let ports = named_ports(&id, &h.spec.ports, problems);
+    Some(Endpoint {
+        labelled: Labelled {
+            labels: with_inherited(h.metadata.labels.clone(), &h.spec.profiles, profile_labels),
+            global: true,
+            nets,
+        },
+        local,
+        interface: h.spec.interface_name.clone(),
+        ports,
+        profiles: h.spec.profiles.clone(),
+        id,
+    })
+}
+
+fn set_nets(resource: &str, nets: &[String], problems: &mut Vec<Problem>) -> Vec<IpNet> {
+    let mut out = Vec::new();
+    for (i, n) in nets.iter().enumerate() {
+        match parse_net(n) {
+            Ok(n) => out.push(n),
+            Err(e) => problems.push(Problem::new(resource, format!("spec.nets[{i}]: {e}"))),
+        }
+    }
+    out
+}
+
+/// The namespace profile whose labels a NetworkSet in `ns` inherits.
+pub(crate) fn network_set_profile(ns: &str) -> String {
+    format!("{NS_PROFILE_PREFIX}{ns}")
+}
+
+/// A NetworkSet as selectors see it (it inherits its namespace's labels).
+pub(crate) fn network_set(
+    s: &Object<NetworkSetSpec>,
+    profile_labels: &ProfileLabels,
+    problems: &mut Vec<Problem>,
+) -> Labelled {
+    let ns = s
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let resource = format!("NetworkSet({ns}/{})", s.metadata.name);
+    let nets = set_nets(&resource, &s.spec.nets, problems);
+    let mut own = s.metadata.labels.clone();
+    own.insert(LABEL_NAMESPACE.into(), ns.clone());
+    let profiles = [network_set_profile(&ns)];
+    Labelled {
+        labels: with_inherited(own, &profiles, profile_labels),
+        global: false,
+        nets,
+    }
+}
+
+/// A GlobalNetworkSet as selectors see it.
+pub(crate) fn global_network_set(
+    s: &Object<GlobalNetworkSetSpec>,
+    problems: &mut Vec<Problem>,
+) -> Labelled {
+    let resource = format!("GlobalNetworkSet({})", s.metadata.name);
+    Labelled {
+        labels: s.metadata.labels.clone(),
+        global: true,
+        nets: set_nets(&resource, &s.spec.nets, problems),
+    }
+}
+
+fn tier_of(tier: Option<&str>) -> String {
+    tier.filter(|t| !t.is_empty())
+        .unwrap_or(DEFAULT_TIER)
+        .to_string()
+}
+
+/// A Calico NetworkPolicy resolved.
+pub(crate) fn calico_network_policy(np: &Object<NetworkPolicySpec>) -> PolicyResolution {
+    let ns = np
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let id = PolicyId {
+        kind: PolicyKind::NetworkPolicy,
+        namespace: Some(ns.clone()),
+        name: np.metadata.name.clone(),
+    };
+    let r = network_policy(id.clone(), &ns, &np.spec);
+    (tier_of(np.spec.tier.as_deref()), id, r)
+}
+
+/// A Kubernetes NetworkPolicy resolved through its Calico conversion, with
+/// the conversion's problems.
+pub(crate) fn kubernetes_network_policy(
+    k: &calico_api::k8s::NetworkPolicy,
+) -> (PolicyResolution, Vec<Problem>) {
+    let (np, problems) = crate::k8s::convert(k);
+    (calico_network_policy(&np), problems)
+}
+
+/// A GlobalNetworkPolicy resolved.
+pub(crate) fn calico_global_network_policy(
+    g: &Object<GlobalNetworkPolicySpec>,
+) -> PolicyResolution {
+    let id = PolicyId {
+        kind: PolicyKind::GlobalNetworkPolicy,
+        namespace: None,
+        name: g.metadata.name.clone(),
+    };
+    let r = global_network_policy(id.clone(), &g.spec);
+    (tier_of(g.spec.tier.as_deref()), id, r)
+}
+
+/// The model from resolved parts: tiers made and sorted as Felix sorts
+/// them (a tier with policies but no resource is reported), policies
+/// sorted, endpoints sorted by id.
+pub(crate) fn assemble(
+    settings: &crate::settings::Settings,
+    tier_specs: &[crate::input::Tier],
+    policies: Vec<(String, Policy)>,
+    profiles: BTreeMap<String, Profile>,
+    mut endpoints: Vec<Endpoint>,
+    labelled: Vec<Labelled>,
+    mut problems: Vec<Problem>,
+) -> Model {
+    let mut specs: BTreeMap<String, TierSpec> = tier_specs
+        .iter()
+        .map(|t| (t.name.clone(), t.spec.clone()))
+        .collect();
+    specs.entry(DEFAULT_TIER.into()).or_insert(TierSpec {
+        order: Some(DEFAULT_TIER_ORDER),
+        default_action: None,
+    });
+    let mut tiers: BTreeMap<String, Tier> = BTreeMap::new();
+    for (tier, p) in policies {
+        let entry = tiers.entry(tier.clone()).or_insert_with(|| {
+            let spec = specs.get(&tier);
+            Tier {
+                name: tier.clone(),
+                order: spec.and_then(|s| s.order),
+                pass_by_default: spec.is_some_and(TierSpec::passes_by_default),
+                exists: spec.is_some(),
+                policies: Vec::new(),
             }
-        }
-    }
-
-    /// Host networks of a list of addresses; bad ones are reported.
-    fn addresses(&mut self, id: &EndpointId, field: &str, list: &[String]) -> Vec<IpNet> {
-        let mut out = Vec::new();
-        for (i, a) in list.iter().enumerate() {
-            match calico_api::validate::cidr_or_ip(a) {
-                Ok(n) => out.push(IpNet::from(n.addr())),
-                Err(e) => self
-                    .problems
-                    .push(Problem::new(id, format!("spec.{field}[{i}]: {e}"))),
-            }
-        }
-        out
-    }
-
-    fn named_ports(&mut self, id: &EndpointId, ports: &[ApiPort]) -> Vec<NamedPort> {
-        let mut out = Vec::new();
-        for (i, p) in ports.iter().enumerate() {
-            match proto::number(&p.protocol) {
-                Ok(protocol) => out.push(NamedPort {
-                    name: p.name.clone(),
-                    protocol,
-                    port: p.port,
-                }),
-                Err(e) => self
-                    .problems
-                    .push(Problem::new(id, format!("spec.ports[{i}].protocol: {e}"))),
-            }
-        }
-        out
-    }
-
-    fn workloads(&mut self, list: &[Object<WorkloadEndpointSpec>], local: &BTreeSet<String>) {
-        for w in list {
-            let ns = w
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into());
-            let id = EndpointId::workload(&ns, &w.metadata.name);
-            let mut own = w.metadata.labels.clone();
-            own.insert(LABEL_NAMESPACE.into(), ns.clone());
-            if !w.spec.orchestrator.is_empty() {
-                own.insert(LABEL_ORCHESTRATOR.into(), w.spec.orchestrator.clone());
-            }
-            if !w.spec.service_account_name.is_empty() {
-                own.insert(
-                    LABEL_SERVICE_ACCOUNT.into(),
-                    w.spec.service_account_name.clone(),
-                );
-            }
-            let nets = self.addresses(&id, "ipNetworks", &w.spec.ip_networks);
-            let ports = self.named_ports(&id, &w.spec.ports);
-            self.endpoints.push(Endpoint {
-                labelled: Labelled {
-                    labels: with_inherited(own, &w.spec.profiles, &self.profile_labels),
-                    global: false,
-                    nets,
-                },
-                local: local.contains(&w.spec.interface_name),
-                interface: w.spec.interface_name.clone(),
-                ports,
-                profiles: w.spec.profiles.clone(),
-                id,
-            });
-        }
-    }
-
-    fn hosts(&mut self, list: &[Object<HostEndpointSpec>], local: &BTreeSet<String>) {
-        for h in list {
-            let id = EndpointId::host(&h.metadata.name);
-            if h.spec.interface_name.is_empty() || h.spec.interface_name == "*" {
-                self.problems.push(Problem::new(
-                    &id,
-                    "spec.interfaceName: host endpoints without a named interface (\"*\" or expectedIPs only) are not enforced yet",
-                ));
-                continue;
-            }
-            let nets = self.addresses(&id, "expectedIPs", &h.spec.expected_ips);
-            let ports = self.named_ports(&id, &h.spec.ports);
-            self.endpoints.push(Endpoint {
-                labelled: Labelled {
-                    labels: with_inherited(
-                        h.metadata.labels.clone(),
-                        &h.spec.profiles,
-                        &self.profile_labels,
-                    ),
-                    global: true,
-                    nets,
-                },
-                local: local.contains(&h.spec.interface_name),
-                interface: h.spec.interface_name.clone(),
-                ports,
-                profiles: h.spec.profiles.clone(),
-                id,
-            });
-        }
-    }
-
-    fn set_nets(&mut self, resource: &str, nets: &[String]) -> Vec<IpNet> {
-        let mut out = Vec::new();
-        for (i, n) in nets.iter().enumerate() {
-            match parse_net(n) {
-                Ok(n) => out.push(n),
-                Err(e) => self
-                    .problems
-                    .push(Problem::new(resource, format!("spec.nets[{i}]: {e}"))),
-            }
-        }
-        out
-    }
-
-    fn network_sets(&mut self, input: &PolicyInput) {
-        for s in &input.network_sets {
-            let ns = s
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into());
-            let resource = format!("NetworkSet({ns}/{})", s.metadata.name);
-            let nets = self.set_nets(&resource, &s.spec.nets);
-            let mut own = s.metadata.labels.clone();
-            own.insert(LABEL_NAMESPACE.into(), ns.clone());
-            let profiles = [format!("{NS_PROFILE_PREFIX}{ns}")];
-            self.sets.push(Labelled {
-                labels: with_inherited(own, &profiles, &self.profile_labels),
-                global: false,
-                nets,
-            });
-        }
-        for s in &input.global_network_sets {
-            let resource = format!("GlobalNetworkSet({})", s.metadata.name);
-            let nets = self.set_nets(&resource, &s.spec.nets);
-            self.sets.push(Labelled {
-                labels: s.metadata.labels.clone(),
-                global: true,
-                nets,
-            });
-        }
-    }
-
-    fn policies(&mut self, input: &PolicyInput) {
-        let mut nps: Vec<Object<NetworkPolicySpec>> = input.network_policies.clone();
-        for k in &input.kubernetes_network_policies {
-            let (np, problems) = crate::k8s::convert(k);
-            self.problems.extend(problems);
-            nps.push(np);
-        }
-        for np in &nps {
-            let ns = np
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into());
-            let id = PolicyId {
-                kind: PolicyKind::NetworkPolicy,
-                namespace: Some(ns.clone()),
-                name: np.metadata.name.clone(),
-            };
-            let r = network_policy(id.clone(), &ns, &np.spec);
-            self.add_policy(np.spec.tier.as_deref(), id, r);
-        }
-        for g in &input.global_network_policies {
-            let id = PolicyId {
-                kind: PolicyKind::GlobalNetworkPolicy,
-                namespace: None,
-                name: g.metadata.name.clone(),
-            };
-            let r = global_network_policy(id.clone(), &g.spec);
-            self.add_policy(g.spec.tier.as_deref(), id, r);
-        }
-    }
-
-    fn add_policy(&mut self, tier: Option<&str>, id: PolicyId, r: Result<Policy, String>) {
-        match r {
-            Ok(p) => {
-                let tier = tier.filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TIER);
-                self.policies.push((tier.to_string(), p));
-            }
-            Err(e) => self.problems.push(Problem::new(&id, e)),
-        }
-    }
-
-    fn finish(mut self, input: &PolicyInput) -> Model {
-        let mut specs: BTreeMap<String, TierSpec> = input
-            .tiers
-            .iter()
-            .map(|t| (t.name.clone(), t.spec.clone()))
-            .collect();
-        specs.entry(DEFAULT_TIER.into()).or_insert(TierSpec {
-            order: Some(DEFAULT_TIER_ORDER),
-            default_action: None,
         });
-        let mut tiers: BTreeMap<String, Tier> = BTreeMap::new();
-        for (tier, p) in std::mem::take(&mut self.policies) {
-            let entry = tiers.entry(tier.clone()).or_insert_with(|| {
-                let spec = specs.get(&tier);
-                Tier {
-                    name: tier.clone(),
-                    order: spec.and_then(|s| s.order),
-                    pass_by_default: spec.is_some_and(TierSpec::passes_by_default),
-                    exists: spec.is_some(),
-                    policies: Vec::new(),
-                }
-            });
-            if !entry.exists && entry.policies.is_empty() {
-                self.problems.push(Problem::new(
-                    format!("Tier({tier})"),
-                    "does not exist: its policies apply after every other tier, with default action Deny (as Felix)",
-                ));
-            }
-            entry.policies.push(p);
+        if !entry.exists && entry.policies.is_empty() {
+            problems.push(Problem::new(
+                format!("Tier({tier})"),
+                "does not exist: its policies apply after every other tier, with default action Deny (as Felix)",
+            ));
         }
-        let mut tiers: Vec<Tier> = tiers.into_values().collect();
-        for t in &mut tiers {
-            t.policies.sort_by(policy_order);
-        }
-        tiers.sort_by(tier_order);
-        self.endpoints.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut labelled: Vec<Labelled> =
-            self.endpoints.iter().map(|e| e.labelled.clone()).collect();
-        labelled.extend(self.sets);
-        Model {
-            endpoints: self.endpoints,
-            labelled,
-            tiers,
-            profiles: self.profiles,
-            settings: input.settings.clone(),
-            problems: self.problems,
-        }
+        entry.policies.push(p);
+    }
+    let mut tiers: Vec<Tier> = tiers.into_values().collect();
+    for t in &mut tiers {
+        t.policies.sort_by(policy_order);
+    }
+    tiers.sort_by(tier_order);
+    endpoints.sort_by(|a, b| a.id.cmp(&b.id));
+    Model {
+        endpoints,
+        labelled,
+        tiers,
+        profiles,
+        settings: settings.clone(),
+        problems,
     }
 }
 

@@ -23,7 +23,7 @@
 //! Invariant: a policy, profile or set with a problem is reported in
 //! [`Model::problems`] and left out; nothing else is affected.
 
-mod build;
+pub(crate) mod build;
 mod rule;
 
 use std::collections::BTreeMap;

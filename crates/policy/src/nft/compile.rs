@@ -60,20 +60,53 @@ pub mod names {
 
 /// The ruleset that enforces `m` on the local endpoints of `m`.
 pub fn compile(m: &Model) -> Ruleset {
+    compile_with_sources(m).0
+}
+
+/// What a set's elements come from, when they depend on more than the
+/// rule that refers to it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetSource {
+    /// The addresses of `family` of every endpoint and network set the
+    /// selector picks (a selector set, `s4-…`/`s6-…`).
+    Selector {
+        /// Address family.
+        family: Family,
+        /// The effective selector.
+        selector: Selector,
+    },
+    /// (address, protocol, port) of the named ports `names` of every
+    /// endpoint the selector picks (`np4-…`/`np6-…`).
+    NamedPorts {
+        /// Address family.
+        family: Family,
+        /// The selector of the endpoints.
+        selector: Selector,
+        /// Port names.
+        names: Vec<String>,
+    },
+}
+
+/// [`compile`], and for every selector and named-port set of the result,
+/// what its elements come from (so that they can be kept current without
+/// compiling again).
+pub fn compile_with_sources(m: &Model) -> (Ruleset, std::collections::BTreeMap<String, SetSource>) {
     let mut c = Compiler {
         m,
         r: Ruleset::default(),
+        sources: std::collections::BTreeMap::new(),
     };
     c.static_chains();
     for ep in m.endpoints.iter().filter(|e| e.local) {
         c.endpoint(ep);
     }
-    c.r
+    (c.r, c.sources)
 }
 
 struct Compiler<'m> {
     m: &'m Model,
     r: Ruleset,
+    sources: std::collections::BTreeMap<String, SetSource>,
 }
 
 fn family_digit(f: Family) -> char {
@@ -679,6 +712,12 @@ impl Compiler<'_> {
     fn selector_set(&mut self, f: Family, sel: &Selector) -> String {
         let key = sel.to_string();
         let name = format!("s{}-{}", family_digit(f), short_hash(&key));
+        self.sources
+            .entry(name.clone())
+            .or_insert_with(|| SetSource::Selector {
+                family: f,
+                selector: sel.clone(),
+            });
         self.add_set(&name, SetKind::Addr(f), key, |m| {
             let nets = m
                 .labelled
@@ -705,6 +744,13 @@ impl Compiler<'_> {
     fn named_port_set(&mut self, f: Family, sel: &Selector, port_names: &[String]) -> String {
         let key = format!("{sel} ports {}", port_names.join(","));
         let name = format!("np{}-{}", family_digit(f), short_hash(&key));
+        self.sources
+            .entry(name.clone())
+            .or_insert_with(|| SetSource::NamedPorts {
+                family: f,
+                selector: sel.clone(),
+                names: port_names.to_vec(),
+            });
         self.add_set(&name, SetKind::NamedPort(f), key, |m| {
             let mut by_port: std::collections::BTreeMap<(u8, u16), Vec<IpNet>> = Default::default();
             for ep in m.endpoints.iter().filter(|e| e.labelled.matches(sel)) {
