@@ -155,11 +155,13 @@ fn resources(config: Option<&PathBuf>, name: &str, dir: &Path) -> anyhow::Result
         &encode_yaml(&to_output_value(&weps, true)),
     );
     let (blocks, _) = client.store().list("/calico/ipam/v2/assignment/")?;
-    let affinity = format!("host:{name}");
     let mut out = Vec::new();
     for kv in blocks {
+        // The block as stored (every field kept); its affinity as IPAM reads it.
         let v: serde_json::Value = serde_json::from_slice(&kv.value).unwrap_or_default();
-        if v.get("affinity").and_then(|a| a.as_str()) == Some(affinity.as_str()) {
+        let mine = serde_json::from_value::<calico_ipam::Block>(v.clone())
+            .is_ok_and(|b| b.affine_node() == Some(name));
+        if mine {
             out.push(serde_json::json!({"Key": kv.key, "Value": v}));
         }
     }
