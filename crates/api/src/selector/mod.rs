@@ -154,6 +154,31 @@ impl Selector {
     pub fn is_all(&self) -> bool {
         self.root == Node::All
     }
+
+    /// A label key and the values one of which an object must carry under
+    /// it for the selector to match (from a top-level `k == "v"` or
+    /// `k in {..}`, possibly inside `&&`), if the selector has one: what an
+    /// index of selectors by label needs. Among several, one on a key
+    /// other than `avoid` is preferred (e.g. the namespace label, which
+    /// many objects share).
+    pub fn required_values(&self, avoid: &str) -> Option<(&str, Vec<&str>)> {
+        fn of(n: &Node) -> Option<(&str, Vec<&str>)> {
+            match n {
+                Node::Eq(k, v) => Some((k.as_str(), vec![v.as_str()])),
+                Node::In(k, set) => Some((k.as_str(), set.iter().map(String::as_str).collect())),
+                _ => None,
+            }
+        }
+        match &self.root {
+            Node::And(ns) => {
+                let all: Vec<_> = ns.iter().filter_map(of).collect();
+                let preferred = all.iter().position(|(k, _)| *k != avoid);
+                let i = preferred.unwrap_or(0);
+                all.into_iter().nth(i)
+            }
+            n => of(n),
+        }
+    }
 }
 
 impl Default for Selector {

@@ -1005,3 +1005,32 @@ fn reference_evaluator_sanity() {
     ));
     assert!(!reference_eval(&Node::NotIn("a".into(), set), &l, false));
 }
+
+#[test]
+fn required_values_name_a_label_every_match_carries() {
+    assert_eq!(
+        sel("app == 'web'").required_values(""),
+        Some(("app", vec!["web"]))
+    );
+    assert_eq!(
+        sel("app in {'b', 'a'} && has(x)").required_values(""),
+        Some(("app", vec!["a", "b"]))
+    );
+    assert_eq!(
+        sel("ns == 'n' && app == 'web'").required_values("ns"),
+        Some(("app", vec!["web"]))
+    );
+    assert_eq!(
+        sel("ns == 'n' && has(a)").required_values("ns"),
+        Some(("ns", vec!["n"]))
+    );
+    for none in [
+        "all()",
+        "has(app)",
+        "app != 'x'",
+        "a == 'b' || c == 'd'",
+        "!(a == 'b')",
+    ] {
+        assert_eq!(sel(none).required_values(""), None, "{none}");
+    }
+}

@@ -220,6 +220,80 @@ struct Active {
     groups: BTreeMap<Option<(u8, u16)>, NetView>,
 }
 
+impl SetSourceExt for SetSource {
+    fn key(&self) -> Option<(String, Vec<String>)> {
+        let sel = match self {
+            SetSource::Selector { selector, .. } | SetSource::NamedPorts { selector, .. } => {
+                selector
+            }
+        };
+        sel.required_values(crate::model::LABEL_NAMESPACE)
+            .map(|(k, vs)| (k.to_string(), vs.into_iter().map(str::to_string).collect()))
+    }
+}
+
+trait SetSourceExt {
+    /// The label every member carries one of the values of, if any.
+    fn key(&self) -> Option<(String, Vec<String>)>;
+}
+
+/// Sets in use by the label their members must carry: only the sets a
+/// changed object's labels name (and those without such a label) are
+/// matched against it.
+#[derive(Debug, Default)]
+struct SetIndex {
+    keyed: HashMap<String, HashMap<String, BTreeSet<String>>>,
+    unkeyed: BTreeSet<String>,
+}
+
+impl SetIndex {
+    fn insert(&mut self, name: &str, key: Option<(String, Vec<String>)>) {
+        match key {
+            Some((k, vs)) => {
+                let by_value = self.keyed.entry(k).or_default();
+                for v in vs {
+                    by_value.entry(v).or_default().insert(name.to_string());
+                }
+            }
+            None => {
+                self.unkeyed.insert(name.to_string());
+            }
+        }
+    }
+
+    fn remove(&mut self, name: &str, key: Option<(String, Vec<String>)>) {
+        match key {
+            Some((k, vs)) => {
+                if let Some(by_value) = self.keyed.get_mut(&k) {
+                    for v in vs {
+                        if let Some(names) = by_value.get_mut(&v) {
+                            names.remove(name);
+                            if names.is_empty() {
+                                by_value.remove(&v);
+                            }
+                        }
+                    }
+                    if by_value.is_empty() {
+                        self.keyed.remove(&k);
+                    }
+                }
+            }
+            None => {
+                self.unkeyed.remove(name);
+            }
+        }
+    }
+
+    /// The sets an object with `labels` may be in.
+    fn candidates(&self, labels: &BTreeMap<String, String>, out: &mut BTreeSet<String>) {
+        for (k, v) in labels {
+            if let Some(names) = self.keyed.get(k).and_then(|m| m.get(v)) {
+                out.extend(names.iter().cloned());
+            }
+        }
+    }
+}
+
 fn element(group: Option<(u8, u16)>, n: IpNet) -> Element {
     match group {
         None => Element::Net(n),
@@ -296,6 +370,7 @@ pub struct Incremental {
     local_ifaces: HashMap<String, usize>,
     host_endpoints: BTreeSet<ItemId>,
     active: BTreeMap<String, Active>,
+    index: SetIndex,
     structure: Ruleset,
     structure_problems: Vec<Problem>,
     dirty: bool,
@@ -319,6 +394,7 @@ impl Incremental {
             local_ifaces: HashMap::new(),
             host_endpoints: BTreeSet::new(),
             active: BTreeMap::new(),
+            index: SetIndex::default(),
             structure: Ruleset::default(),
             structure_problems: Vec::new(),
             dirty: true,
@@ -529,7 +605,14 @@ impl Incremental {
         old: Option<(&Entry, &BTreeMap<String, String>)>,
         new: Option<(&Entry, &BTreeMap<String, String>)>,
     ) {
-        for (name, a) in &mut self.active {
+        let mut names = self.index.unkeyed.clone();
+        for (_, l) in old.iter().chain(new.iter()) {
+            self.index.candidates(l, &mut names);
+        }
+        for name in names {
+            let Some(a) = self.active.get_mut(&name) else {
+                continue;
+            };
             let before = old.map_or_else(Vec::new, |(e, l)| contribution(&a.source, e, l));
             let after = new.map_or_else(Vec::new, |(e, l)| contribution(&a.source, e, l));
             if before == after {
@@ -538,11 +621,11 @@ impl Incremental {
             let pending = &mut self.pending;
             for (g, n) in before {
                 let view = a.groups.entry(g).or_default();
-                view.remove(n, &mut |m, add| note(pending, name, element(g, m), add));
+                view.remove(n, &mut |m, add| note(pending, &name, element(g, m), add));
             }
             for (g, n) in after {
                 let view = a.groups.entry(g).or_default();
-                view.add(n, &mut |m, add| note(pending, name, element(g, m), add));
+                view.add(n, &mut |m, add| note(pending, &name, element(g, m), add));
             }
             a.groups.retain(|_, v| !v.is_empty());
         }
@@ -658,24 +741,56 @@ impl Incremental {
                 s.elements.clear();
             }
         }
-        self.active.retain(|n, _| sources.contains_key(n));
+        let gone: Vec<String> = self
+            .active
+            .keys()
+            .filter(|n| !sources.contains_key(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(a) = self.active.remove(&name) {
+                self.index.remove(&name, a.source.key());
+            }
+        }
         self.pending.retain(|n, _| sources.contains_key(n));
+        // New sets are filled in one pass over every entry, each entry
+        // matched only against the new sets its labels name.
+        let mut fresh = SetIndex::default();
+        let mut new_sets: BTreeMap<String, Active> = BTreeMap::new();
         for (name, source) in sources {
             if self.active.contains_key(&name) {
                 continue;
             }
-            let mut a = Active {
-                source,
-                groups: BTreeMap::new(),
-            };
+            fresh.insert(&name, source.key());
+            new_sets.insert(
+                name,
+                Active {
+                    source,
+                    groups: BTreeMap::new(),
+                },
+            );
+        }
+        if !new_sets.is_empty() {
+            let mut names = BTreeSet::new();
             for e in self.entries.values() {
                 let labels = e.labels(&self.profile_labels);
-                for (g, n) in contribution(&a.source, e, &labels) {
-                    a.groups.entry(g).or_default().add(n, &mut |_, _| {});
+                names.clear();
+                names.extend(fresh.unkeyed.iter().cloned());
+                fresh.candidates(&labels, &mut names);
+                for name in &names {
+                    let Some(a) = new_sets.get_mut(name) else {
+                        continue;
+                    };
+                    for (g, n) in contribution(&a.source, e, &labels) {
+                        a.groups.entry(g).or_default().add(n, &mut |_, _| {});
+                    }
                 }
             }
+        }
+        for (name, a) in new_sets {
             // A set new to the structure goes in whole: no deltas.
             self.pending.remove(&name);
+            self.index.insert(&name, a.source.key());
             self.active.insert(name, a);
         }
         self.structure_problems = problems;
