@@ -410,3 +410,49 @@ fn updates_withdraw_first_then_announce_what_changed() {
     assert_eq!(u[1].attributes, want[&net("10.65.0.0/26")].0);
     assert!(updates(&want, &want, &Context { asn4: true }).is_empty());
 }
+
+proptest::proptest! {
+    /// `best` is the path of least rank among the usable ones, and
+    /// `is_best` holds for it and for no path that ranks worse.
+    #[test]
+    fn best_is_the_least_rank_and_is_best_agrees(
+        paths in proptest::collection::vec((1u8..8, 0u32..3, 0usize..4, proptest::bool::ANY), 1..12)
+    ) {
+        let mut r = Rib::default();
+        let prefix = net("10.66.0.0/26");
+        let mut unusable = BTreeSet::new();
+        for (host, lp, len, usable) in &paths {
+            let peer = IpAddr::V4(Ipv4Addr::new(10, 0, 0, *host));
+            let path = Path {
+                next_hop: peer,
+                as_path_len: *len,
+                local_pref: 100 + lp,
+                attributes: Attributes::default(),
+            };
+            r.peers.entry(peer).or_default().routes.insert(prefix, Arc::new(path));
+            if !usable {
+                unusable.insert(peer);
+            } else {
+                unusable.remove(&peer);
+            }
+        }
+        let usable = |l: &AdjRibIn| {
+            !r.peers.iter().any(|(p, o)| std::ptr::eq(o, l) && unusable.contains(p))
+        };
+        let expect = r
+            .peers
+            .iter()
+            .filter(|(p, _)| !unusable.contains(*p))
+            .map(|(p, l)| l.routes[&prefix].rank(*p))
+            .min();
+        let best = r.best(&prefix, usable);
+        proptest::prop_assert_eq!(best.map(|(p, path)| path.rank(p)), expect);
+        for (peer, l) in &r.peers {
+            let path = &l.routes[&prefix];
+            let is_best = r.is_best(*peer, &prefix, path, usable);
+            if !unusable.contains(peer) {
+                proptest::prop_assert_eq!(is_best, best.map(|(p, _)| p) == Some(*peer));
+            }
+        }
+    }
+}
