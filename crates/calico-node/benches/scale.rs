@@ -80,8 +80,8 @@ fn main() {
                     nodes: n,
                     policies: 1000,
                     netsets: 1000,
-                    changes: 100,
-                    adds: 100,
+                    changes: 20,
+                    adds: 20,
                     burst: 1000,
                     local: 10,
                 };

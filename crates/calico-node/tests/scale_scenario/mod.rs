@@ -354,7 +354,7 @@ fn wait_in_set(ns: &TestNetns, set: &str, addrs: &[Ipv4Addr], limit: Duration) -
             "{} address(es) never reached set {set}",
             addrs.len()
         );
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(10));
     }
     t.elapsed()
 }
@@ -468,6 +468,8 @@ pub fn run(p: &Params, with_reference: bool) -> Results {
         }
     };
     ns_run(&|| populate(p, store.as_ref()));
+    // SCALE_AGENT_LOG=<file>: the agent's log (info) goes there.
+    let log = std::env::var_os("SCALE_AGENT_LOG");
     let health = free_port();
     let metrics = free_port();
     let mut cmd = Command::new("ip");
@@ -482,10 +484,16 @@ pub fn run(p: &Params, with_reference: bool) -> Results {
         .env("FELIX_HEALTHPORT", health.to_string())
         .env("FELIX_PROMETHEUSMETRICSENABLED", "true")
         .env("FELIX_PROMETHEUSMETRICSPORT", metrics.to_string())
-        .env("FELIX_LOGSEVERITYSCREEN", "Error")
+        .env(
+            "FELIX_LOGSEVERITYSCREEN",
+            if log.is_some() { "Info" } else { "Error" },
+        )
         // No periodic read-back inside the measurements.
         .env("FELIX_ROUTEREFRESHINTERVAL", "3600")
-        .stderr(Stdio::null());
+        .stderr(match &log {
+            Some(f) => Stdio::from(std::fs::File::create(f).unwrap()),
+            None => Stdio::null(),
+        });
     match &etcd {
         None => cmd
             .env("DATASTORE_TYPE", "local")
@@ -544,7 +552,7 @@ pub fn run(p: &Params, with_reference: bool) -> Results {
         let ruleset = ns.exec(&["nft", "list", "ruleset"]);
         r.reference = reference(p, &ruleset);
     }
-    let limit = Duration::from_secs(30);
+    let limit = Duration::from_secs(120);
     // 2. Label changes elsewhere.
     let put = |k: String, v: Vec<u8>| {
         let s = store.clone();
@@ -609,7 +617,7 @@ pub fn run(p: &Params, with_reference: bool) -> Results {
     }
     let set = group_set(0);
     for chunk in addrs.chunks(500) {
-        wait_in_set(&ns, &set, chunk, Duration::from_secs(60));
+        wait_in_set(&ns, &set, chunk, Duration::from_secs(900));
     }
     r.burst = t.elapsed();
     r.rss_kib = status_kib(pid, "VmHWM:");
