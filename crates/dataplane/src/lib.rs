@@ -10,6 +10,7 @@
 
 pub mod netlink;
 pub mod netns;
+pub mod nftables;
 pub mod sysctl;
 
 pub use netlink::{Kind, Link, Netlink, Route, Scope, VethSpec};

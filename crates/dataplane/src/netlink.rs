@@ -44,7 +44,7 @@ pub struct Error {
 }
 
 impl Error {
-    fn new(op: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn new(op: impl Into<String>, source: std::io::Error) -> Self {
         Error {
             op: op.into(),
             source,

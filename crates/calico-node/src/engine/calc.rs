@@ -103,8 +103,8 @@ pub struct Flush {
     pub full_routes: bool,
     /// The new `inet calico` document, when it changed.
     pub nat: Option<String>,
-    /// The `inet calico-policy` transaction ("" when nothing changed).
-    pub policy: String,
+    /// The `inet calico-policy` transaction (empty when nothing changed).
+    pub policy: calico_policy::Transaction,
     /// The BGP inputs, when they changed.
     pub bgp: Option<BgpView>,
 }
@@ -116,7 +116,7 @@ impl Flush {
             && self.workload_routes.is_empty()
             && !self.full_routes
             && self.nat.is_none()
-            && self.policy.trim().is_empty()
+            && self.policy.is_empty()
             && self.bgp.is_none()
     }
 }
@@ -746,7 +746,7 @@ impl Calc {
                 flush.nat = Some(doc);
             }
         }
-        flush.policy = self.policy.take_script();
+        flush.policy = self.policy.take_transaction();
         if out.bgp_dirty {
             flush.bgp = Some(self.bgp_view());
         }

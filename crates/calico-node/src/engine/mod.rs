@@ -140,7 +140,7 @@ impl<R: Routes, T: Tables> Engine<R, T> {
         let empty = Flush::default();
         self.write_routes(&empty, true, &mut rep);
         self.write_nat(None, true, &mut rep);
-        self.write_policy("", true, &mut rep);
+        self.write_policy(&calico_policy::Transaction::default(), true, &mut rep);
         rep.problems = self.problems();
         rep
     }
@@ -203,19 +203,20 @@ impl<R: Routes, T: Tables> Engine<R, T> {
         }
     }
 
-    fn write_policy(&mut self, script: &str, whole: bool, rep: &mut Report) {
-        let (script, full) = if whole || !self.policy_in_step {
-            (self.calc.policy().full(), true)
-        } else if script.trim().is_empty() {
+    fn write_policy(&mut self, tx: &calico_policy::Transaction, whole: bool, rep: &mut Report) {
+        let (r, lines, full) = if whole || !self.policy_in_step {
+            let script = self.calc.policy().full();
+            (self.tables.run(&script), script.lines().count(), true)
+        } else if tx.is_empty() {
             return;
         } else {
-            (script.to_string(), false)
+            (self.tables.apply_policy(tx), tx.commands.len(), false)
         };
         rep.nft_runs += 1;
-        match self.tables.run(&script) {
+        match r {
             Ok(()) => {
                 rep.policy_full |= full;
-                rep.policy_lines += script.lines().count();
+                rep.policy_lines += lines;
                 self.policy_in_step = true;
             }
             Err(e) => {
@@ -288,7 +289,12 @@ pub fn run(
 ) {
     crate::felix::enable_forwarding(&env);
     let calc = Calc::new(&me, env, bgp_speaker);
-    let mut engine = Engine::new(calc, writer::NetlinkRoutes::new(), writer::Nft, bgp);
+    let mut engine = Engine::new(
+        calc,
+        writer::NetlinkRoutes::new(),
+        writer::Nft::default(),
+        bgp,
+    );
     let mut cache = Cache::new();
     let mut backoff = Duration::from_millis(200);
     loop {

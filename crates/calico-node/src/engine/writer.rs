@@ -32,11 +32,50 @@ pub trait Tables {
     /// Makes a whole table equal to `doc` unless the kernel's copy already
     /// carries `doc`'s hash (`felix::nat::marker`); `Ok(true)` when it ran.
     fn replace_table(&mut self, doc: &str) -> Result<bool, String>;
+    /// Applies one policy transaction (by default as an `nft -f` script).
+    fn apply_policy(&mut self, tx: &calico_policy::Transaction) -> Result<(), String> {
+        self.run(&tx.to_string())
+    }
 }
 
-/// [`Tables`] through the `nft` command.
-#[derive(Debug, Default)]
-pub struct Nft;
+/// The set element changes of `tx` by set, when that is all it is (and
+/// every element is an address or network): what netlink can do alone.
+pub fn element_changes(
+    tx: &calico_policy::Transaction,
+) -> Option<Vec<calico_dataplane::nftables::SetChange>> {
+    use calico_dataplane::nftables::SetChange;
+    use calico_policy::nft::Element;
+    use calico_policy::nft::diff::Command;
+    let mut by_set: BTreeMap<&str, SetChange> = BTreeMap::new();
+    for c in &tx.commands {
+        let (name, elements, add) = match c {
+            Command::AddElements(n, e) => (n, e, true),
+            Command::DeleteElements(n, e) => (n, e, false),
+            _ => return None,
+        };
+        let change = by_set.entry(name).or_insert_with(|| SetChange {
+            set: name.clone(),
+            ..SetChange::default()
+        });
+        for e in elements {
+            let Element::Net(n) = e else { return None };
+            if add {
+                change.add.push(*n);
+            } else {
+                change.delete.push(*n);
+            }
+        }
+    }
+    Some(by_set.into_values().collect())
+}
+
+/// [`Tables`] through the `nft` command, and set elements through netlink
+/// (`nft -f` reads every set of the table before it changes one element;
+/// the netlink batch reads nothing).
+#[derive(Default)]
+pub struct Nft {
+    nl: Option<calico_dataplane::nftables::NfTables>,
+}
 
 impl Tables for Nft {
     fn run(&mut self, script: &str) -> Result<(), String> {
@@ -45,6 +84,28 @@ impl Tables for Nft {
 
     fn replace_table(&mut self, doc: &str) -> Result<bool, String> {
         crate::felix::nat::apply(doc)
+    }
+
+    fn apply_policy(&mut self, tx: &calico_policy::Transaction) -> Result<(), String> {
+        let Some(changes) = element_changes(tx) else {
+            return self.run(&tx.to_string());
+        };
+        if self.nl.is_none() {
+            self.nl =
+                Some(calico_dataplane::nftables::NfTables::open().map_err(|e| e.to_string())?);
+        }
+        let Some(nl) = self.nl.as_mut() else {
+            return Err("no netfilter netlink socket".into());
+        };
+        let table = calico_policy::nft::TABLE
+            .strip_prefix("inet ")
+            .unwrap_or(calico_policy::nft::TABLE);
+        let r = nl.apply(table, &changes).map_err(|e| e.to_string());
+        if r.is_err() {
+            // A socket that failed may be out of step: a new one next time.
+            self.nl = None;
+        }
+        r
     }
 }
 

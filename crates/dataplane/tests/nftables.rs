@@ -1,0 +1,138 @@
+//! Set elements over netlink, against the real kernel and read back with
+//! `nft`, in a test namespace.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use calico_dataplane::NetNs;
+use calico_dataplane::nftables::{NfTables, SetChange};
+use calico_testutil::{TestNetns, require_root};
+use ipnet::IpNet;
+
+fn nets(list: &[&str]) -> Vec<IpNet> {
+    list.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+fn elements(ns: &TestNetns, set: &str) -> String {
+    let out = ns.exec(&["nft", "list", "set", "inet", "t", set]);
+    out.split_once("elements = {")
+        .map(|(_, e)| {
+            e.split('}')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn interval_set_elements_added_and_deleted_in_one_batch() {
+    require_root!();
+    let ns = TestNetns::new("nft");
+    ns.exec(&[
+        "nft",
+        "add table inet t; add set inet t a { type ipv4_addr; flags interval; }; \
+         add set inet t b { type ipv6_addr; flags interval; }; \
+         add element inet t a { 10.0.0.9 }",
+    ]);
+    let netns = NetNs::open(ns.path()).unwrap();
+    let mut nf = netns.run(NfTables::open).unwrap().unwrap();
+    nf.apply(
+        "t",
+        &[
+            SetChange {
+                set: "a".into(),
+                delete: vec![],
+                add: nets(&["10.1.2.3/32", "10.2.0.0/16", "10.1.2.4/32"]),
+            },
+            SetChange {
+                set: "b".into(),
+                delete: vec![],
+                add: nets(&["fd00::1/128", "fd01::/64"]),
+            },
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        elements(&ns, "a"),
+        "10.0.0.9, 10.1.2.3, 10.1.2.4, 10.2.0.0/16"
+    );
+    assert_eq!(elements(&ns, "b"), "fd00::1, fd01::/64");
+    // nft's own lookups see them.
+    ns.exec(&[
+        "nft",
+        "get",
+        "element",
+        "inet",
+        "t",
+        "a",
+        "{ 10.1.2.3, 10.2.7.7 }",
+    ]);
+    // Deletes go before adds; a bad change voids the whole batch.
+    nf.apply(
+        "t",
+        &[SetChange {
+            set: "a".into(),
+            delete: nets(&["10.1.2.3/32"]),
+            add: nets(&["10.3.0.1/32"]),
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        elements(&ns, "a"),
+        "10.0.0.9, 10.1.2.4, 10.2.0.0/16, 10.3.0.1"
+    );
+    let bad = nf.apply(
+        "t",
+        &[
+            SetChange {
+                set: "a".into(),
+                delete: vec![],
+                add: nets(&["10.4.0.1/32"]),
+            },
+            SetChange {
+                set: "nosuchset".into(),
+                delete: vec![],
+                add: nets(&["10.5.0.1/32"]),
+            },
+        ],
+    );
+    assert!(bad.is_err(), "{bad:?}");
+    assert_eq!(
+        elements(&ns, "a"),
+        "10.0.0.9, 10.1.2.4, 10.2.0.0/16, 10.3.0.1",
+        "nothing of a failed batch"
+    );
+    // Many elements: several messages in one batch.
+    let many: Vec<IpNet> = (0..3000u32)
+        .map(|i| IpNet::from(std::net::IpAddr::from((0x0a80_0000 + 2 * i).to_be_bytes())))
+        .collect();
+    nf.apply(
+        "t",
+        &[SetChange {
+            set: "a".into(),
+            delete: vec![],
+            add: many.clone(),
+        }],
+    )
+    .unwrap();
+    let listed = ns.exec(&["nft", "list", "set", "inet", "t", "a"]);
+    assert!(
+        listed.contains("10.128.0.0,") && listed.contains("10.128.23.110"),
+        "{listed}"
+    );
+    nf.apply(
+        "t",
+        &[SetChange {
+            set: "a".into(),
+            delete: many,
+            add: vec![],
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        elements(&ns, "a"),
+        "10.0.0.9, 10.1.2.4, 10.2.0.0/16, 10.3.0.1"
+    );
+}
