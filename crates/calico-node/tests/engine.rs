@@ -741,3 +741,32 @@ fn a_burst_is_one_flush_and_one_change_goes_at_once() {
     );
     w.check().unwrap();
 }
+
+/// The first resync loads each table and the routes once, not twice; a
+/// later one compares the routes and reloads the policy table from the
+/// held state, without any datastore read.
+#[test]
+fn a_resync_loads_each_part_once() {
+    let mut w = World::new();
+    let mut e = Engine::new(
+        Calc::new(ME, BTreeMap::new(), false),
+        w.rec.clone(),
+        w.rec.clone(),
+        None,
+    );
+    let mut cache = Cache::new();
+    relist(&w.client, &mut cache, &mut e).unwrap();
+    w.rec.calls.lock().unwrap().clear();
+    let count = |calls: &[Call]| {
+        (
+            calls.iter().filter(|c| matches!(c, Call::Resync)).count(),
+            calls.iter().filter(|c| matches!(c, Call::Nft(_))).count(),
+            calls.iter().filter(|c| matches!(c, Call::Table(_))).count(),
+        )
+    };
+    e.resync();
+    assert_eq!(count(&w.rec.calls()), (1, 1, 1), "{:#?}", w.rec.calls());
+    w.rec.calls.lock().unwrap().clear();
+    e.resync();
+    assert_eq!(count(&w.rec.calls()), (1, 1, 1), "{:#?}", w.rec.calls());
+}

@@ -133,14 +133,22 @@ impl<R: Routes, T: Tables> Engine<R, T> {
     /// read back, `inet calico` by its hash, the policy table loaded whole
     /// in one transaction), without reading the datastore.
     pub fn resync(&mut self) -> Report {
+        // What is out of step is loaded whole by the flush itself (at
+        // start, after a failure): not a second time here.
+        let in_step = (self.routes_in_step, self.nat_in_step, self.policy_in_step);
         let mut rep = self.flush();
         if self.calc.locked() {
             return rep;
         }
-        let empty = Flush::default();
-        self.write_routes(&empty, true, &mut rep);
-        self.write_nat(None, true, &mut rep);
-        self.write_policy(&calico_policy::Transaction::default(), true, &mut rep);
+        if in_step.0 {
+            self.write_routes(&Flush::default(), true, &mut rep);
+        }
+        if in_step.1 {
+            self.write_nat(None, true, &mut rep);
+        }
+        if in_step.2 {
+            self.write_policy(&calico_policy::Transaction::default(), true, &mut rep);
+        }
         rep.problems = self.problems();
         rep
     }

@@ -72,6 +72,8 @@ pub struct Results {
     pub startup: Duration,
     pub reference: Duration,
     pub rss_kib: u64,
+    /// RSS at the end (peak is `rss_kib`).
+    pub rss_end_kib: u64,
     pub cpu_per_change: Duration,
     pub cpu_per_add: Duration,
     pub add_p50: Duration,
@@ -623,6 +625,7 @@ pub fn run(p: &Params, with_reference: bool) -> Results {
     }
     r.burst = t.elapsed();
     r.rss_kib = status_kib(pid, "VmHWM:");
+    r.rss_end_kib = status_kib(pid, "VmRSS:");
     drop(agent);
     drop(etcd);
     r

@@ -181,8 +181,8 @@ impl Item {
 /// An endpoint or network set as the set index holds it.
 #[derive(Debug, Clone, PartialEq)]
 struct Entry {
-    /// `Some` for endpoints: identity and interface.
-    endpoint: Option<(EndpointId, String)>,
+    /// `Some` for endpoints: the interface.
+    endpoint: Option<String>,
     /// Its own labels (with the `projectcalico.org/…` ones).
     own: BTreeMap<String, String>,
     /// Profiles whose `labelsToApply` it inherits, in order.
@@ -202,7 +202,7 @@ impl Entry {
 
     fn of_endpoint(ep: Endpoint) -> Entry {
         Entry {
-            endpoint: Some((ep.id, ep.interface)),
+            endpoint: Some(ep.interface),
             own: BTreeMap::new(),
             profiles: ep.profiles,
             global: ep.labelled.global,
@@ -360,10 +360,6 @@ pub struct Incremental {
     profile_labels: ProfileLabels,
     entries: HashMap<ItemId, Entry>,
     entry_problems: BTreeMap<ItemId, Vec<Problem>>,
-    /// Items that inherit labels from each profile.
-    by_profile: HashMap<String, BTreeSet<ItemId>>,
-    /// Endpoints by interface name.
-    by_iface: HashMap<String, BTreeSet<ItemId>>,
     /// Local items and their interfaces.
     local: BTreeMap<ItemId, String>,
     /// Interfaces of local items, counted.
@@ -388,8 +384,6 @@ impl Incremental {
             profile_labels: ProfileLabels::new(),
             entries: HashMap::new(),
             entry_problems: BTreeMap::new(),
-            by_profile: HashMap::new(),
-            by_iface: HashMap::new(),
             local: BTreeMap::new(),
             local_ifaces: HashMap::new(),
             host_endpoints: BTreeSet::new(),
@@ -518,7 +512,7 @@ impl Incremental {
     /// whole computation decides it, by interface name).
     fn in_structure(&self, e: Option<&Entry>) -> bool {
         e.and_then(|e| e.endpoint.as_ref())
-            .is_some_and(|(_, iface)| self.local_ifaces.contains_key(iface))
+            .is_some_and(|iface| self.local_ifaces.contains_key(iface))
     }
 
     fn set_entry(
@@ -554,38 +548,6 @@ impl Incremental {
             self.entry_problems.remove(&id);
         } else {
             self.entry_problems.insert(id.clone(), problems);
-        }
-        if let Some(o) = &old {
-            for p in &o.profiles {
-                if let Some(ids) = self.by_profile.get_mut(p) {
-                    ids.remove(&id);
-                    if ids.is_empty() {
-                        self.by_profile.remove(p);
-                    }
-                }
-            }
-            if let Some((_, iface)) = &o.endpoint
-                && let Some(ids) = self.by_iface.get_mut(iface)
-            {
-                ids.remove(&id);
-                if ids.is_empty() {
-                    self.by_iface.remove(iface);
-                }
-            }
-        }
-        if let Some(n) = &new {
-            for p in &n.profiles {
-                self.by_profile
-                    .entry(p.clone())
-                    .or_default()
-                    .insert(id.clone());
-            }
-            if let Some((_, iface)) = &n.endpoint {
-                self.by_iface
-                    .entry(iface.clone())
-                    .or_default()
-                    .insert(id.clone());
-            }
         }
         let old_labels = old.as_ref().map(|e| e.labels(&self.profile_labels));
         let new_labels = new.as_ref().map(|e| e.labels(&self.profile_labels));
@@ -652,11 +614,15 @@ impl Incremental {
         if self.profile_labels.get(name) == labels.as_ref() {
             return;
         }
+        // A scan: profiles' labels change rarely (a namespace relabelled),
+        // and an index from profile to items would cost a copy of every
+        // item's id.
         let ids: Vec<ItemId> = self
-            .by_profile
-            .get(name)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
+            .entries
+            .iter()
+            .filter(|(_, e)| e.profiles.iter().any(|p| p == name))
+            .map(|(id, _)| id.clone())
+            .collect();
         let before: Vec<BTreeMap<String, String>> = ids
             .iter()
             .filter_map(|id| self.entries.get(id))
@@ -681,30 +647,39 @@ impl Incremental {
         }
     }
 
-    /// The endpoints that get chains, as the whole computation has them.
+    /// The endpoints that get chains, as the whole computation has them
+    /// (a scan, done only when the structure is compiled again).
     fn structure_endpoints(&self) -> Vec<Endpoint> {
         let mut out = Vec::new();
-        for iface in self.local_ifaces.keys() {
-            for id in self.by_iface.get(iface).into_iter().flatten() {
-                let Some(e) = self.entries.get(id) else {
-                    continue;
-                };
-                let Some((eid, iface)) = &e.endpoint else {
-                    continue;
-                };
-                out.push(Endpoint {
-                    id: eid.clone(),
-                    interface: iface.clone(),
-                    labelled: Labelled {
-                        labels: e.labels(&self.profile_labels),
-                        global: e.global,
-                        nets: e.nets.clone(),
-                    },
-                    ports: e.ports.clone(),
-                    profiles: e.profiles.clone(),
-                    local: true,
-                });
+        for (id, e) in &self.entries {
+            let Some(iface) = &e.endpoint else { continue };
+            if !self.local_ifaces.contains_key(iface) {
+                continue;
             }
+            let eid = match id {
+                ItemId::WorkloadEndpoint { namespace, name } => {
+                    let ns = if namespace.is_empty() {
+                        "default"
+                    } else {
+                        namespace
+                    };
+                    EndpointId::workload(ns, name)
+                }
+                ItemId::HostEndpoint(name) => EndpointId::host(name),
+                _ => continue,
+            };
+            out.push(Endpoint {
+                id: eid,
+                interface: iface.clone(),
+                labelled: Labelled {
+                    labels: e.labels(&self.profile_labels),
+                    global: e.global,
+                    nets: e.nets.clone(),
+                },
+                ports: e.ports.clone(),
+                profiles: e.profiles.clone(),
+                local: true,
+            });
         }
         out
     }
