@@ -747,7 +747,7 @@ fn a_burst_is_one_flush_and_one_change_goes_at_once() {
 /// held state, without any datastore read.
 #[test]
 fn a_resync_loads_each_part_once() {
-    let mut w = World::new();
+    let w = World::new();
     let mut e = Engine::new(
         Calc::new(ME, BTreeMap::new(), false),
         w.rec.clone(),
