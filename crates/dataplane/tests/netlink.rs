@@ -196,3 +196,109 @@ fn vxlan_device_neighbours_and_fdb() {
     assert!(nl.fdb(link.index).unwrap().is_empty());
     assert!(nl.neighbours(link.index).unwrap().is_empty());
 }
+
+/// Many route changes in one batch (several sends of 32 KiB): all applied;
+/// each failure named by its position while the rest of the same batch
+/// still goes in; deletes of routes that are not there are no failure.
+#[test]
+fn route_batch_applies_thousands_and_names_each_failure() {
+    require_root!();
+    use calico_dataplane::netlink::RouteOp;
+    let ns = TestNetns::new("rb");
+    // A veth pair with both ends in the namespace (no dummy module needed).
+    ns.exec(&[
+        "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1",
+    ]);
+    ns.exec(&["ip", "link", "set", "d1", "up"]);
+    ns.exec(&["ip", "addr", "add", "10.200.0.1/24", "dev", "d0"]);
+    ns.exec(&["ip", "link", "set", "d0", "up"]);
+    let netns = NetNs::open(ns.path()).unwrap();
+    let mut nl = Netlink::open_in(&netns).unwrap();
+    let ix = nl.link("d0").unwrap().unwrap().index;
+    // 10.80.x.y/32 dev d0 proto 80, the i-th.
+    let route = |i: u32| {
+        let dst = std::net::Ipv4Addr::from(0x0a50_0000 + i);
+        Route::new(ipnet::IpNet::from(std::net::IpAddr::V4(dst)))
+            .dev(ix)
+            .scope(Scope::Link)
+            .protocol(80)
+    };
+    let ours = |nl: &mut Netlink| -> Vec<Route> {
+        let mut r = nl.routes_where(false, &|r| r.protocol == 80).unwrap();
+        r.sort_by_key(|r| r.dst);
+        r
+    };
+    let shown = |ns: &TestNetns| -> usize {
+        ns.exec(&["ip", "route", "show", "proto", "80"])
+            .lines()
+            .count()
+    };
+
+    let ops: Vec<RouteOp> = (0..3000).map(|i| RouteOp::Replace(route(i))).collect();
+    let failed = nl.route_batch(&ops);
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(shown(&ns), 3000);
+    let want: Vec<Route> = (0..3000).map(route).collect();
+    assert_eq!(ours(&mut nl), want);
+    // Replacing them all again is no error and changes nothing.
+    assert!(nl.route_batch(&ops).is_empty());
+    assert_eq!(shown(&ns), 3000);
+
+    // A mixed batch of 1,000 (two sends): a few invalid ops, spread over
+    // both sends, each a different way of being wrong.
+    let bad: [(usize, RouteOp); 5] = [
+        // An interface index that does not exist.
+        (0, RouteOp::Replace(route(5000).dev(999_999))),
+        // A gateway with no route to it (not on d0's subnet, no onlink).
+        (
+            321,
+            RouteOp::Replace(route(5001).via("192.0.2.7".parse().unwrap())),
+        ),
+        // A delete without a protocol: refused before it is sent.
+        (640, RouteOp::Delete(route(10).protocol(0))),
+        (777, RouteOp::Replace(route(5002).dev(999_998))),
+        (
+            999,
+            RouteOp::Replace(route(5003).via("198.51.100.1".parse().unwrap())),
+        ),
+    ];
+    let mut mixed: Vec<RouteOp> = (0..1000)
+        .map(|i| RouteOp::Replace(route(4000 + i)))
+        .collect();
+    for (at, op) in &bad {
+        mixed[*at] = op.clone();
+    }
+    let failed = nl.route_batch(&mixed);
+    let at: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        at,
+        bad.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        "{failed:?}"
+    );
+    assert!(
+        failed[0].1.to_string().contains("10.80.19.136/32"),
+        "{}",
+        failed[0].1
+    );
+    let mut want = want;
+    want.extend(
+        (0..1000u32)
+            .filter(|i| bad.iter().all(|(at, _)| *at != *i as usize))
+            .map(|i| route(4000 + i)),
+    );
+    want.sort_by_key(|r| r.dst);
+    assert_eq!(ours(&mut nl), want, "the valid ops of the mixed batch");
+    assert_eq!(shown(&ns), 3995);
+
+    // Delete them all, and some that were never there: no failure, none left.
+    let mut gone: Vec<RouteOp> = want.iter().cloned().map(RouteOp::Delete).collect();
+    gone.extend((5000..5010).map(|i| RouteOp::Delete(route(i))));
+    gone.rotate_left(1234);
+    let failed = nl.route_batch(&gone);
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(ours(&mut nl).is_empty());
+    assert_eq!(shown(&ns), 0);
+    // The connected route of d0 (proto kernel) is untouched.
+    let left = ns.exec(&["ip", "route", "show", "dev", "d0"]);
+    assert!(left.contains("10.200.0.0/24"), "{left}");
+}

@@ -542,6 +542,132 @@ fn resources_watch(f: Fixture) {
     }
 }
 
+/// `list_paged` hands every key under the prefix once, in key order, in
+/// more than one page of at most 500, values intact, at the revision `list`
+/// gives; keys beside the prefix (one sorting right after it) stay out;
+/// writes made while the pages are read are not seen (one revision).
+fn kv_list_paged(f: Fixture) {
+    let s = &f.store;
+    let value = |i: usize| format!("value-{i}-{}", "x".repeat(i % 50)).into_bytes();
+    let mut ops: Vec<Op> = (0..1234)
+        .map(|i| Op::Put {
+            key: format!("/paged/k{i:05}"),
+            value: value(i),
+        })
+        .collect();
+    // "/paged0" sorts right after every "/paged/..." key; "/page" before.
+    for key in ["/paged0", "/page", "/paged", "/pagee/x", "/a"] {
+        ops.push(Op::Put {
+            key: key.into(),
+            value: b"outside".to_vec(),
+        });
+    }
+    // Shuffled writes: the order handed out is the store's, not insertion's.
+    ops.reverse();
+    for c in ops.chunks(100) {
+        s.txn(&[], c).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (whole, list_rev) = s.list("/paged/").unwrap_or_else(|e| panic!("{e}"));
+    let mut pages: Vec<Vec<calico_datastore::KeyValue>> = Vec::new();
+    let rev = s
+        .list_paged("/paged/", &mut |p| pages.push(p))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        rev, list_rev,
+        "list_paged and list disagree on the revision"
+    );
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert!(sizes.len() > 1, "one page for 1,234 keys: {sizes:?}");
+    assert!(sizes.iter().all(|n| *n <= 500), "{sizes:?}");
+    let got: Vec<(String, Vec<u8>)> = pages
+        .iter()
+        .flatten()
+        .map(|kv| (kv.key.clone(), kv.value.clone()))
+        .collect();
+    let want: Vec<(String, Vec<u8>)> = (0..1234)
+        .map(|i| (format!("/paged/k{i:05}"), value(i)))
+        .collect();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "keys or values differ from what was written");
+    assert!(pages.iter().flatten().all(|kv| kv.mod_revision <= rev));
+    assert_eq!(
+        whole.iter().map(|kv| &kv.key).collect::<Vec<_>>(),
+        got.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+
+    // Nothing under a prefix: zero pages or one empty page, and a revision.
+    let mut empty_pages = Vec::new();
+    let r = s
+        .list_paged("/nothing/", &mut |p| empty_pages.push(p.len()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        empty_pages.is_empty() || empty_pages == [0],
+        "{empty_pages:?}"
+    );
+    assert_eq!(r, rev, "no write happened: the same revision");
+
+    // Writes made once the first page has arrived are not seen: a new key,
+    // a changed value and a deleted key, all in pages not yet handed out.
+    // The writer runs on its own thread; the caller waits for it up to a
+    // second (the local store holds its lock while it pages, so there the
+    // write lands only after the listing).
+    let mut writer = None;
+    let mut pages = Vec::new();
+    let during = s
+        .list_paged("/paged/", &mut |p| {
+            pages.push(p);
+            if writer.is_none() {
+                let s2 = f.store.clone();
+                let (tx, rx) = std::sync::mpsc::channel();
+                writer = Some(std::thread::spawn(move || {
+                    let r = s2.txn(
+                        &[],
+                        &[
+                            Op::Put {
+                                key: "/paged/k01233a".into(),
+                                value: b"new".to_vec(),
+                            },
+                            Op::Put {
+                                key: "/paged/k01200".into(),
+                                value: b"changed".to_vec(),
+                            },
+                            Op::Delete {
+                                key: "/paged/k01100".into(),
+                            },
+                        ],
+                    );
+                    let _ = tx.send(());
+                    r
+                }));
+                let _ = rx.recv_timeout(Duration::from_secs(1));
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let wrote = writer
+        .unwrap_or_else(|| panic!("no page"))
+        .join()
+        .unwrap_or_else(|_| panic!("writer panicked"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("unconditional write failed"));
+    assert_eq!(during, rev, "the listing moved to a later revision");
+    assert!(wrote > during);
+    let got_during: Vec<(String, Vec<u8>)> = pages
+        .iter()
+        .flatten()
+        .map(|kv| (kv.key.clone(), kv.value.clone()))
+        .collect();
+    assert!(got_during == want, "a write made while paging was seen");
+    // And the next listing sees them.
+    let mut after = Vec::new();
+    let r2 = s
+        .list_paged("/paged/", &mut |p| after.extend(p))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r2, wrote);
+    assert_eq!(after.len(), 1234);
+    assert!(after.iter().any(|kv| kv.key == "/paged/k01233a"));
+    assert!(after.iter().all(|kv| kv.key != "/paged/k01100"));
+}
+
 macro_rules! suite {
     ($backend:ident) => {
         mod $backend {
@@ -564,6 +690,10 @@ macro_rules! suite {
             #[test]
             fn kv_list_larger_than_one_answer() {
                 super::kv_list_larger_than_one_answer(super::$backend());
+            }
+            #[test]
+            fn kv_list_paged() {
+                super::kv_list_paged(super::$backend());
             }
             #[test]
             fn watch_from_revision_in_order() {

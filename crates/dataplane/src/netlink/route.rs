@@ -343,9 +343,15 @@ pub enum RouteOp {
     Delete(Route),
 }
 
-/// Bytes of requests sent at once by [`Netlink::route_batch`]: their acks
-/// (about 36 bytes each) stay far below the socket's receive buffer.
+/// Bytes of requests sent at once by [`Netlink::route_batch`] at most.
 const BATCH_BYTES: usize = 32 * 1024;
+
+/// Requests sent at once by [`Netlink::route_batch`] at most. The kernel
+/// handles a whole send before the caller reads anything, so every ack of
+/// it waits in the socket's receive queue at once; each costs the queue
+/// its buffer's true size (about 1 KiB, not its 36 bytes), and an ack that
+/// does not fit the default 208 KiB is dropped. 100 stay well inside.
+const BATCH_OPS: usize = 100;
 
 impl Netlink {
     /// Many route changes in few system calls: the requests go to the
@@ -363,8 +369,10 @@ impl Netlink {
         while start < ops.len() {
             let mut out: Vec<u8> = Vec::with_capacity(BATCH_BYTES + 512);
             let first_seq = self.seq.wrapping_add(1);
+            // Failures from here on are this send's ops refused before sending.
+            let pending_from = failures.len();
             let mut end = start;
-            while end < ops.len() && out.len() < BATCH_BYTES {
+            while end < ops.len() && end - start < BATCH_OPS && out.len() < BATCH_BYTES {
                 let (msg, flags) = match &ops[end] {
                     RouteOp::Replace(r) => (
                         RouteNetlinkMessage::NewRoute(r.to_message()),
@@ -404,7 +412,6 @@ impl Netlink {
                 end += 1;
             }
             let count = end - start;
-            let pending_from = failures.len();
             let sent = out.is_empty()
                 || match self.socket.send(&out, 0) {
                     Ok(_) => true,
@@ -426,44 +433,68 @@ impl Netlink {
                     }
                 };
             if sent && !out.is_empty() {
-                let invalid: Vec<usize> =
-                    failures[pending_from..].iter().map(|(i, _)| *i).collect();
-                let mut waiting = count - invalid.len();
+                // Whether each op of this send is settled: refused before
+                // sending, or its ack read.
+                let mut settled = vec![false; count];
+                for (i, _) in &failures[pending_from..] {
+                    settled[i - start] = true;
+                }
+                let mut waiting = settled.iter().filter(|s| !**s).count();
                 while waiting > 0 {
                     self.buf.clear();
                     let n = match self.socket.recv(&mut self.buf, 0) {
                         Ok(n) => n,
                         Err(e) => {
-                            failures.push((start, Error::new("read route batch acks", e)));
+                            // Acks lost (ENOBUFS) or no socket: what became of
+                            // the ops still waiting is unknown; each fails.
+                            for (pos, _) in settled.iter().enumerate().filter(|(_, s)| !**s) {
+                                failures.push((
+                                    start + pos,
+                                    Error::new(
+                                        format!("{} (its ack)", what(&ops[start + pos])),
+                                        std::io::Error::new(e.kind(), e.to_string()),
+                                    ),
+                                ));
+                            }
                             break;
                         }
                     };
+                    // Read by hand: an error answer may carry attributes
+                    // (extended acks) a typed parser refuses, and a reply
+                    // skipped here would leave this loop waiting forever.
+                    let data = &self.buf[..n.min(self.buf.len())];
                     let mut offset = 0;
-                    while offset < n.min(self.buf.len()) {
-                        let Ok(reply) =
-                            NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..])
-                        else {
-                            break;
-                        };
-                        let len = reply.header.length as usize;
-                        if len == 0 {
+                    while offset + 16 <= data.len() {
+                        let word = |at: usize| [data[at], data[at + 1], data[at + 2], data[at + 3]];
+                        let len = u32::from_ne_bytes(word(offset)) as usize;
+                        if len < 16 || offset + len > data.len() {
                             break;
                         }
+                        let kind = u16::from_ne_bytes([data[offset + 4], data[offset + 5]]);
+                        let seq = u32::from_ne_bytes(word(offset + 8));
+                        let code = (len >= 20).then(|| i32::from_ne_bytes(word(offset + 16)));
                         offset += (len + 3) & !3;
-                        let seq = reply.header.sequence_number;
                         let pos = seq.wrapping_sub(first_seq) as usize;
+                        // NLMSG_ERROR (2): an ack (code 0) or an error.
+                        let (2, Some(code)) = (kind, code) else {
+                            continue;
+                        };
                         if pos >= count {
                             continue;
                         }
-                        if let NetlinkPayload::Error(err) = reply.payload {
-                            waiting -= 1;
-                            if err.code.is_some() {
-                                let e = Error::new(what(&ops[start + pos]), err.to_io());
-                                let gone = matches!(ops[start + pos], RouteOp::Delete(_))
-                                    && e.is_not_found();
-                                if !gone {
-                                    failures.push((start + pos, e));
-                                }
+                        if std::mem::replace(&mut settled[pos], true) {
+                            continue;
+                        }
+                        waiting -= 1;
+                        if code < 0 {
+                            let e = Error::new(
+                                what(&ops[start + pos]),
+                                std::io::Error::from_raw_os_error(-code),
+                            );
+                            let gone =
+                                matches!(ops[start + pos], RouteOp::Delete(_)) && e.is_not_found();
+                            if !gone {
+                                failures.push((start + pos, e));
                             }
                         }
                     }
