@@ -259,22 +259,23 @@ fn agent(startup_only: bool) -> ExitCode {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()])
         });
-    if !health_on && eff.bool("healthEnabled") == Some(true) {
-        let host = eff.str("healthHost").unwrap_or("127.0.0.1").to_string();
-        let port = eff
-            .u64("healthPort")
-            .and_then(|p| u16::try_from(p).ok())
-            .unwrap_or(health::DEFAULT_PORT);
+    let felix = &eff.0;
+    if !health_on && felix.health_enabled == Some(true) {
+        let host = felix
+            .health_host
+            .as_deref()
+            .unwrap_or("127.0.0.1")
+            .to_string();
+        let port = felix.health_port.unwrap_or(health::DEFAULT_PORT);
         match health::serve(health.clone(), &host, port) {
             Ok(p) => log::info!("health on {host}:{p}"),
             Err(e) => log::error!("cannot serve health on {host}:{port}: {e}"),
         }
     }
     let metrics = Arc::new(calico_node::metrics::Metrics::new(&cfg.nodename));
-    if eff.bool("prometheusMetricsEnabled") == Some(true) {
-        let port = eff
-            .u64("prometheusMetricsPort")
-            .and_then(|p| u16::try_from(p).ok())
+    if felix.prometheus_metrics_enabled == Some(true) {
+        let port = felix
+            .prometheus_metrics_port
             .unwrap_or(calico_node::metrics::DEFAULT_PORT);
         let host = env("FELIX_PROMETHEUSMETRICSHOST")
             .filter(|h| !h.is_empty())

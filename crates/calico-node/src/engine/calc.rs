@@ -572,7 +572,9 @@ impl Calc {
             }
         }
         if let Some(level) = eff
-            .str("logSeverityScreen")
+            .0
+            .log_severity_screen
+            .as_deref()
             .and_then(|l| calico_log::parse_level(l).ok())
         {
             calico_log::set_level(level);
@@ -607,17 +609,7 @@ impl Calc {
     }
 
     fn policy_settings(&mut self) {
-        let spec = serde_json::from_value(Value::Object(self.eff.0.clone()));
-        let (mut s, problems) = match spec {
-            Ok(spec) => {
-                let (s, p) = calico_policy::Settings::from_felix(&spec);
-                (s, p.iter().map(ToString::to_string).collect())
-            }
-            Err(e) => (
-                calico_policy::Settings::default(),
-                vec![format!("FelixConfiguration for policy: {e}")],
-            ),
-        };
+        let (mut s, problems) = self.eff.policy();
         s.hosts = self.hosts.clone();
         self.policy_settings_problems = problems;
         self.policy.set_settings(s);

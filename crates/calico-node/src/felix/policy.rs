@@ -10,7 +10,6 @@
 use calico_api::{Kind, Resource};
 use calico_datastore::{Client, ClientError};
 use calico_policy::{Engine, PolicyInput};
-use serde_json::Value;
 
 use super::settings::Effective;
 
@@ -53,15 +52,9 @@ pub fn read(
     }
     let (k8s, _) = client.list_k8s_network_policies(None)?;
     input.kubernetes_network_policies = k8s;
-    let spec = serde_json::from_value(Value::Object(felix.0.clone()));
-    match spec {
-        Ok(spec) => {
-            let (settings, problems) = calico_policy::Settings::from_felix(&spec);
-            input.settings = settings;
-            skipped.extend(problems.iter().map(ToString::to_string));
-        }
-        Err(e) => skipped.push(format!("FelixConfiguration for policy: {e}")),
-    }
+    let (settings, problems) = felix.policy();
+    input.settings = settings;
+    skipped.extend(problems);
     input.settings.hosts = hosts;
     Ok((input, skipped))
 }

@@ -13,39 +13,34 @@
 
 use std::collections::BTreeMap;
 
-use calico_api::resources::felix_canonical;
+use calico_api::resources::{FelixConfigurationSpec, felix_canonical};
 use calico_api::{Kind, ResourceKey};
 use calico_datastore::{Client, ClientError};
 use serde_json::{Map, Value};
 
-/// The merged settings, camelCase field → value.
+/// The merged settings: the typed FelixConfiguration spec every layer
+/// contributed to (a field unset in all layers is `None`: Felix's default).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Effective(pub Map<String, Value>);
+pub struct Effective(pub FelixConfigurationSpec);
 
 impl Effective {
-    pub fn u64(&self, field: &str) -> Option<u64> {
-        self.0.get(field).and_then(Value::as_u64)
-    }
-
-    pub fn bool(&self, field: &str) -> Option<bool> {
-        self.0.get(field).and_then(Value::as_bool)
-    }
-
-    pub fn str(&self, field: &str) -> Option<&str> {
-        self.0.get(field).and_then(Value::as_str)
+    /// The spec's fields that are set, by Calico's names (for readiness notes).
+    pub fn fields_set(&self) -> Vec<String> {
+        match serde_json::to_value(&self.0) {
+            Ok(Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// A duration field: Go's form (`90s`, `1m30s`) or a bare number of
     /// seconds (as Felix reads `FELIX_*` durations); `default` when unset
     /// or not a positive duration.
-    pub fn duration(&self, field: &str, default: std::time::Duration) -> std::time::Duration {
-        let secs = match self.0.get(field) {
-            Some(Value::String(s)) => calico_api::validate::parse_duration(s)
+    pub fn duration(field: Option<&str>, default: std::time::Duration) -> std::time::Duration {
+        let secs = field.and_then(|s| {
+            calico_api::validate::parse_duration(s)
                 .ok()
-                .or_else(|| s.trim().parse::<f64>().ok()),
-            Some(Value::Number(n)) => n.as_f64(),
-            _ => None,
-        };
+                .or_else(|| s.trim().parse::<f64>().ok())
+        });
         secs.filter(|s| s.is_finite() && *s > 0.0)
             .map_or(default, std::time::Duration::from_secs_f64)
     }
@@ -53,46 +48,55 @@ impl Effective {
     /// How often routes are read back and compared (Felix's
     /// `routeRefreshInterval`, 90 s by default).
     pub fn route_refresh(&self) -> std::time::Duration {
-        self.duration("routeRefreshInterval", std::time::Duration::from_secs(90))
+        Self::duration(
+            self.0.route_refresh_interval.as_deref(),
+            std::time::Duration::from_secs(90),
+        )
     }
 
     /// Whether endpoints may send from `allowSpoofedSourcePrefixes`
     /// (`workloadSourceSpoofing: Any`; Felix's default is `Disabled`).
     pub fn source_spoofing_allowed(&self) -> bool {
-        self.str("workloadSourceSpoofing")
+        self.0
+            .workload_source_spoofing
+            .as_deref()
             .is_some_and(|v| v.eq_ignore_ascii_case("Any"))
     }
 
     /// The dataplane settings.
     pub fn dataplane(&self) -> super::model::Settings {
+        let f = &self.0;
+        let enabled = |v: &Option<String>| {
+            v.as_deref()
+                .is_some_and(|v| v.eq_ignore_ascii_case("Enabled"))
+        };
         super::model::Settings {
-            vxlan_vni: self
-                .u64("vxlanVNI")
+            vxlan_vni: f
+                .vxlan_vni
                 .and_then(|v| u32::try_from(v).ok())
                 .unwrap_or(4096),
-            vxlan_port: self
-                .u64("vxlanPort")
-                .and_then(|v| u16::try_from(v).ok())
-                .unwrap_or(4789),
-            vxlan_mtu: self
-                .u64("vxlanMTU")
-                .and_then(|v| u32::try_from(v).ok())
-                .unwrap_or(0),
-            ipip_mtu: self
-                .u64("ipipMTU")
-                .and_then(|v| u32::try_from(v).ok())
-                .unwrap_or(0),
+            vxlan_port: f.vxlan_port.unwrap_or(4789),
+            vxlan_mtu: f.vxlan_mtu.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
+            ipip_mtu: f.ipip_mtu.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
             ipip_routes: true,
             nat: super::model::NatSettings {
-                floating_ips: self
-                    .str("floatingIPs")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("Enabled")),
-                outgoing_address: self.str("natOutgoingAddress").and_then(|a| a.parse().ok()),
-                exclude_host_ips: self
-                    .str("natOutgoingExclusions")
+                floating_ips: enabled(&f.floating_i_ps),
+                outgoing_address: f
+                    .nat_outgoing_address
+                    .as_deref()
+                    .and_then(|a| a.parse().ok()),
+                exclude_host_ips: f
+                    .nat_outgoing_exclusions
+                    .as_deref()
                     .is_some_and(|v| v.eq_ignore_ascii_case("IPPoolsAndHostIPs")),
             },
         }
+    }
+
+    /// The policy settings and what in them could not be used.
+    pub fn policy(&self) -> (calico_policy::Settings, Vec<String>) {
+        let (s, problems) = calico_policy::Settings::from_felix(&self.0);
+        (s, problems.iter().map(ToString::to_string).collect())
     }
 }
 
@@ -104,12 +108,12 @@ pub fn not_implemented(eff: &Effective) -> Option<String> {
     // A feature's settings matter only while it is on: WireGuard's with
     // wireguardEnabled(V6), BPF's with bpfEnabled (a switch set to false
     // is acted on: the feature stays off).
-    let on = |switches: &[&str]| switches.iter().any(|s| eff.bool(s) == Some(true));
-    let wireguard = on(&["wireguardEnabled", "wireguardEnabledV6"]);
-    let bpf = on(&["bpfEnabled"]);
-    let mut fields: Vec<&str> = eff
-        .0
-        .keys()
+    let f = &eff.0;
+    let wireguard = f.wireguard_enabled == Some(true) || f.wireguard_enabled_v6 == Some(true);
+    let bpf = f.bpf_enabled == Some(true);
+    let set = eff.fields_set();
+    let mut fields: Vec<&str> = set
+        .iter()
         .map(String::as_str)
         .filter(|f| !calico_api::implemented::FELIX_ACTED_ON.contains(f))
         .filter(|f| wireguard || !f.starts_with("wireguard"))
@@ -134,7 +138,9 @@ pub fn not_implemented(eff: &Effective) -> Option<String> {
     note
 }
 
-/// Merges `layers` in order (later wins).
+/// Merges `layers` in order (later wins) into the typed spec. Each field
+/// is taken on its own, so one that does not fit the spec (a layer not
+/// [`sanitize`]d) is left out rather than spoiling the rest.
 pub fn merge(layers: &[Map<String, Value>]) -> Effective {
     let mut out = Map::new();
     for l in layers {
@@ -142,7 +148,16 @@ pub fn merge(layers: &[Map<String, Value>]) -> Effective {
             out.insert(k.clone(), v.clone());
         }
     }
-    Effective(out)
+    if let Ok(spec) = serde_json::from_value(Value::Object(out.clone())) {
+        return Effective(spec);
+    }
+    let fits = |k: &String, v: &Value| {
+        let mut one = Map::new();
+        one.insert(k.clone(), v.clone());
+        serde_json::from_value::<FelixConfigurationSpec>(Value::Object(one)).is_ok()
+    };
+    out.retain(|k, v| fits(k, v));
+    Effective(serde_json::from_value(Value::Object(out)).unwrap_or_default())
 }
 
 /// One layer as Felix reads it: enumerated values in any case become
@@ -326,8 +341,18 @@ mod tests {
             e.as_object().cloned().unwrap(),
         ]);
         assert_eq!(m.dataplane().vxlan_vni, 4200);
-        assert_eq!(m.u64("healthPort"), Some(9199));
-        assert_eq!(m.str("logSeverityScreen"), Some("Info"));
+        assert_eq!(m.0.health_port, Some(9199));
+        assert_eq!(m.0.log_severity_screen.as_deref(), Some("Info"));
         assert_eq!(m.dataplane().vxlan_port, 4789);
+        // A field that does not fit the spec is left out, the rest kept.
+        let bad = merge(&[
+            json!({"vxlanVNI": "many", "healthPort": 9199, "noSuchField": 1})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        ]);
+        assert_eq!(bad.0.health_port, Some(9199));
+        assert_eq!(bad.0.vxlan_vni, None);
+        assert_eq!(bad.fields_set(), vec!["healthPort".to_string()]);
     }
 }
