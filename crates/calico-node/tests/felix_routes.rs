@@ -133,3 +133,75 @@ fn routes_through_a_new_interface_wait_out_the_grace_period_then_go() {
     let ll = h.ns.exec(&["ip", "-6", "route", "show", "dev", "caligr1"]);
     assert!(ll.contains("fe80::/64"), "{ll:?}");
 }
+
+/// The periodic check (every second here) leaves the policy table alone
+/// while only the agent changes nftables: its rules keep their handles (a
+/// reload would make new ones). Someone else's change (the table flushed by
+/// hand) is repaired by the next check.
+#[test]
+fn the_policy_table_is_reloaded_only_when_someone_else_touched_nftables() {
+    require_root!();
+    let h = Host::new(false);
+    h.ns.exec(&[
+        "sh",
+        "-c",
+        "ip link add calip1 type veth peer name podp1 && ip link set calip1 up && ip link set podp1 up",
+    ]);
+    let port = free_port().to_string();
+    let env = [
+        ("NODENAME", "node-g"),
+        ("FELIX_HEALTHPORT", port.as_str()),
+        ("CALICO_NETWORKING_BACKEND", "vxlan"),
+        ("CALICO_IPV4POOL_CIDR", "10.88.0.0/16"),
+        ("CALICO_IPV4POOL_VXLAN", "Always"),
+        ("FELIX_ROUTEREFRESHINTERVAL", "1"),
+    ];
+    let _agent = Agent(h.cmd(BIN, &[], &env).stderr(Stdio::null()).spawn().unwrap());
+    let t = Instant::now();
+    while !h.node(&["-felix-ready"], &env).status.success() {
+        assert!(t.elapsed() < Duration::from_secs(30), "never ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    endpoint(&h, "calip1", "10.88.0.6");
+    until_route(&h, "10.88.0.6 dev calip1");
+    let table = || {
+        h.ns.exec(&["nft", "-a", "list", "table", "inet", "calico-policy"])
+    };
+    // The endpoint's rules are in; then several checks pass.
+    let t = Instant::now();
+    while !table().contains("calip1") {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", table());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = table();
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(table(), before, "reloaded although nothing else changed");
+    // Someone empties the table: every rule and element gone.
+    h.ns.exec(&["nft", "flush", "table", "inet", "calico-policy"]);
+    assert_ne!(table(), before);
+    let t = Instant::now();
+    // The table's sets, maps and chains without handles, in any order
+    // (chains added one at a time sit after those of a whole load).
+    let strip = |s: &str| -> Vec<String> {
+        let text: Vec<&str> = s
+            .lines()
+            .map(|l| l.split(" # handle").next().unwrap_or(l).trim_end())
+            .filter(|l| !l.starts_with("table ") && *l != "}")
+            .collect();
+        let mut blocks: Vec<String> = text
+            .join("\n")
+            .split("\n\n")
+            .map(|b| b.trim().to_string())
+            .collect();
+        blocks.sort();
+        blocks
+    };
+    while strip(&table()) != strip(&before) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "not repaired:\n{}\nbefore:\n{before}",
+            table()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -30,6 +30,9 @@ const NFNL_MSG_BATCH_END: u16 = 0x11;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_NEWSETELEM: u16 = 12;
 const NFT_MSG_DELSETELEM: u16 = 14;
+const NFT_MSG_NEWGEN: u16 = 15;
+const NFT_MSG_GETGEN: u16 = 16;
+const NFTA_GEN_ID: u16 = 1;
 const NFPROTO_INET: u8 = 1;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
@@ -173,6 +176,80 @@ impl NfTables {
     fn finish(out: &mut [u8], at: usize) {
         let len = (out.len() - at) as u32;
         out[at..at + 4].copy_from_slice(&len.to_ne_bytes());
+    }
+
+    /// The namespace's nftables generation: a number the kernel moves on
+    /// with every committed change to any table (by `nft`, by this socket,
+    /// by anyone). The same number twice means nothing changed between.
+    pub fn generation(&mut self) -> Result<u32, Error> {
+        let what = "read the nftables generation";
+        let mut out = Vec::with_capacity(32);
+        let at = self.header(
+            &mut out,
+            (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN,
+            NLM_F_REQUEST,
+            0,
+            0,
+        );
+        Self::finish(&mut out, at);
+        let seq = self.seq;
+        self.socket.send(&out, 0).map_err(|e| Error::new(what, e))?;
+        loop {
+            self.buf.clear();
+            let n = self
+                .socket
+                .recv(&mut self.buf, 0)
+                .map_err(|e| Error::new(what, e))?;
+            let data = &self.buf[..n.min(self.buf.len())];
+            let mut off = 0;
+            while off + 16 <= data.len() {
+                let word = |at: usize| [data[at], data[at + 1], data[at + 2], data[at + 3]];
+                let len = u32::from_ne_bytes(word(off)) as usize;
+                if len < 16 || off + len > data.len() {
+                    break;
+                }
+                let kind = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
+                let this = u32::from_ne_bytes(word(off + 8));
+                let start = off;
+                let msg = &data[off..off + len];
+                off += (len + 3) & !3;
+                if this != seq {
+                    continue;
+                }
+                if kind == NLMSG_ERROR && len >= 20 {
+                    let code = i32::from_ne_bytes(word(start + 16));
+                    if code < 0 {
+                        return Err(Error::new(what, io::Error::from_raw_os_error(-code)));
+                    }
+                    continue;
+                }
+                if kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN {
+                    continue;
+                }
+                // Past the netlink header (16) and nfgenmsg (4): attributes.
+                let mut a = 20;
+                while a + 4 <= msg.len() {
+                    let alen = u16::from_ne_bytes([msg[a], msg[a + 1]]) as usize;
+                    let akind = u16::from_ne_bytes([msg[a + 2], msg[a + 3]]) & 0x3fff;
+                    if alen < 4 || a + alen > msg.len() {
+                        break;
+                    }
+                    if akind == NFTA_GEN_ID && alen >= 8 {
+                        return Ok(u32::from_be_bytes([
+                            msg[a + 4],
+                            msg[a + 5],
+                            msg[a + 6],
+                            msg[a + 7],
+                        ]));
+                    }
+                    a += (alen + 3) & !3;
+                }
+                return Err(Error::new(
+                    what,
+                    io::Error::new(io::ErrorKind::InvalidData, "no generation in the answer"),
+                ));
+            }
+        }
     }
 
     /// Applies every change, deletes first, to table `inet <table>` in one

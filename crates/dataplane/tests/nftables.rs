@@ -136,3 +136,42 @@ fn interval_set_elements_added_and_deleted_in_one_batch() {
         "10.0.0.9, 10.1.2.4, 10.2.0.0/16, 10.3.0.1"
     );
 }
+
+/// The generation stays put while nothing changes and moves on with every
+/// committed change: by `nft`, by a netlink batch, in another table too;
+/// a failed command commits nothing and leaves it where it was.
+#[test]
+fn the_generation_moves_with_every_committed_change() {
+    require_root!();
+    let ns = TestNetns::new("gen");
+    let netns = NetNs::open(ns.path()).unwrap();
+    let mut nf = netns.run(NfTables::open).unwrap().unwrap();
+    let g0 = nf.generation().unwrap();
+    assert_eq!(nf.generation().unwrap(), g0, "nothing changed");
+    ns.exec(&[
+        "nft",
+        "add table inet t; add set inet t a { type ipv4_addr; flags interval; }",
+    ]);
+    let g1 = nf.generation().unwrap();
+    assert_eq!(g1, g0.wrapping_add(1), "one nft -f is one commit");
+    nf.apply(
+        "t",
+        &[SetChange {
+            set: "a".into(),
+            delete: vec![],
+            add: nets(&["10.9.0.1/32"]),
+        }],
+    )
+    .unwrap();
+    let g2 = nf.generation().unwrap();
+    assert_eq!(g2, g1.wrapping_add(1), "one netlink batch is one commit");
+    // A command the kernel refuses commits nothing.
+    assert!(
+        ns.try_exec(&["nft", "add element inet t nosuchset { 10.0.0.1 }"])
+            .is_err()
+    );
+    assert_eq!(nf.generation().unwrap(), g2);
+    // Another table's change moves it as well.
+    ns.exec(&["nft", "add table inet other"]);
+    assert_eq!(nf.generation().unwrap(), g2.wrapping_add(1));
+}

@@ -74,6 +74,11 @@ pub struct Engine<R: Routes, T: Tables> {
     policy_in_step: bool,
     /// Likewise `inet calico`.
     nat_in_step: bool,
+    /// The nftables generation at which the policy table was last known to
+    /// be exactly as written: every commit since was one of ours. The
+    /// periodic check reloads the table only when the kernel's generation
+    /// differs (someone else changed nftables) or is unknown.
+    policy_gen: Option<u32>,
     bgp: Option<Sender<BgpView>>,
     route_problems: Vec<String>,
     /// When the routes want reading back again (a stray route spared for
@@ -91,6 +96,7 @@ impl<R: Routes, T: Tables> Engine<R, T> {
             routes_in_step: false,
             policy_in_step: false,
             nat_in_step: false,
+            policy_gen: None,
             bgp,
             route_problems: Vec::new(),
             route_recheck: None,
@@ -130,8 +136,10 @@ impl<R: Routes, T: Tables> Engine<R, T> {
     }
 
     /// The periodic check: the kernel compared with the held state (routes
-    /// read back, `inet calico` by its hash, the policy table loaded whole
-    /// in one transaction), without reading the datastore.
+    /// read back, `inet calico` by its hash, the policy table by the
+    /// nftables generation: reloaded whole in one transaction only when
+    /// something other than this engine committed since its last write),
+    /// without reading the datastore.
     pub fn resync(&mut self) -> Report {
         // What is out of step is loaded whole by the flush itself (at
         // start, after a failure): not a second time here.
@@ -146,7 +154,7 @@ impl<R: Routes, T: Tables> Engine<R, T> {
         if in_step.1 {
             self.write_nat(None, true, &mut rep);
         }
-        if in_step.2 {
+        if in_step.2 && (self.policy_gen.is_none() || self.policy_gen != self.tables.generation()) {
             self.write_policy(&calico_policy::Transaction::default(), true, &mut rep);
         }
         rep.problems = self.problems();
@@ -193,7 +201,10 @@ impl<R: Routes, T: Tables> Engine<R, T> {
             None if whole || !self.nat_in_step => self.calc.desired().nft.clone(),
             None => return,
         };
-        match self.tables.replace_table(&doc) {
+        let before = self.tables.generation();
+        let r = self.tables.replace_table(&doc);
+        self.note_generation(before, r.is_ok(), false);
+        match r {
             Ok(ran) => {
                 if ran {
                     rep.nft_runs += 1;
@@ -212,6 +223,7 @@ impl<R: Routes, T: Tables> Engine<R, T> {
     }
 
     fn write_policy(&mut self, tx: &calico_policy::Transaction, whole: bool, rep: &mut Report) {
+        let before = self.tables.generation();
         let (r, lines, full) = if whole || !self.policy_in_step {
             let script = self.calc.policy().full();
             (self.tables.run(&script), script.lines().count(), true)
@@ -220,6 +232,7 @@ impl<R: Routes, T: Tables> Engine<R, T> {
         } else {
             (self.tables.apply_policy(tx), tx.commands.len(), false)
         };
+        self.note_generation(before, r.is_ok(), full);
         rep.nft_runs += 1;
         match r {
             Ok(()) => {
@@ -234,6 +247,29 @@ impl<R: Routes, T: Tables> Engine<R, T> {
                 self.policy_in_step = false;
             }
         }
+    }
+
+    /// After one of our nftables writes (`before`: the generation read just
+    /// before it): the policy table is still known exactly when the write
+    /// was the only commit since a known state, or it loaded the policy
+    /// table whole; anything else (a failure, another writer's commit in
+    /// between, an unknown generation) leaves it unknown.
+    fn note_generation(&mut self, before: Option<u32>, ok: bool, policy_whole: bool) {
+        let after = self.tables.generation();
+        self.policy_gen = match (before, after) {
+            _ if !ok => None,
+            (Some(b), Some(a)) if a == b => {
+                if policy_whole {
+                    Some(a)
+                } else {
+                    self.policy_gen.filter(|g| *g == a)
+                }
+            }
+            (Some(b), Some(a)) if a == b.wrapping_add(1) => {
+                (policy_whole || self.policy_gen == Some(b)).then_some(a)
+            }
+            _ => None,
+        };
     }
 
     /// When the routes want reading back before the periodic resync: a

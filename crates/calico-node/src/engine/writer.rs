@@ -36,6 +36,12 @@ pub trait Tables {
     fn apply_policy(&mut self, tx: &calico_policy::Transaction) -> Result<(), String> {
         self.run(&tx.to_string())
     }
+    /// The kernel's nftables generation, which moves on with every
+    /// committed change by anyone (`None`: unknown, so every periodic
+    /// check reloads the policy table).
+    fn generation(&mut self) -> Option<u32> {
+        None
+    }
 }
 
 /// The set element changes of `tx` by set, when that is all it is (and
@@ -106,6 +112,17 @@ impl Tables for Nft {
             self.nl = None;
         }
         r
+    }
+
+    fn generation(&mut self) -> Option<u32> {
+        if self.nl.is_none() {
+            self.nl = calico_dataplane::nftables::NfTables::open().ok();
+        }
+        let r = self.nl.as_mut()?.generation();
+        if r.is_err() {
+            self.nl = None;
+        }
+        r.ok()
     }
 }
 
@@ -297,6 +314,9 @@ pub struct Recording {
     pub calls: std::sync::Arc<std::sync::Mutex<Vec<Call>>>,
     /// Fail the next this-many calls.
     pub fail: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The nftables generation: moved on by every successful table write
+    /// (a test moves it by hand to stand for someone else's change).
+    pub generation: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Recording {
@@ -343,11 +363,20 @@ impl Routes for Recording {
 
 impl Tables for Recording {
     fn run(&mut self, script: &str) -> Result<(), String> {
-        self.record(Call::Nft(script.to_string()))
+        self.record(Call::Nft(script.to_string()))?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     fn replace_table(&mut self, doc: &str) -> Result<bool, String> {
         self.record(Call::Table(doc.to_string()))?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(true)
+    }
+
+    fn generation(&mut self) -> Option<u32> {
+        Some(self.generation.load(std::sync::atomic::Ordering::SeqCst))
     }
 }
