@@ -73,6 +73,34 @@ fn decode_numbered_with<D: stream::DocumentDecoder>(
 
 /// Decodes one resource from its JSON value.
 pub fn decode_value(v: Value) -> Result<Resource, String> {
+    decode_checked(v)
+}
+
+/// [`decode_value`] of JSON text: the same resource and the same errors,
+/// decoded straight into its type (no `Value` tree in between) whenever it
+/// is valid, which is the stored case.
+pub fn decode_json(bytes: &[u8]) -> Result<Resource, String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "apiVersion")]
+        api_version: Option<String>,
+        kind: Option<String>,
+    }
+    if let Ok(Head {
+        api_version: Some(a),
+        kind: Some(k),
+    }) = serde_json::from_slice::<Head>(bytes)
+        && a == crate::API_VERSION
+        && let Some(kind) = Kind::from_name(&k)
+        && let Some(r) = Resource::from_slice(kind, bytes)
+    {
+        return Ok(r);
+    }
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    decode_checked(v)
+}
+
+fn decode_checked(v: Value) -> Result<Resource, String> {
     let Value::Object(map) = &v else {
         return Err("a resource must be a mapping with apiVersion, kind, metadata and spec".into());
     };

@@ -22,8 +22,8 @@ pub mod selector;
 pub mod validate;
 
 pub use codec::{
-    DecodeError, decode_documents, decode_numbered, decode_numbered_documents, decode_value,
-    encode_json, encode_yaml, to_output_value,
+    DecodeError, decode_documents, decode_json, decode_numbered, decode_numbered_documents,
+    decode_value, encode_json, encode_yaml, to_output_value,
 };
 pub use document::{Document, DocumentKey};
 pub use implemented::{kind_not_implemented, not_implemented, not_implemented_note};

@@ -412,3 +412,43 @@ fn calico_docs_samples_are_accepted() {
         "{e}"
     );
 }
+
+/// `decode_json` (straight into the type) gives what `decode_value` gives
+/// for the same text: every field of every kind, and the same error for
+/// each way of being wrong (unknown field, wrong type, other apiVersion,
+/// unknown or missing kind, not a mapping, not JSON).
+#[test]
+fn decoding_text_equals_decoding_a_value() {
+    let docs = serde_saphyr_docs();
+    assert!(docs.len() > 15);
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for d in &docs {
+        cases.push(serde_json::to_vec(d).unwrap());
+        cases.push(serde_json::to_vec(&with(d, "/spec/noSuchField", Value::Bool(true))).unwrap());
+        cases.push(serde_json::to_vec(&with(d, "/metadata/name", Value::from(7))).unwrap());
+        cases.push(
+            serde_json::to_vec(&with(d, "/apiVersion", Value::from("projectcalico.org/v2")))
+                .unwrap(),
+        );
+        cases.push(serde_json::to_vec(&with(d, "/kind", Value::from("NoSuchKind"))).unwrap());
+        cases.push(serde_json::to_vec(&with(d, "/spec", Value::from("text"))).unwrap());
+        let mut no_kind = d.clone();
+        if let Value::Object(m) = &mut no_kind {
+            m.remove("kind");
+        }
+        cases.push(serde_json::to_vec(&no_kind).unwrap());
+    }
+    cases.push(b"[1, 2]".to_vec());
+    cases.push(b"{\"apiVersion\": ".to_vec());
+    cases.push(b"null".to_vec());
+    let mut decoded = 0;
+    for bytes in &cases {
+        let by_value = serde_json::from_slice::<Value>(bytes)
+            .map_err(|e| e.to_string())
+            .and_then(decode_value);
+        let by_text = calico_api::decode_json(bytes);
+        assert_eq!(by_text, by_value, "{}", String::from_utf8_lossy(bytes));
+        decoded += usize::from(by_text.is_ok());
+    }
+    assert!(decoded >= docs.len(), "the fixture's documents decode");
+}

@@ -106,12 +106,12 @@ impl Client {
             key: kv.key.clone(),
             reason,
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(&kv.value).map_err(|e| corrupt(e.to_string()))?;
         let mut d = if kv.key.starts_with(keys::K8S_NETWORK_POLICY_ROOT) {
+            let v: serde_json::Value =
+                serde_json::from_slice(&kv.value).map_err(|e| corrupt(e.to_string()))?;
             k8s::NetworkPolicy::from_json(v).map(Document::KubernetesNetworkPolicy)
         } else {
-            calico_api::decode_value(v).map(Document::Calico)
+            calico_api::decode_json(&kv.value).map(Document::Calico)
         }
         .map_err(corrupt)?;
         d.metadata_mut().resource_version = Some(kv.mod_revision.to_string());

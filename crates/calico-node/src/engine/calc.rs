@@ -724,6 +724,13 @@ impl Calc {
 
     /// Hands over what changed since the last call.
     pub fn take(&mut self) -> Flush {
+        self.take_with(false)
+    }
+
+    /// [`Calc::take`] for a caller about to load the policy table whole:
+    /// the flush carries no policy transaction (making one would cost as
+    /// much as the whole table, to be thrown away).
+    pub fn take_with(&mut self, policy_whole: bool) -> Flush {
         let out = std::mem::take(&mut self.out);
         let mut flush = Flush {
             items: out.items,
@@ -738,7 +745,11 @@ impl Calc {
                 flush.nat = Some(doc);
             }
         }
-        flush.policy = self.policy.take_transaction();
+        if policy_whole {
+            self.policy.settle();
+        } else {
+            flush.policy = self.policy.take_transaction();
+        }
         if out.bgp_dirty {
             flush.bgp = Some(self.bgp_view());
         }

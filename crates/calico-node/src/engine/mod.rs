@@ -118,7 +118,11 @@ impl<R: Routes, T: Tables> Engine<R, T> {
     /// flush after it loads everything whole.
     pub fn flush(&mut self) -> Report {
         let mut rep = Report::default();
-        let f = self.calc.take();
+        // Loading the policy table whole (out of step, or locked and so
+        // out of step after): no transaction to make.
+        let f = self
+            .calc
+            .take_with(!self.policy_in_step || self.calc.locked());
         if let (Some(view), Some(tx)) = (&f.bgp, &self.bgp) {
             let _ = tx.send(view.clone());
         }
@@ -225,8 +229,16 @@ impl<R: Routes, T: Tables> Engine<R, T> {
     fn write_policy(&mut self, tx: &calico_policy::Transaction, whole: bool, rep: &mut Report) {
         let before = self.tables.generation();
         let (r, lines, full) = if whole || !self.policy_in_step {
+            let t = Instant::now();
             let script = self.calc.policy().full();
-            (self.tables.run(&script), script.lines().count(), true)
+            let rendered = t.elapsed();
+            let r = self.tables.run(&script);
+            log::info!(
+                "policy: whole table rendered in {} ms, loaded in {} ms",
+                rendered.as_millis(),
+                (t.elapsed() - rendered).as_millis()
+            );
+            (r, script.lines().count(), true)
         } else if tx.is_empty() {
             return;
         } else {
@@ -355,8 +367,16 @@ pub fn run(
                 continue;
             }
         };
+        log::info!(
+            "datastore: listed at revision {rev} in {} ms",
+            started.elapsed().as_millis()
+        );
         Metrics::inc(&metrics.resyncs);
         let rep = engine.resync();
+        log::info!(
+            "dataplane: in step {} ms after the list began",
+            started.elapsed().as_millis()
+        );
         let mut seen = rev;
         report(&engine, &rep, &health, &metrics, &cache, started, seen);
         let mut watch = match client.store().watch(cache::WATCH_PREFIX, rev + 1) {

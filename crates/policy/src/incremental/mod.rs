@@ -549,12 +549,16 @@ impl Incremental {
         } else {
             self.entry_problems.insert(id.clone(), problems);
         }
-        let old_labels = old.as_ref().map(|e| e.labels(&self.profile_labels));
-        let new_labels = new.as_ref().map(|e| e.labels(&self.profile_labels));
-        self.move_members(
-            old.as_ref().zip(old_labels.as_ref()),
-            new.as_ref().zip(new_labels.as_ref()),
-        );
+        // No set in use yet (the start-up list, before the first
+        // structure): nothing to move; the first rebuild fills every set.
+        if !self.active.is_empty() {
+            let old_labels = old.as_ref().map(|e| e.labels(&self.profile_labels));
+            let new_labels = new.as_ref().map(|e| e.labels(&self.profile_labels));
+            self.move_members(
+                old.as_ref().zip(old_labels.as_ref()),
+                new.as_ref().zip(new_labels.as_ref()),
+            );
+        }
         if let Some(n) = new {
             self.entries.insert(id, n);
         }
@@ -771,6 +775,17 @@ impl Incremental {
         self.structure_problems = problems;
         self.dirty = false;
         rs
+    }
+
+    /// Takes in every change since the last call without making a
+    /// transaction of it: for a caller about to load [`Incremental::full`]
+    /// anyway (at start, after a failure), which would throw the
+    /// transaction away. The next transaction starts from here.
+    pub fn settle(&mut self) {
+        if self.dirty {
+            self.structure = self.rebuild();
+        }
+        self.pending.clear();
     }
 
     /// The nft transaction from the state of the last call to the current

@@ -89,6 +89,9 @@ enum Op {
         hosts: u8,
     },
     Remove(usize),
+    /// The caller loads the table whole (`settle`, then `ruleset`) instead
+    /// of applying a transaction.
+    Reload,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -109,6 +112,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3u8, any::<bool>()).prop_map(|(order, pass)| Op::Tier { order, pass }),
         1 => (0..3u8).prop_map(|hosts| Op::Settings { hosts }),
         3 => (0..64usize).prop_map(Op::Remove),
+        1 => Just(Op::Reload),
     ]
 }
 
@@ -271,7 +275,7 @@ fn item(op: &Op) -> Option<Item> {
             json!({}),
             json!({"order": 100 * u32::from(order), "defaultAction": if pass { "Pass" } else { "Deny" }}),
         ),
-        Op::Settings { .. } | Op::Remove(_) => return None,
+        Op::Settings { .. } | Op::Remove(_) | Op::Reload => return None,
     };
     Item::from_resource(r, "me")
 }
@@ -341,6 +345,10 @@ proptest! {
                 Op::Settings { hosts } => {
                     s = settings(*hosts);
                     inc.set_settings(s.clone());
+                }
+                Op::Reload => {
+                    inc.settle();
+                    kernel = inc.ruleset();
                 }
                 other => {
                     if let Some(it) = item(other) {
