@@ -260,27 +260,48 @@ impl Store for EtcdStore {
     ) -> Result<Revision, StoreError> {
         // etcd's "every key from here on" is a range end of "\0".
         let end = crate::store::prefix_end(prefix).unwrap_or_else(|| "\0".to_string());
+        let opts = |rev: Revision| {
+            let o = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(LIST_PAGE);
+            if rev > 0 { o.with_revision(rev) } else { o }
+        };
+        let fetch = |start: &str, rev: Revision| {
+            self.call(|mut c| {
+                let (start, o) = (start.to_string(), opts(rev));
+                async move { c.get(start, Some(o)).await }
+            })
+        };
         let mut start = prefix.to_string();
         let mut rev = 0;
+        // The next page is asked for as soon as a page arrives, so etcd
+        // reads it while the caller takes in this one; a prefetch that
+        // fails is asked for again the usual way (with retries).
+        let mut ahead = None;
         loop {
-            let resp = self.call(|mut c| {
-                let mut opts = GetOptions::new()
-                    .with_range(end.clone())
-                    .with_limit(LIST_PAGE);
-                if rev > 0 {
-                    opts = opts.with_revision(rev);
-                }
-                let start = start.clone();
-                async move { c.get(start, Some(opts)).await }
-            })?;
+            let resp = match ahead.take() {
+                Some(h) => match self.rt.block_on(h) {
+                    Ok(Ok(Ok(r))) => r,
+                    _ => fetch(&start, rev)?,
+                },
+                None => fetch(&start, rev)?,
+            };
             if rev == 0 {
                 rev = resp.header().map(|h| h.revision()).unwrap_or(0);
             }
-            let page: Vec<KeyValue> = resp.kvs().iter().map(to_kv).collect();
-            let next = match page.last() {
-                Some(last) if resp.more() => Some(format!("{}\0", last.key)),
+            let next = match resp.kvs().last() {
+                Some(last) if resp.more() => {
+                    Some(format!("{}\0", String::from_utf8_lossy(last.key())))
+                }
                 _ => None,
             };
+            if let Some(n) = &next {
+                let (mut c, n, o) = (self.client.clone(), n.clone(), opts(rev));
+                ahead = Some(self.rt.spawn(async move {
+                    tokio::time::timeout(REQUEST_TIMEOUT, c.get(n, Some(o))).await
+                }));
+            }
+            let page: Vec<KeyValue> = resp.kvs().iter().map(to_kv).collect();
             each(page);
             match next {
                 Some(n) => start = n,
