@@ -550,7 +550,7 @@ impl World {
                         };
                     }
                 }
-                Call::Nft(_) | Call::Table(_) => {}
+                Call::Nft(_) | Call::Table(_) | Call::Dormant(_) | Call::Wake(_) => {}
             }
         }
         calls
@@ -819,4 +819,128 @@ fn a_resync_loads_each_part_once() {
     w.rec.calls.lock().unwrap().clear();
     let rep = e.resync();
     assert!(rep.policy_full, "{rep:?} {:#?}", w.rec.calls());
+}
+
+/// On a fresh start (no policy table in the kernel) the table as it stands
+/// when the list reaches the endpoints is loaded dormant, and the first
+/// flush's transaction brings it to the whole state and wakes it; if that
+/// fails, the table is loaded whole. With a table there already, nothing
+/// dormant happens.
+#[test]
+fn a_fresh_start_builds_the_policy_table_dormant_then_wakes_it() {
+    let mut w = World::new();
+    let mut ops = vec![
+        Op_::Pool {
+            i: 0,
+            cidr: 0,
+            vxlan: 1,
+            ipip: 0,
+            nat: true,
+            disabled: false,
+        },
+        Op_::Gnp {
+            i: 0,
+            sel: 0,
+            peer: 1,
+            order: 1,
+            tier: false,
+        },
+    ];
+    // Endpoints here and elsewhere, some the policy's peers.
+    for (i, node) in [(0usize, 0usize), (1, 1), (2, 2), (3, 1)] {
+        ops.push(Op_::Wep {
+            ns: i % 2,
+            i,
+            node,
+            label: i % 2,
+            ip: i as u8 + 1,
+            bad: false,
+            spoof: false,
+            nat: false,
+        });
+    }
+    for (k, v) in ops.iter().filter_map(write) {
+        w.put(k, v);
+    }
+    for fail in [false, true] {
+        let rec = Recording::default();
+        rec.fresh.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut e = Engine::new(
+            Calc::new(ME, BTreeMap::new(), false),
+            rec.clone(),
+            rec.clone(),
+            None,
+        );
+        let mut cache = Cache::new();
+        relist(&w.client, &mut cache, &mut e).unwrap();
+        assert!(rec.calls().is_empty());
+        rec.fail_wake
+            .store(fail, std::sync::atomic::Ordering::SeqCst);
+        let rep = e.flush();
+        assert!(rep.policy_full, "{rep:?}");
+        let calls = rec.calls();
+        let Some(Call::Dormant(early)) = calls.iter().find(|c| matches!(c, Call::Dormant(_)))
+        else {
+            panic!("{calls:#?}")
+        };
+        let mut kernel = (**early).clone();
+        let wakes: Vec<&calico_policy::Transaction> = calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Wake(tx) => Some(tx),
+                _ => None,
+            })
+            .collect();
+        let [tx] = wakes[..] else {
+            panic!("{calls:#?}")
+        };
+        let whole = calls.iter().filter(|c| matches!(c, Call::Nft(_))).count();
+        if fail {
+            assert_eq!(whole, 1, "a failed wake loads the table whole: {calls:#?}");
+        } else {
+            assert_eq!(whole, 0, "{calls:#?}");
+            kernel.apply(tx).unwrap();
+            assert_eq!(
+                kernel,
+                e.calc().policy().ruleset(),
+                "dormant + transaction = whole"
+            );
+            assert!(
+                tx.to_string().contains("10.81."),
+                "the endpoints' addresses come with the wake: {tx}"
+            );
+        }
+        // The check after trusts the policy table (and mends the rest).
+        rec.calls.lock().unwrap().clear();
+        e.resync();
+        let calls = rec.calls();
+        assert!(
+            !calls
+                .iter()
+                .any(|c| matches!(c, Call::Nft(_) | Call::Dormant(_) | Call::Wake(_))),
+            "{calls:#?}"
+        );
+        assert!(e.in_step());
+    }
+    // A table in the kernel already: the usual whole load, nothing dormant.
+    let rec = Recording::default();
+    let mut e = Engine::new(
+        Calc::new(ME, BTreeMap::new(), false),
+        rec.clone(),
+        rec.clone(),
+        None,
+    );
+    relist(&w.client, &mut Cache::new(), &mut e).unwrap();
+    e.flush();
+    let calls = rec.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| matches!(c, Call::Dormant(_) | Call::Wake(_))),
+        "{calls:#?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| matches!(c, Call::Nft(_))).count(),
+        1
+    );
 }

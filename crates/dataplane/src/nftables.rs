@@ -30,7 +30,10 @@ const NFNL_MSG_BATCH_END: u16 = 0x11;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_NEWSETELEM: u16 = 12;
 const NFT_MSG_DELSETELEM: u16 = 14;
+const NFT_MSG_NEWTABLE: u16 = 0;
 const NFT_MSG_NEWGEN: u16 = 15;
+const NFTA_TABLE_NAME: u16 = 1;
+const NFTA_TABLE_FLAGS: u16 = 2;
 const NFT_MSG_GETGEN: u16 = 16;
 const NFTA_GEN_ID: u16 = 1;
 const NFPROTO_INET: u8 = 1;
@@ -62,6 +65,8 @@ pub struct NfTables {
     socket: Socket,
     seq: u32,
     buf: Vec<u8>,
+    /// What the send buffer holds at least.
+    sndbuf: usize,
 }
 
 fn attr(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
@@ -149,6 +154,8 @@ impl NfTables {
             socket,
             seq: 0,
             buf: Vec::with_capacity(1 << 16),
+            // Below Linux's default (`net.core.wmem_default`, 208 KiB).
+            sndbuf: 200 * 1024,
         })
     }
 
@@ -255,6 +262,17 @@ impl NfTables {
     /// Applies every change, deletes first, to table `inet <table>` in one
     /// batch: all of it or (on any error) none of it.
     pub fn apply(&mut self, table: &str, changes: &[SetChange]) -> Result<(), Error> {
+        self.batch(table, changes, false)
+    }
+
+    /// [`NfTables::apply`], and in the same batch the table (made with
+    /// `flags dormant`, so its chains sat on no hook) woken: the elements
+    /// and the table's taking effect are one commit.
+    pub fn apply_and_wake(&mut self, table: &str, changes: &[SetChange]) -> Result<(), Error> {
+        self.batch(table, changes, true)
+    }
+
+    fn batch(&mut self, table: &str, changes: &[SetChange], wake: bool) -> Result<(), Error> {
         let what = || format!("set elements of inet {table}");
         let mut out = Vec::with_capacity(4096);
         let at = self.header(
@@ -271,9 +289,9 @@ impl NfTables {
                 let nets = if deleting { &c.delete } else { &c.add };
                 for chunk in nets.chunks(PER_MESSAGE) {
                     let (kind, flags) = if deleting {
-                        (NFT_MSG_DELSETELEM, NLM_F_REQUEST | NLM_F_ACK)
+                        (NFT_MSG_DELSETELEM, NLM_F_REQUEST)
                     } else {
-                        (NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE)
+                        (NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE)
                     };
                     let at = self.header(
                         &mut out,
@@ -282,7 +300,7 @@ impl NfTables {
                         NFPROTO_INET,
                         0,
                     );
-                    acks.push(self.seq);
+                    acks.push((self.seq, at));
                     attr(&mut out, NFTA_SET_ELEM_LIST_TABLE, &cstr(table));
                     attr(&mut out, NFTA_SET_ELEM_LIST_SET, &cstr(&c.set));
                     nested(&mut out, NFTA_SET_ELEM_LIST_ELEMENTS, |o| {
@@ -294,9 +312,28 @@ impl NfTables {
                 }
             }
         }
-        if acks.is_empty() {
-            return Ok(());
+        if wake {
+            let at = self.header(
+                &mut out,
+                (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE,
+                NLM_F_REQUEST,
+                NFPROTO_INET,
+                0,
+            );
+            acks.push((self.seq, at));
+            attr(&mut out, NFTA_TABLE_NAME, &cstr(table));
+            attr(&mut out, NFTA_TABLE_FLAGS, &0u32.to_be_bytes());
+            Self::finish(&mut out, at);
         }
+        // Only the last message asks for an ack: the kernel answers a
+        // batch's messages in order (an error for each that failed, then
+        // the acks asked for), so that ack ends the answer; one ack per
+        // message would overflow the receive buffer with a large batch.
+        let Some(&(last_seq, last_at)) = acks.last() else {
+            return Ok(());
+        };
+        let flags = u16::from_ne_bytes([out[last_at + 6], out[last_at + 7]]) | NLM_F_ACK;
+        out[last_at + 6..last_at + 8].copy_from_slice(&flags.to_ne_bytes());
         let at = self.header(
             &mut out,
             NFNL_MSG_BATCH_END,
@@ -305,10 +342,19 @@ impl NfTables {
             NFNL_SUBSYS_NFTABLES,
         );
         Self::finish(&mut out, at);
+        // A batch is one message: the socket's send buffer must hold it
+        // whole (as nft does, the buffer is grown to the batch's size).
+        if out.len() + 4096 > self.sndbuf {
+            let want = out.len() + 4096;
+            rustix::net::sockopt::set_socket_send_buffer_size_force(&self.socket, want)
+                .or_else(|_| rustix::net::sockopt::set_socket_send_buffer_size(&self.socket, want))
+                .map_err(|e| Error::new(what(), io::Error::from(e)))?;
+            self.sndbuf = want;
+        }
         self.socket
             .send(&out, 0)
             .map_err(|e| Error::new(what(), e))?;
-        let mut waiting: std::collections::BTreeSet<u32> = acks.into_iter().collect();
+        let mut waiting: std::collections::BTreeSet<u32> = [last_seq].into_iter().collect();
         let mut first_error: Option<io::Error> = None;
         while !waiting.is_empty() {
             self.buf.clear();

@@ -175,3 +175,97 @@ fn the_generation_moves_with_every_committed_change() {
     ns.exec(&["nft", "add table inet other"]);
     assert_eq!(nf.generation().unwrap(), g2.wrapping_add(1));
 }
+
+/// A table made dormant takes no packets; its elements and its waking go
+/// in one batch, after which its chains are on their hooks (a counter in
+/// an input chain counts traffic only from then on).
+#[test]
+fn a_dormant_table_is_filled_and_woken_in_one_batch() {
+    require_root!();
+    let ns = TestNetns::new("wake");
+    ns.exec(&["ip", "link", "set", "lo", "up"]);
+    ns.exec(&[
+        "nft",
+        "table inet t { flags dormant; \
+           set a { type ipv4_addr; flags interval; }; \
+           chain inp { type filter hook input priority 0; policy accept; ip saddr @a counter; }; }",
+    ]);
+    let counted = |ns: &TestNetns| -> u64 {
+        let out = ns.exec(&["nft", "list", "chain", "inet", "t", "inp"]);
+        out.split("packets ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let send = |ns: &TestNetns| {
+        // One UDP datagram to ourselves over loopback.
+        ns.exec(&["bash", "-c", "echo x > /dev/udp/127.0.0.1/9 || true"]);
+    };
+    let netns = NetNs::open(ns.path()).unwrap();
+    let mut nf = netns.run(NfTables::open).unwrap().unwrap();
+    nf.apply(
+        "t",
+        &[SetChange {
+            set: "a".into(),
+            delete: vec![],
+            add: nets(&["127.0.0.1/32"]),
+        }],
+    )
+    .unwrap();
+    send(&ns);
+    assert_eq!(counted(&ns), 0, "a dormant table counted a packet");
+    assert!(
+        ns.exec(&["nft", "list", "table", "inet", "t"])
+            .contains("dormant")
+    );
+    let g = nf.generation().unwrap();
+    nf.apply_and_wake(
+        "t",
+        &[SetChange {
+            set: "a".into(),
+            delete: vec![],
+            add: nets(&["10.3.0.0/16"]),
+        }],
+    )
+    .unwrap();
+    assert_eq!(nf.generation().unwrap(), g.wrapping_add(1), "one commit");
+    assert!(
+        !ns.exec(&["nft", "list", "table", "inet", "t"])
+            .contains("dormant")
+    );
+    assert_eq!(elements(&ns, "a"), "10.3.0.0/16, 127.0.0.1");
+    send(&ns);
+    assert!(counted(&ns) >= 1, "the woken table counts nothing");
+    // Waking a table that is awake already is no error.
+    nf.apply_and_wake("t", &[]).unwrap();
+}
+
+/// 60,000 addresses in one batch (megabytes, far past the socket's
+/// default send buffer) go in whole.
+#[test]
+fn a_batch_larger_than_the_socket_buffer_goes_in_whole() {
+    require_root!();
+    let ns = TestNetns::new("big");
+    ns.exec(&[
+        "nft",
+        "add table inet t; add set inet t a { type ipv4_addr; flags interval; }",
+    ]);
+    let netns = NetNs::open(ns.path()).unwrap();
+    let mut nf = netns.run(NfTables::open).unwrap().unwrap();
+    let add: Vec<IpNet> = (0..60_000u32)
+        .map(|i| IpNet::from(std::net::IpAddr::from((0x0a00_0000 + 2 * i).to_be_bytes())))
+        .collect();
+    nf.apply(
+        "t",
+        &[SetChange {
+            set: "a".into(),
+            delete: vec![],
+            add,
+        }],
+    )
+    .unwrap();
+    let listed = elements(&ns, "a");
+    assert_eq!(listed.split(", ").count(), 60_000);
+    assert!(listed.ends_with("10.1.212.190"), "the last address");
+}

@@ -79,6 +79,8 @@ pub struct Engine<R: Routes, T: Tables> {
     /// periodic check reloads the table only when the kernel's generation
     /// differs (someone else changed nftables) or is unknown.
     policy_gen: Option<u32>,
+    /// Whether [`Engine::dormant_wanted`] has looked already.
+    early_checked: bool,
     bgp: Option<Sender<BgpView>>,
     route_problems: Vec<String>,
     /// When the routes want reading back again (a stray route spared for
@@ -97,6 +99,7 @@ impl<R: Routes, T: Tables> Engine<R, T> {
             policy_in_step: false,
             nat_in_step: false,
             policy_gen: None,
+            early_checked: false,
             bgp,
             route_problems: Vec::new(),
             route_recheck: None,
@@ -118,6 +121,15 @@ impl<R: Routes, T: Tables> Engine<R, T> {
     /// flush after it loads everything whole.
     pub fn flush(&mut self) -> Report {
         let mut rep = Report::default();
+        // A fresh start: the routes first (whole, from the held state:
+        // while nft loads, netlink is slow), then the policy table's
+        // structure loads dormant while the sets are filled.
+        let dormant = if self.dormant_wanted() {
+            self.write_routes(&Flush::default(), true, &mut rep);
+            self.start_dormant()
+        } else {
+            None
+        };
         // Loading the policy table whole (out of step, or locked and so
         // out of step after): no transaction to make.
         let f = self
@@ -132,11 +144,87 @@ impl<R: Routes, T: Tables> Engine<R, T> {
             self.nat_in_step = false;
             return rep;
         }
-        self.write_routes(&f, false, &mut rep);
-        self.write_nat(f.nat.as_deref(), false, &mut rep);
-        self.write_policy(&f.policy, false, &mut rep);
+        match dormant {
+            // `inet calico` after the policy table: an nft commit waits for
+            // the dormant load's (one commit at a time per namespace).
+            Some(rs) => {
+                self.wake_policy(&rs, &mut rep);
+                self.write_nat(f.nat.as_deref(), false, &mut rep);
+            }
+            None => {
+                self.write_routes(&f, false, &mut rep);
+                self.write_nat(f.nat.as_deref(), false, &mut rep);
+                self.write_policy(&f.policy, false, &mut rep);
+            }
+        }
         rep.problems = self.problems();
         rep
+    }
+
+    /// Whether the policy table is to be built dormant ([`Engine::start_dormant`]):
+    /// a fresh start, with no policy table in the kernel (looked at once).
+    fn dormant_wanted(&mut self) -> bool {
+        !std::mem::replace(&mut self.early_checked, true)
+            && !self.policy_in_step
+            && !self.calc.locked()
+            && !self.tables.policy_table_exists()
+    }
+
+    /// On a fresh start ([`Engine::dormant_wanted`]): the table's structure,
+    /// its endpoint-fed sets empty, starts loading dormant in the
+    /// background (the kernel's share of a whole load is mostly creating
+    /// sets and chains) while this thread fills the sets; the same flush
+    /// then brings the dormant table to the whole state and wakes it,
+    /// elements and waking in one commit ([`Engine::wake_policy`]). A
+    /// restart, where the running table must be replaced atomically, loads
+    /// it whole as usual. Returns the dormant structure.
+    fn start_dormant(&mut self) -> Option<calico_policy::nft::Ruleset> {
+        let rs = self.calc.policy().preview_structure();
+        match self.tables.load_dormant(&rs) {
+            Ok(()) => Some(rs),
+            Err(e) => {
+                log::warn!("policy: cannot build the table dormant ({e}): loading it whole");
+                None
+            }
+        }
+    }
+
+    /// The flush after [`Engine::start_dormant`]: the dormant table is
+    /// brought from `dormant` to the whole state and woken; on any failure
+    /// the table is loaded whole instead.
+    fn wake_policy(&mut self, dormant: &calico_policy::nft::Ruleset, rep: &mut Report) {
+        let tx = self.calc.policy().transaction_from_structure(dormant);
+        let tx = &tx;
+        let t = Instant::now();
+        rep.nft_runs += 1;
+        let r = self.tables.finish_dormant().and_then(|()| {
+            let before = self.tables.generation();
+            self.tables.wake_policy(tx).map(|commits| (before, commits))
+        });
+        match r {
+            Ok((before, commits)) => {
+                log::info!(
+                    "policy: dormant table completed ({} commands) and woken in {} ms",
+                    tx.commands.len(),
+                    t.elapsed().as_millis()
+                );
+                rep.policy_full = true;
+                rep.policy_lines += tx.commands.len();
+                self.policy_in_step = true;
+                let now = self.tables.generation();
+                self.policy_gen = match (before, now) {
+                    (Some(b), Some(n)) if n == b.wrapping_add(commits) => Some(n),
+                    _ => None,
+                };
+            }
+            Err(e) => {
+                rep.nft_failures += 1;
+                log::warn!(
+                    "policy: the dormant table could not be completed ({e}): loading it whole"
+                );
+                self.write_policy(&calico_policy::Transaction::default(), true, rep);
+            }
+        }
     }
 
     /// The periodic check: the kernel compared with the held state (routes

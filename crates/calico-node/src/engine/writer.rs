@@ -2,7 +2,9 @@
 //! each with a recording fake for tests without root:
 //! - [`Routes`]: routes, the VXLAN device and its neighbour and forwarding
 //!   entries (netlink, [`NetlinkRoutes`]);
-//! - [`Tables`]: nftables scripts, each one transaction (`nft -f`, [`Nft`]).
+//! - [`Tables`]: nftables scripts, each one transaction (`nft -f`, [`Nft`]);
+//!   set elements over netlink; at a fresh start, the policy table built
+//!   dormant in the background and woken with its elements in one commit.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -42,6 +44,49 @@ pub trait Tables {
     fn generation(&mut self) -> Option<u32> {
         None
     }
+    /// Whether the policy table is in the kernel at all (`false`: a fresh
+    /// start, where the table can be built out of sight first).
+    fn policy_table_exists(&mut self) -> bool {
+        true
+    }
+    /// Starts loading `rs` as the policy table made dormant (its chains on
+    /// no hook, so it decides nothing yet), without waiting for it.
+    fn load_dormant(&mut self, _rs: &calico_policy::nft::Ruleset) -> Result<(), String> {
+        Err("no dormant load here".into())
+    }
+    /// Waits for [`Tables::load_dormant`] to end.
+    fn finish_dormant(&mut self) -> Result<(), String> {
+        Err("no dormant load here".into())
+    }
+    /// Brings the dormant table by `tx` and wakes it: the set elements and
+    /// the waking are one commit, so the table takes effect complete.
+    /// Returns the number of commits made.
+    fn wake_policy(&mut self, _tx: &calico_policy::Transaction) -> Result<u32, String> {
+        Err("no dormant load here".into())
+    }
+}
+
+/// `tx` split into its address-set element changes (what netlink does
+/// alone, by set) and the rest, in order.
+pub fn split_elements(
+    tx: &calico_policy::Transaction,
+) -> (
+    calico_policy::Transaction,
+    Vec<calico_dataplane::nftables::SetChange>,
+) {
+    let mut rest = calico_policy::Transaction::default();
+    let mut nets = calico_policy::Transaction::default();
+    for c in &tx.commands {
+        let one = calico_policy::Transaction {
+            commands: vec![c.clone()],
+        };
+        if element_changes(&one).is_some() {
+            nets.commands.push(c.clone());
+        } else {
+            rest.commands.push(c.clone());
+        }
+    }
+    (rest, element_changes(&nets).unwrap_or_default())
 }
 
 /// The set element changes of `tx` by set, when that is all it is (and
@@ -81,10 +126,49 @@ pub fn element_changes(
 #[derive(Default)]
 pub struct Nft {
     nl: Option<calico_dataplane::nftables::NfTables>,
+    /// The dormant policy table's `nft -f`, still running.
+    background: Option<std::process::Child>,
+}
+
+impl Nft {
+    fn netlink(&mut self) -> Result<&mut calico_dataplane::nftables::NfTables, String> {
+        if self.nl.is_none() {
+            self.nl =
+                Some(calico_dataplane::nftables::NfTables::open().map_err(|e| e.to_string())?);
+        }
+        self.nl
+            .as_mut()
+            .ok_or_else(|| "no netfilter netlink socket".to_string())
+    }
+
+    /// Waits for the background load, if any.
+    fn finish_background(&mut self) -> Result<(), String> {
+        let Some(child) = self.background.take() else {
+            return Ok(());
+        };
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "nft: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    fn table_name() -> &'static str {
+        calico_policy::nft::TABLE
+            .strip_prefix("inet ")
+            .unwrap_or(calico_policy::nft::TABLE)
+    }
 }
 
 impl Tables for Nft {
     fn run(&mut self, script: &str) -> Result<(), String> {
+        // A dormant load still running goes first (its failure is the
+        // caller's to see through `wake_policy`; here it only must end).
+        let _ = self.finish_background();
         crate::felix::nat::nft_script(script)
     }
 
@@ -96,17 +180,11 @@ impl Tables for Nft {
         let Some(changes) = element_changes(tx) else {
             return self.run(&tx.to_string());
         };
-        if self.nl.is_none() {
-            self.nl =
-                Some(calico_dataplane::nftables::NfTables::open().map_err(|e| e.to_string())?);
-        }
-        let Some(nl) = self.nl.as_mut() else {
-            return Err("no netfilter netlink socket".into());
-        };
-        let table = calico_policy::nft::TABLE
-            .strip_prefix("inet ")
-            .unwrap_or(calico_policy::nft::TABLE);
-        let r = nl.apply(table, &changes).map_err(|e| e.to_string());
+        let table = Self::table_name();
+        let r = self
+            .netlink()?
+            .apply(table, &changes)
+            .map_err(|e| e.to_string());
         if r.is_err() {
             // A socket that failed may be out of step: a new one next time.
             self.nl = None;
@@ -115,15 +193,79 @@ impl Tables for Nft {
     }
 
     fn generation(&mut self) -> Option<u32> {
-        if self.nl.is_none() {
-            self.nl = calico_dataplane::nftables::NfTables::open().ok();
-        }
-        let r = self.nl.as_mut()?.generation();
+        let r = self.netlink().ok()?.generation();
         if r.is_err() {
             self.nl = None;
         }
         r.ok()
     }
+
+    fn policy_table_exists(&mut self) -> bool {
+        let out = std::process::Command::new("nft")
+            .args(["list", "tables", "inet"])
+            .output();
+        match out {
+            // Only a clear "not there" counts: anything unclear takes the
+            // usual whole load.
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == format!("table {}", calico_policy::nft::TABLE)),
+            _ => true,
+        }
+    }
+
+    fn load_dormant(&mut self, rs: &calico_policy::nft::Ruleset) -> Result<(), String> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let _ = self.finish_background();
+        let script = dormant(&rs.full());
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run nft (install nftables): {e}"))?;
+        if let Some(mut input) = child.stdin.take() {
+            // nft reads all of its input before it works on it; the pipe
+            // closes when `input` goes.
+            input
+                .write_all(script.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        self.background = Some(child);
+        Ok(())
+    }
+
+    fn finish_dormant(&mut self) -> Result<(), String> {
+        self.finish_background()
+    }
+
+    fn wake_policy(&mut self, tx: &calico_policy::Transaction) -> Result<u32, String> {
+        self.finish_background()?;
+        let (rest, nets) = split_elements(tx);
+        let mut commits = 0;
+        if !rest.is_empty() {
+            crate::felix::nat::nft_script(&rest.to_string())?;
+            commits += 1;
+        }
+        let table = Self::table_name();
+        let r = self
+            .netlink()?
+            .apply_and_wake(table, &nets)
+            .map_err(|e| e.to_string());
+        if r.is_err() {
+            self.nl = None;
+        }
+        r.map(|()| commits + 1)
+    }
+}
+
+/// A whole-table script ([`calico_policy::nft::Ruleset::full`]) whose table
+/// is made dormant: the flag goes into the block that creates it.
+pub fn dormant(full: &str) -> String {
+    let open = format!("table {} {{\n", calico_policy::nft::TABLE);
+    full.replacen(&open, &format!("{open}  flags dormant\n"), 1)
 }
 
 /// [`Routes`] over a netlink socket of this namespace.
@@ -304,6 +446,10 @@ pub enum Call {
     Nft(String),
     /// [`Tables::replace_table`] with the document.
     Table(String),
+    /// [`Tables::load_dormant`] with the ruleset.
+    Dormant(Box<calico_policy::nft::Ruleset>),
+    /// [`Tables::wake_policy`] with the transaction.
+    Wake(calico_policy::Transaction),
 }
 
 /// A fake of both writers that records every call in one list (so their
@@ -317,6 +463,11 @@ pub struct Recording {
     /// The nftables generation: moved on by every successful table write
     /// (a test moves it by hand to stand for someone else's change).
     pub generation: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    /// A kernel without the policy table (a fresh start): the engine may
+    /// build it dormant. Cleared by the dormant load.
+    pub fresh: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Fail the next [`Tables::wake_policy`].
+    pub fail_wake: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Recording {
@@ -378,5 +529,34 @@ impl Tables for Recording {
 
     fn generation(&mut self) -> Option<u32> {
         Some(self.generation.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn policy_table_exists(&mut self) -> bool {
+        !self.fresh.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn load_dormant(&mut self, rs: &calico_policy::nft::Ruleset) -> Result<(), String> {
+        self.record(Call::Dormant(Box::new(rs.clone())))?;
+        self.fresh.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn finish_dormant(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn wake_policy(&mut self, tx: &calico_policy::Transaction) -> Result<u32, String> {
+        self.record(Call::Wake(tx.clone()))?;
+        if self
+            .fail_wake
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err("recording writer told to fail the wake".into());
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(1)
     }
 }

@@ -333,6 +333,23 @@ fn contribution(
     }
 }
 
+/// Puts element commands into `tx` after the sets, maps and chains it
+/// creates and before anything else (rules refer to sets by then; set
+/// deletions come after their elements go).
+fn splice_elements(tx: &mut Transaction, elements: Vec<Command>) {
+    let at = tx
+        .commands
+        .iter()
+        .position(|c| {
+            !matches!(
+                c,
+                Command::AddSet(..) | Command::AddMap(..) | Command::AddChain(..)
+            )
+        })
+        .unwrap_or(tx.commands.len());
+    tx.commands.splice(at..at, elements);
+}
+
 /// Element changes waiting for the next script, per set: `true` add,
 /// `false` delete (an add and a delete of one element cancel).
 type Pending = BTreeMap<String, BTreeMap<Element, bool>>;
@@ -690,8 +707,20 @@ impl Incremental {
 
     /// Compiles the structure again; sets new to it are filled from every
     /// entry, sets it no longer uses are dropped.
-    fn rebuild(&mut self) -> Ruleset {
-        let mut problems = Vec::new();
+    /// The table's structure as it stands: every set fed by endpoints and
+    /// network sets empty (the others whole), without taking anything in.
+    /// A caller can load it while the sets are being filled (see
+    /// [`Incremental::settle`]).
+    pub fn preview_structure(&self) -> Ruleset {
+        if !self.dirty {
+            return self.structure.clone();
+        }
+        self.compile_structure().0
+    }
+
+    /// Compiles the structure: the ruleset with its sourced sets emptied,
+    /// the sources of those sets, and the problems found.
+    fn compile_structure(&self) -> (Ruleset, BTreeMap<String, SetSource>, Vec<Problem>) {
         let mut policies = Vec::new();
         for ((tier, _, r), _) in self.policies.values() {
             if let Ok(p) = r {
@@ -713,13 +742,18 @@ impl Incremental {
             Vec::new(),
             Vec::new(),
         );
-        problems.extend(model.problems.iter().cloned());
+        let problems = model.problems.clone();
         let (mut rs, sources) = compile_with_sources(&model);
         for name in sources.keys() {
             if let Some(s) = rs.sets.get_mut(name) {
                 s.elements.clear();
             }
         }
+        (rs, sources, problems)
+    }
+
+    fn rebuild(&mut self) -> Ruleset {
+        let (rs, sources, problems) = self.compile_structure();
         let gone: Vec<String> = self
             .active
             .keys()
@@ -846,17 +880,7 @@ impl Incremental {
         // Deletes before adds across sets too; all after the sets exist
         // and before any rule or set deletion.
         elements.sort_by_key(|c| matches!(c, Command::AddElements(..)));
-        let at = tx
-            .commands
-            .iter()
-            .position(|c| {
-                !matches!(
-                    c,
-                    Command::AddSet(..) | Command::AddMap(..) | Command::AddChain(..)
-                )
-            })
-            .unwrap_or(tx.commands.len());
-        tx.commands.splice(at..at, elements);
+        splice_elements(&mut tx, elements);
         tx
     }
 
@@ -870,6 +894,36 @@ impl Incremental {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The transaction from `from` (a [`Incremental::preview_structure`]
+    /// loaded into the kernel) to the whole table as of the last
+    /// [`Incremental::settle`] or transaction: the structure's changes,
+    /// and every endpoint-fed set's members (empty in `from`). Costs the
+    /// members, not a comparison of whole rulesets.
+    pub fn transaction_from_structure(&self, from: &Ruleset) -> Transaction {
+        let mut tx = diff(from, &self.structure);
+        let mut adds = Vec::new();
+        for name in self.structure.sets.keys() {
+            if !self.active.contains_key(name) {
+                continue;
+            }
+            let have: BTreeSet<Element> = from
+                .sets
+                .get(name)
+                .map(|s| s.elements.clone())
+                .unwrap_or_default();
+            let missing: Vec<Element> = self
+                .elements_of(name)
+                .into_iter()
+                .filter(|e| !have.contains(e))
+                .collect();
+            if !missing.is_empty() {
+                adds.push(Command::AddElements(name.clone(), missing));
+            }
+        }
+        splice_elements(&mut tx, adds);
+        tx
     }
 
     /// The whole table: the structure as of the last

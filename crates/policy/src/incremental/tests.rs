@@ -90,8 +90,11 @@ enum Op {
     },
     Remove(usize),
     /// The caller loads the table whole (`settle`, then `ruleset`) instead
-    /// of applying a transaction.
-    Reload,
+    /// of applying a transaction; or (`dormant`) loads the structure first
+    /// and then the transaction from it.
+    Reload {
+        dormant: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -112,7 +115,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3u8, any::<bool>()).prop_map(|(order, pass)| Op::Tier { order, pass }),
         1 => (0..3u8).prop_map(|hosts| Op::Settings { hosts }),
         3 => (0..64usize).prop_map(Op::Remove),
-        1 => Just(Op::Reload),
+        1 => any::<bool>().prop_map(|dormant| Op::Reload { dormant }),
     ]
 }
 
@@ -275,7 +278,7 @@ fn item(op: &Op) -> Option<Item> {
             json!({}),
             json!({"order": 100 * u32::from(order), "defaultAction": if pass { "Pass" } else { "Deny" }}),
         ),
-        Op::Settings { .. } | Op::Remove(_) | Op::Reload => return None,
+        Op::Settings { .. } | Op::Remove(_) | Op::Reload { .. } => return None,
     };
     Item::from_resource(r, "me")
 }
@@ -346,9 +349,19 @@ proptest! {
                     s = settings(*hosts);
                     inc.set_settings(s.clone());
                 }
-                Op::Reload => {
+                Op::Reload { dormant: false } => {
                     inc.settle();
                     kernel = inc.ruleset();
+                }
+                Op::Reload { dormant: true } => {
+                    let from = inc.preview_structure();
+                    inc.settle();
+                    let tx = inc.transaction_from_structure(&from);
+                    kernel = from;
+                    if let Err(e) = kernel.apply(&tx) {
+                        return Err(TestCaseError::fail(format!("{e}\n{tx}")));
+                    }
+                    prop_assert_eq!(&kernel, &inc.ruleset(), "structure, then its transaction");
                 }
                 other => {
                     if let Some(it) = item(other) {
