@@ -27,8 +27,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Attempts per request before reporting the datastore unreachable.
 const ATTEMPTS: u32 = 3;
-/// Keys per page of a list.
-const LIST_PAGE: i64 = 500;
+/// Keys per page of a list. etcd (3.4) counts every key left in the range
+/// for each page it serves, so a page costs the rest of the list: fewer,
+/// larger pages list 100,000 keys in half the time of pages of 500.
+const LIST_PAGE: i64 = 2000;
+/// Keys per page once a page was too large to take in (large values).
+const LIST_PAGE_SMALL: i64 = 100;
+/// The largest page answer taken in (etcd-client's default is 4 MiB).
+const LIST_PAGE_BYTES: usize = 64 << 20;
 
 /// TLS and authentication settings for etcd.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -260,17 +266,27 @@ impl Store for EtcdStore {
     ) -> Result<Revision, StoreError> {
         // etcd's "every key from here on" is a range end of "\0".
         let end = crate::store::prefix_end(prefix).unwrap_or_else(|| "\0".to_string());
-        let opts = |rev: Revision| {
-            let o = GetOptions::new()
-                .with_range(end.clone())
-                .with_limit(LIST_PAGE);
+        let opts = |rev: Revision, limit: i64| {
+            let o = GetOptions::new().with_range(end.clone()).with_limit(limit);
             if rev > 0 { o.with_revision(rev) } else { o }
         };
-        let fetch = |start: &str, rev: Revision| {
-            self.call(|mut c| {
-                let (start, o) = (start.to_string(), opts(rev));
-                async move { c.get(start, Some(o)).await }
+        let fetch = |start: &str, rev: Revision, limit: i64| {
+            self.call(|c| {
+                let (start, o) = (start.to_string(), opts(rev, limit));
+                let mut kv = c.kv_client().max_decoding_message_size(LIST_PAGE_BYTES);
+                async move { kv.get(start, Some(o)).await }
             })
+        };
+        let limit = std::cell::Cell::new(LIST_PAGE);
+        // A page too large to take in is asked for again in small pages.
+        let fetch = |start: &str, rev: Revision| match fetch(start, rev, limit.get()) {
+            Err(StoreError::Backend(e))
+                if limit.get() > LIST_PAGE_SMALL && e.contains("too large") =>
+            {
+                limit.set(LIST_PAGE_SMALL);
+                fetch(start, rev, LIST_PAGE_SMALL)
+            }
+            other => other,
         };
         let mut start = prefix.to_string();
         let mut rev = 0;
@@ -296,9 +312,14 @@ impl Store for EtcdStore {
                 _ => None,
             };
             if let Some(n) = &next {
-                let (mut c, n, o) = (self.client.clone(), n.clone(), opts(rev));
+                let o = opts(rev, limit.get());
+                let mut kv = self
+                    .client
+                    .kv_client()
+                    .max_decoding_message_size(LIST_PAGE_BYTES);
+                let n = n.clone();
                 ahead = Some(self.rt.spawn(async move {
-                    tokio::time::timeout(REQUEST_TIMEOUT, c.get(n, Some(o))).await
+                    tokio::time::timeout(REQUEST_TIMEOUT, kv.get(n, Some(o))).await
                 }));
             }
             let page: Vec<KeyValue> = resp.kvs().iter().map(to_kv).collect();

@@ -543,13 +543,13 @@ fn resources_watch(f: Fixture) {
 }
 
 /// `list_paged` hands every key under the prefix once, in key order, in
-/// more than one page of at most 500, values intact, at the revision `list`
+/// more than one page of at most 2,000, values intact, at the revision `list`
 /// gives; keys beside the prefix (one sorting right after it) stay out;
 /// writes made while the pages are read are not seen (one revision).
 fn kv_list_paged(f: Fixture) {
     let s = &f.store;
     let value = |i: usize| format!("value-{i}-{}", "x".repeat(i % 50)).into_bytes();
-    let mut ops: Vec<Op> = (0..1234)
+    let mut ops: Vec<Op> = (0..4321)
         .map(|i| Op::Put {
             key: format!("/paged/k{i:05}"),
             value: value(i),
@@ -577,14 +577,14 @@ fn kv_list_paged(f: Fixture) {
         "list_paged and list disagree on the revision"
     );
     let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
-    assert!(sizes.len() > 1, "one page for 1,234 keys: {sizes:?}");
-    assert!(sizes.iter().all(|n| *n <= 500), "{sizes:?}");
+    assert!(sizes.len() > 1, "one page for 4,321 keys: {sizes:?}");
+    assert!(sizes.iter().all(|n| *n <= 2000), "{sizes:?}");
     let got: Vec<(String, Vec<u8>)> = pages
         .iter()
         .flatten()
         .map(|kv| (kv.key.clone(), kv.value.clone()))
         .collect();
-    let want: Vec<(String, Vec<u8>)> = (0..1234)
+    let want: Vec<(String, Vec<u8>)> = (0..4321)
         .map(|i| (format!("/paged/k{i:05}"), value(i)))
         .collect();
     assert_eq!(got.len(), want.len());
@@ -624,15 +624,15 @@ fn kv_list_paged(f: Fixture) {
                         &[],
                         &[
                             Op::Put {
-                                key: "/paged/k01233a".into(),
+                                key: "/paged/k04320a".into(),
                                 value: b"new".to_vec(),
                             },
                             Op::Put {
-                                key: "/paged/k01200".into(),
+                                key: "/paged/k04300".into(),
                                 value: b"changed".to_vec(),
                             },
                             Op::Delete {
-                                key: "/paged/k01100".into(),
+                                key: "/paged/k04200".into(),
                             },
                         ],
                     );
@@ -663,9 +663,44 @@ fn kv_list_paged(f: Fixture) {
         .list_paged("/paged/", &mut |p| after.extend(p))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r2, wrote);
-    assert_eq!(after.len(), 1234);
-    assert!(after.iter().any(|kv| kv.key == "/paged/k01233a"));
-    assert!(after.iter().all(|kv| kv.key != "/paged/k01100"));
+    assert_eq!(after.len(), 4321);
+    assert!(after.iter().any(|kv| kv.key == "/paged/k04320a"));
+    assert!(after.iter().all(|kv| kv.key != "/paged/k04200"));
+}
+
+/// Pages whose values add up past what one answer may carry (300 values
+/// of 300 KB: 90 MB) still list whole, in order.
+fn kv_list_paged_large_values(f: Fixture) {
+    let s = &f.store;
+    let value = |i: usize| {
+        let mut v = format!("{i:05}").into_bytes();
+        v.resize(300 * 1024, b'v');
+        v
+    };
+    for i in 0..300 {
+        s.txn(
+            &[],
+            &[Op::Put {
+                key: format!("/big/k{i:05}"),
+                value: value(i),
+            }],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut got = Vec::new();
+    s.list_paged("/big/", &mut |p| {
+        got.extend(
+            p.into_iter()
+                .map(|kv| (kv.key, kv.value.len(), kv.value[..5].to_vec())),
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got.len(), 300);
+    for (i, (k, len, head)) in got.iter().enumerate() {
+        assert_eq!(k, &format!("/big/k{i:05}"));
+        assert_eq!(*len, 300 * 1024);
+        assert_eq!(head, &format!("{i:05}").into_bytes());
+    }
 }
 
 macro_rules! suite {
@@ -694,6 +729,10 @@ macro_rules! suite {
             #[test]
             fn kv_list_paged() {
                 super::kv_list_paged(super::$backend());
+            }
+            #[test]
+            fn kv_list_paged_large_values() {
+                super::kv_list_paged_large_values(super::$backend());
             }
             #[test]
             fn watch_from_revision_in_order() {
