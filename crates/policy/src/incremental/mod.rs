@@ -387,8 +387,17 @@ pub struct Incremental {
     structure: Ruleset,
     structure_problems: Vec<Problem>,
     dirty: bool,
+    /// Moves on with every change that makes the structure dirty.
+    epoch: u64,
+    /// The last structure compiled ahead of a rebuild
+    /// ([`Incremental::preview_structure`]), with the epoch it is of.
+    compiled: std::cell::RefCell<Option<(u64, Compiled)>>,
     pending: Pending,
 }
+
+/// A compiled structure: the ruleset with its sourced sets empty, the
+/// sources of those sets, the problems found.
+type Compiled = (Ruleset, BTreeMap<String, SetSource>, Vec<Problem>);
 
 impl Incremental {
     /// Nothing yet, with these settings.
@@ -409,6 +418,8 @@ impl Incremental {
             structure: Ruleset::default(),
             structure_problems: Vec::new(),
             dirty: true,
+            epoch: 0,
+            compiled: std::cell::RefCell::new(None),
             pending: Pending::new(),
         }
     }
@@ -417,7 +428,7 @@ impl Incremental {
     pub fn set_settings(&mut self, s: Settings) {
         if s != self.settings {
             self.settings = s;
-            self.dirty = true;
+            self.mark_dirty();
         }
     }
 
@@ -427,22 +438,22 @@ impl Incremental {
         match item {
             Item::Tier(t) => {
                 self.tiers.insert(t.name.clone(), t);
-                self.dirty = true;
+                self.mark_dirty();
             }
             Item::NetworkPolicy(o) => {
                 self.policies
                     .insert(id, (build::calico_network_policy(&o), Vec::new()));
-                self.dirty = true;
+                self.mark_dirty();
             }
             Item::GlobalNetworkPolicy(o) => {
                 self.policies
                     .insert(id, (build::calico_global_network_policy(&o), Vec::new()));
-                self.dirty = true;
+                self.mark_dirty();
             }
             Item::KubernetesNetworkPolicy(k) => {
                 self.policies
                     .insert(id, build::kubernetes_network_policy(&k));
-                self.dirty = true;
+                self.mark_dirty();
             }
             Item::Profile(p) => self.set_profile(&p),
             Item::NetworkSet(s) => {
@@ -505,12 +516,16 @@ impl Incremental {
     pub fn remove(&mut self, id: &ItemId) {
         match id {
             ItemId::Tier(name) => {
-                self.dirty |= self.tiers.remove(name).is_some();
+                if self.tiers.remove(name).is_some() {
+                    self.mark_dirty();
+                }
             }
             ItemId::NetworkPolicy { .. }
             | ItemId::GlobalNetworkPolicy(_)
             | ItemId::KubernetesNetworkPolicy { .. } => {
-                self.dirty |= self.policies.remove(id).is_some();
+                if self.policies.remove(id).is_some() {
+                    self.mark_dirty();
+                }
             }
             ItemId::Profile(name) => self.remove_profile(name),
             ItemId::HostEndpoint(_) => {
@@ -559,7 +574,7 @@ impl Incremental {
             || self.in_structure(old.as_ref())
             || self.in_structure(new.as_ref())
         {
-            self.dirty = true;
+            self.mark_dirty();
         }
         if problems.is_empty() {
             self.entry_problems.remove(&id);
@@ -617,14 +632,14 @@ impl Incremental {
     fn set_profile(&mut self, p: &Object<ProfileSpec>) {
         let name = p.metadata.name.clone();
         self.profiles.insert(name.clone(), build::profile(p));
-        self.dirty = true;
+        self.mark_dirty();
         let labels = p.spec.labels_to_apply.clone();
         self.relabel(&name, Some(labels));
     }
 
     fn remove_profile(&mut self, name: &str) {
         if self.profiles.remove(name).is_some() {
-            self.dirty = true;
+            self.mark_dirty();
         }
         self.relabel(name, None);
     }
@@ -660,7 +675,7 @@ impl Incremental {
         for (e, old) in entries.iter().zip(before) {
             let new = e.labels(&self.profile_labels);
             if self.in_structure(Some(e)) {
-                self.dirty = true;
+                self.mark_dirty();
             }
             if new != old {
                 self.move_members(Some((e, &old)), Some((e, &new)));
@@ -715,12 +730,22 @@ impl Incremental {
         if !self.dirty {
             return self.structure.clone();
         }
-        self.compile_structure().0
+        let c = self.compile_structure();
+        let rs = c.0.clone();
+        // Kept for the rebuild that follows unless something changes first.
+        *self.compiled.borrow_mut() = Some((self.epoch, c));
+        rs
+    }
+
+    /// Marks the structure for a rebuild.
+    fn mark_dirty(&mut self) {
+        self.dirty = true;
+        self.epoch += 1;
     }
 
     /// Compiles the structure: the ruleset with its sourced sets emptied,
     /// the sources of those sets, and the problems found.
-    fn compile_structure(&self) -> (Ruleset, BTreeMap<String, SetSource>, Vec<Problem>) {
+    fn compile_structure(&self) -> Compiled {
         let mut policies = Vec::new();
         for ((tier, _, r), _) in self.policies.values() {
             if let Ok(p) = r {
@@ -753,7 +778,10 @@ impl Incremental {
     }
 
     fn rebuild(&mut self) -> Ruleset {
-        let (rs, sources, problems) = self.compile_structure();
+        let (rs, sources, problems) = match self.compiled.borrow_mut().take() {
+            Some((epoch, c)) if epoch == self.epoch => c,
+            _ => self.compile_structure(),
+        };
         let gone: Vec<String> = self
             .active
             .keys()

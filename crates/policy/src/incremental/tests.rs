@@ -95,6 +95,9 @@ enum Op {
     Reload {
         dormant: bool,
     },
+    /// Someone looks at the structure ahead of the next rebuild (which may
+    /// use that compilation only if nothing changed since).
+    Preview,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -116,6 +119,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3u8).prop_map(|hosts| Op::Settings { hosts }),
         3 => (0..64usize).prop_map(Op::Remove),
         1 => any::<bool>().prop_map(|dormant| Op::Reload { dormant }),
+        1 => Just(Op::Preview),
     ]
 }
 
@@ -278,7 +282,7 @@ fn item(op: &Op) -> Option<Item> {
             json!({}),
             json!({"order": 100 * u32::from(order), "defaultAction": if pass { "Pass" } else { "Deny" }}),
         ),
-        Op::Settings { .. } | Op::Remove(_) | Op::Reload { .. } => return None,
+        Op::Settings { .. } | Op::Remove(_) | Op::Reload { .. } | Op::Preview => return None,
     };
     Item::from_resource(r, "me")
 }
@@ -334,6 +338,9 @@ proptest! {
         let mut held: BTreeMap<ItemId, Item> = BTreeMap::new();
         inc.take_transaction();
         let mut kernel = inc.ruleset();
+        // After a `Preview`: the next op's changes are looked at (compiled
+        // ahead) before the op after it changes more and takes them all.
+        let mut look = false;
         for op in &ops {
             match op {
                 Op::Remove(which) => {
@@ -353,6 +360,10 @@ proptest! {
                     inc.settle();
                     kernel = inc.ruleset();
                 }
+                Op::Preview => {
+                    look = true;
+                    continue;
+                }
                 Op::Reload { dormant: true } => {
                     let from = inc.preview_structure();
                     inc.settle();
@@ -369,6 +380,10 @@ proptest! {
                         inc.upsert(it);
                     }
                 }
+            }
+            if std::mem::take(&mut look) {
+                inc.preview_structure();
+                continue;
             }
             let tx = inc.take_transaction();
             let want = compile(&Model::build(&input(&held, &s)));
