@@ -6,6 +6,9 @@
 //! - [`convert`]: the I/O-free core — Kubernetes objects to the Calico
 //!   documents they become (namespace and service-account profiles, mirrored
 //!   NetworkPolicies, workload endpoint labels);
+//! - [`ipamgc`]: which IPAM allocations are leaked (node gone, or pod gone
+//!   for a grace period), pure;
+//! - [`node`]: the node controller's clean-up pass over the store;
 //! - [`config`]: the controller settings from the environment, as Calico reads
 //!   them (`ENABLED_CONTROLLERS`, `LOG_LEVEL`, ...);
 //! - [`sync`]: reconcile a desired set against the store: read, compare,
@@ -16,4 +19,6 @@
 
 pub mod config;
 pub mod convert;
+pub mod ipamgc;
+pub mod node;
 pub mod sync;
