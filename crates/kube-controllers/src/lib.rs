@@ -9,6 +9,10 @@
 //! - [`ipamgc`]: which IPAM allocations are leaked (node gone, or pod gone
 //!   for a grace period), pure;
 //! - [`node`]: the node controller's clean-up pass over the store;
+//! - [`reflector`]: the Kubernetes list/watch protocol (pages, bookmarks,
+//!   410 Gone → relist, back-off) as a pure state machine with its cache;
+//! - [`lease`]: leader election over a coordination.k8s.io/v1 Lease
+//!   (pure decision; the write is a CAS on the Lease's resourceVersion);
 //! - [`config`]: the controller settings from the environment, as Calico reads
 //!   them (`ENABLED_CONTROLLERS`, `LOG_LEVEL`, ...);
 //! - [`sync`]: reconcile a desired set against the store: read, compare,
@@ -20,5 +24,7 @@
 pub mod config;
 pub mod convert;
 pub mod ipamgc;
+pub mod lease;
 pub mod node;
+pub mod reflector;
 pub mod sync;

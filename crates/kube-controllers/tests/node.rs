@@ -79,8 +79,8 @@ fn ipam_check(etcd: &EtcdServer) -> (bool, String) {
     )
 }
 
-#[test]
-fn deleted_node_cleaned_and_ipam_check_clean() {
+/// A real etcd with one pool and these Calico Nodes.
+fn cluster(nodes: &[&str]) -> (EtcdServer, Client, Ipam) {
     let etcd = EtcdServer::start();
     let store: Arc<dyn Store> = Arc::new(ok(EtcdStore::connect(
         &[etcd.endpoint()],
@@ -89,10 +89,19 @@ fn deleted_node_cleaned_and_ipam_check_clean() {
     )));
     let c = Client::new(store.clone());
     let ipam = Ipam::new(store);
-    apply(
-        &c,
-        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.9.0.0/16, blockSize: 26}\n---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node1}\n---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node2}\n",
-    );
+    let mut yaml = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.9.0.0/16, blockSize: 26}\n".to_string();
+    for n in nodes {
+        yaml += &format!(
+            "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: {n}}}\n"
+        );
+    }
+    apply(&c, &yaml);
+    (etcd, c, ipam)
+}
+
+#[test]
+fn deleted_node_cleaned_and_ipam_check_clean() {
+    let (etcd, c, ipam) = cluster(&["node1", "node2"]);
     let keep = pod(&c, &ipam, "node1", "a");
     pod(&c, &ipam, "node2", "b");
     pod(&c, &ipam, "node2", "c");
@@ -132,18 +141,7 @@ fn deleted_node_cleaned_and_ipam_check_clean() {
 
 #[test]
 fn address_of_gone_pod_released_after_grace() {
-    let etcd = EtcdServer::start();
-    let store: Arc<dyn Store> = Arc::new(ok(EtcdStore::connect(
-        &[etcd.endpoint()],
-        &EtcdTls::default(),
-        None,
-    )));
-    let c = Client::new(store.clone());
-    let ipam = Ipam::new(store);
-    apply(
-        &c,
-        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.9.0.0/16}\n---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node1}\n",
-    );
+    let (etcd, c, ipam) = cluster(&["node1"]);
     let ip = pod(&c, &ipam, "node1", "gone");
     // The pod went without a CNI DEL: its endpoint is gone, its address
     // leaked (and `ipam check` says so: the check reads this etcd).
