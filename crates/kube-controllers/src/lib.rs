@@ -13,6 +13,9 @@
 //!   410 Gone → relist, back-off) as a pure state machine with its cache;
 //! - [`lease`]: leader election over a coordination.k8s.io/v1 Lease
 //!   (pure decision; the write is a CAS on the Lease's resourceVersion);
+//! - [`kube`]: the Kubernetes API surface (`KubeApi`: list pages, watch
+//!   streams), a plain-HTTP adapter, and the list/watch loop driving a
+//!   reflector;
 //! - [`config`]: the controller settings from the environment, as Calico reads
 //!   them (`ENABLED_CONTROLLERS`, `LOG_LEVEL`, ...);
 //! - [`sync`]: reconcile a desired set against the store: read, compare,
@@ -24,6 +27,7 @@
 pub mod config;
 pub mod convert;
 pub mod ipamgc;
+pub mod kube;
 pub mod lease;
 pub mod node;
 pub mod reflector;
