@@ -18,6 +18,7 @@
 //!   reflector;
 //! - [`config`]: the controller settings from the environment, as Calico reads
 //!   them (`ENABLED_CONTROLLERS`, `LOG_LEVEL`, ...);
+//! - [`controllers`]: each controller's desired state from its cache;
 //! - [`sync`]: reconcile a desired set against the store: read, compare,
 //!   write only what differs, each write a compare-and-swap on the read
 //!   resourceVersion (re-applying the same state writes nothing).
@@ -25,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod controllers;
 pub mod convert;
 pub mod ipamgc;
 pub mod kube;

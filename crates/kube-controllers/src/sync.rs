@@ -164,7 +164,14 @@ pub fn sync_endpoint_labels(client: &Client, pods: &[Pod]) -> Result<Stats, Clie
         .iter()
         .map(|p| ((p.namespace.as_str(), p.name.as_str()), p))
         .collect();
-    let (weps, _) = client.list(Kind::WorkloadEndpoint, None)?;
+    // One namespace named: read only its endpoints.
+    let only = match pods {
+        [p, rest @ ..] if rest.iter().all(|q| q.namespace == p.namespace) => {
+            Some(p.namespace.as_str())
+        }
+        _ => None,
+    };
+    let (weps, _) = client.list(Kind::WorkloadEndpoint, only)?;
     for wep in weps {
         let Some((ns, pod)) = convert::endpoint_pod(&wep) else {
             continue;
