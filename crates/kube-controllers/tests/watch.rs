@@ -42,6 +42,17 @@ fn profiles(c: &Client) -> BTreeMap<String, BTreeMap<String, String>> {
         .collect()
 }
 
+/// A real etcd and a client over it.
+fn etcd_client() -> (EtcdServer, Client) {
+    let etcd = EtcdServer::start();
+    let store: Arc<dyn Store> = Arc::new(ok(EtcdStore::connect(
+        &[etcd.endpoint()],
+        &EtcdTls::default(),
+        None,
+    )));
+    (etcd, Client::new(store))
+}
+
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + Duration::from_secs(15);
     while !f() {
@@ -52,13 +63,7 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn namespaces_follow_through_watch_cut_and_410() {
-    let etcd = EtcdServer::start();
-    let store: Arc<dyn Store> = Arc::new(ok(EtcdStore::connect(
-        &[etcd.endpoint()],
-        &EtcdTls::default(),
-        None,
-    )));
-    let c = Client::new(store);
+    let (_etcd, c) = etcd_client();
     let api = FakeApi::start();
     for i in 0..5 {
         api.put("/api/v1/namespaces", ns(&format!("ns{i}"), "red"));
@@ -137,4 +142,69 @@ fn namespaces_follow_through_watch_cut_and_410() {
     let p = profiles(&c);
     assert_eq!(p.len(), 5);
     assert_eq!(p["kns.ns5"]["pcns.projectcalico.org/name"], "ns5");
+}
+
+#[test]
+fn pod_relabel_reaches_endpoint_within_seconds() {
+    let (_etcd, c) = etcd_client();
+    let wep = ok(calico_api::decode_value(json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+        "metadata": {"name": "node1-k8s-web-eth0", "namespace": "prod",
+                     "labels": {"app": "web", "projectcalico.org/namespace": "prod",
+                                "projectcalico.org/orchestrator": "k8s"}},
+        "spec": {"orchestrator": "k8s", "node": "node1", "pod": "web", "endpoint": "eth0",
+                 "containerID": "c1", "interfaceName": "cali0123456789a",
+                 "ipNetworks": ["10.0.0.1/32"], "profiles": ["kns.prod"]}
+    })));
+    let before = ok(c.create(wep));
+    let api = FakeApi::start();
+    let pod = |role: &str| {
+        json!({"kind": "Pod", "apiVersion": "v1",
+               "metadata": {"name": "web", "namespace": "prod", "labels": {"app": "web", "role": role}},
+               "spec": {"serviceAccountName": "sa1", "nodeName": "node1"}})
+    };
+    api.put("/api/v1/pods", pod("a"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (c, stop) = (c.clone(), stop.clone());
+        let http = HttpApi {
+            addr: api.addr.clone(),
+        };
+        std::thread::spawn(move || {
+            kube::run(
+                &http,
+                "/api/v1/pods",
+                100,
+                &|| stop.load(Ordering::Relaxed),
+                &mut |r, ch| {
+                    ok(calico_kube_controllers::controllers::endpoint_pass(
+                        &c,
+                        r.cache(),
+                        ch,
+                    ));
+                },
+            )
+        })
+    };
+    let labels = || ok(c.get(&before.key())).metadata().labels.clone();
+    wait_for("initial labels", || {
+        labels().get("role").map(String::as_str) == Some("a")
+    });
+    let t = Instant::now();
+    api.put("/api/v1/pods", pod("b"));
+    wait_for("relabel", || {
+        labels().get("role").map(String::as_str) == Some("b")
+    });
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    api.cut();
+    let _ = worker.join();
+    let after = ok(c.get(&before.key()));
+    let (calico_api::Resource::WorkloadEndpoint(b), calico_api::Resource::WorkloadEndpoint(a)) =
+        (&before, &after)
+    else {
+        panic!("kind")
+    };
+    assert_eq!(a.spec, b.spec, "dataplane fields changed");
+    assert_eq!(a.metadata.labels["projectcalico.org/serviceaccount"], "sa1");
 }
