@@ -24,7 +24,7 @@ pub mod etcd;
 pub mod keys;
 pub mod local;
 mod store;
-mod time;
+pub mod time;
 
 pub use client::{Client, ClientError};
 pub use config::{ConfigError, DatastoreConfig};

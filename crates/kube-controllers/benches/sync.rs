@@ -6,7 +6,6 @@
 //! (1000), KC_PODS (10000), KC_RATE (100/s), KC_SECONDS (10).
 
 #[path = "../tests/fake_api/mod.rs"]
-#[allow(dead_code)] // the bench uses part of the test server
 mod fake_api;
 
 use std::collections::{BTreeMap, HashMap};

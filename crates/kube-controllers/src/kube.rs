@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::lease::{self, Lease};
 use crate::reflector::{Event, Key};
 
 /// Errors of the API.
@@ -60,13 +61,24 @@ fn other(e: impl std::fmt::Display) -> KubeError {
 
 impl HttpApi {
     fn get(&self, target: &str) -> Result<(u16, bool, BufReader<TcpStream>), KubeError> {
+        self.request("GET", target, None)
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        target: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, bool, BufReader<TcpStream>), KubeError> {
         let mut s = TcpStream::connect(&self.addr).map_err(other)?;
         s.set_read_timeout(Some(Duration::from_secs(120)))
             .map_err(other)?;
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
         write!(
             s,
-            "GET {target} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
-            self.addr
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
         )
         .map_err(other)?;
         let mut r = BufReader::new(s);
@@ -240,6 +252,78 @@ impl KubeApi for HttpApi {
                 }
             }
         })))
+    }
+}
+
+/// Lease objects for leader election.
+pub trait LeaseApi {
+    /// The Lease `ns/name`, if it exists.
+    fn get_lease(&self, ns: &str, name: &str) -> Result<Option<Lease>, KubeError>;
+    /// Creates (no resourceVersion) or replaces (at its resourceVersion) the
+    /// Lease; `false` on 409 Conflict (someone else wrote first).
+    fn write_lease(&self, ns: &str, name: &str, l: &Lease) -> Result<bool, KubeError>;
+}
+
+fn lease_path(ns: &str) -> String {
+    format!("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases")
+}
+
+impl LeaseApi for HttpApi {
+    fn get_lease(&self, ns: &str, name: &str) -> Result<Option<Lease>, KubeError> {
+        let (code, chunked, r) = self.get(&format!("{}/{name}", lease_path(ns)))?;
+        let body = Body {
+            r,
+            chunked,
+            buf: Vec::new(),
+        }
+        .all();
+        match code {
+            404 => Ok(None),
+            200 => {
+                let v: serde_json::Value = serde_json::from_slice(&body).map_err(other)?;
+                Ok(Some(lease::from_json(&v)))
+            }
+            c => Err(other(format!("get lease {ns}/{name}: status {c}"))),
+        }
+    }
+
+    fn write_lease(&self, ns: &str, name: &str, l: &Lease) -> Result<bool, KubeError> {
+        let v = lease::to_json(ns, name, l);
+        let (method, target) = if l.resource_version.is_empty() {
+            ("POST", lease_path(ns))
+        } else {
+            ("PUT", format!("{}/{name}", lease_path(ns)))
+        };
+        let (code, chunked, r) = self.request(method, &target, Some(&v))?;
+        let _ = Body {
+            r,
+            chunked,
+            buf: Vec::new(),
+        }
+        .all();
+        match code {
+            200 | 201 => Ok(true),
+            409 => Ok(false),
+            c => Err(other(format!("write lease {ns}/{name}: status {c}"))),
+        }
+    }
+}
+
+/// One election round for replica `me` at `now` (seconds since the epoch):
+/// read the Lease, decide, write with compare-and-swap. True when `me`
+/// holds the lease after this round.
+pub fn elect(
+    api: &dyn LeaseApi,
+    ns: &str,
+    name: &str,
+    me: &str,
+    duration: Duration,
+    now: u64,
+) -> Result<bool, KubeError> {
+    let read = api.get_lease(ns, name)?;
+    match lease::decide(me, read.as_ref(), now, duration) {
+        lease::Decision::Write(l) => api.write_lease(ns, name, &l),
+        lease::Decision::Follow { .. } => Ok(false),
     }
 }
 

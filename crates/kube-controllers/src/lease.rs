@@ -66,11 +66,83 @@ pub fn decide(me: &str, read: Option<&Lease>, now: u64, duration: Duration) -> D
     }
 }
 
+/// Seconds since the epoch of an RFC 3339 UTC time
+/// (`2026-12-04T02:48:41Z`, fractional seconds allowed); `None` when it is not one.
+pub fn parse_rfc3339(t: &str) -> Option<u64> {
+    let b = t.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
+/// The Lease object (`coordination.k8s.io/v1`) for `l`, named `ns/name`.
+pub fn to_json(ns: &str, name: &str, l: &Lease) -> serde_json::Value {
+    let mut md = serde_json::json!({"name": name, "namespace": ns});
+    if !l.resource_version.is_empty() {
+        md["resourceVersion"] = serde_json::json!(l.resource_version);
+    }
+    let renew = calico_datastore::time::rfc3339(l.renew_time).replace('Z', ".000000Z");
+    serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": md,
+        "spec": {"holderIdentity": l.holder, "leaseDurationSeconds": l.duration,
+                 "renewTime": renew, "leaseTransitions": l.transitions}
+    })
+}
+
+/// The election's fields of a Lease object.
+pub fn from_json(v: &serde_json::Value) -> Lease {
+    let s = |p: &str| v.pointer(p).and_then(|x| x.as_str());
+    let u = |p: &str| v.pointer(p).and_then(|x| x.as_u64()).unwrap_or(0);
+    Lease {
+        holder: s("/spec/holderIdentity").map(str::to_string),
+        renew_time: s("/spec/renewTime").and_then(parse_rfc3339).unwrap_or(0),
+        duration: u("/spec/leaseDurationSeconds"),
+        transitions: u("/spec/leaseTransitions"),
+        resource_version: s("/metadata/resourceVersion").unwrap_or("").to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const D: Duration = Duration::from_secs(15);
+
+    #[test]
+    fn lease_json_round_trip() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2026-12-04T02:48:41.123456Z"),
+            Some(1_796_352_521)
+        );
+        assert_eq!(parse_rfc3339("2026-13-04T02:48:41Z"), None);
+        for t in [0u64, 951_782_400, 1_796_352_521, 4_102_444_799] {
+            assert_eq!(parse_rfc3339(&calico_datastore::time::rfc3339(t)), Some(t));
+        }
+        let l = Lease {
+            holder: Some("a".into()),
+            renew_time: 1_796_352_521,
+            duration: 15,
+            transitions: 2,
+            resource_version: "9".into(),
+        };
+        assert_eq!(from_json(&to_json("kube-system", "calico", &l)), l);
+    }
 
     #[test]
     fn acquire_renew_follow_take_over() {

@@ -11,6 +11,9 @@
 //!   Status object (reason `Expired`); the stream ends after a while (as
 //!   `timeoutSeconds` does) or when the test cuts it.
 
+// Each test binary uses part of the server.
+#![allow(dead_code)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -30,6 +33,8 @@ struct State {
     objects: BTreeMap<(String, String, String), Value>,
     /// (rv, collection, type, object).
     log: Vec<(u64, String, &'static str, Value)>,
+    /// Leases by path `<collection>/<name>`: (resourceVersion, object).
+    leases: BTreeMap<String, (u64, Value)>,
     /// continue token → remaining items and the list's rv.
     pages: HashMap<String, (u64, Vec<Value>)>,
     next_token: u64,
@@ -165,13 +170,20 @@ fn serve(mut c: TcpStream, st: &(Mutex<State>, Condvar)) -> std::io::Result<()> 
     let mut r = BufReader::new(c.try_clone()?);
     let mut line = String::new();
     r.read_line(&mut line)?;
+    let method = line.split_whitespace().next().unwrap_or("GET").to_string();
     let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut len = 0usize;
     loop {
         let mut h = String::new();
         if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
             break;
         }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
     }
+    let mut body = vec![0u8; len];
+    std::io::Read::read_exact(&mut r, &mut body)?;
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let q: HashMap<&str, &str> = query
         .split('&')
@@ -183,6 +195,9 @@ fn serve(mut c: TcpStream, st: &(Mutex<State>, Condvar)) -> std::io::Result<()> 
         while s.held {
             s = cv.wait(s).unwrap_or_else(|e| e.into_inner());
         }
+    }
+    if path.contains("/leases") {
+        return lease(&mut c, m, &method, path, &body);
     }
     if q.get("watch") == Some(&"1") {
         let from: u64 = q
@@ -293,4 +308,60 @@ fn serve(mut c: TcpStream, st: &(Mutex<State>, Condvar)) -> std::io::Result<()> 
         200,
         &json!({"kind": "List", "apiVersion": "v1", "metadata": meta, "items": items}),
     )
+}
+
+/// Lease get / create (POST to the collection) / replace (PUT, 409 when the
+/// resourceVersion is not the stored one).
+fn lease(
+    c: &mut TcpStream,
+    m: &Mutex<State>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut s = m.lock().unwrap_or_else(|e| e.into_inner());
+    let conflict = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                          "reason": "Conflict", "code": 409});
+    let obj: Value = serde_json::from_slice(body).unwrap_or_default();
+    let key = match method {
+        "POST" => format!("{path}/{}", obj["metadata"]["name"].as_str().unwrap_or("")),
+        _ => path.to_string(),
+    };
+    match method {
+        "GET" => {
+            let out = s.leases.get(&key).map(|(_, v)| v.clone());
+            drop(s);
+            match out {
+                Some(v) => respond(c, 200, &v),
+                None => respond(
+                    c,
+                    404,
+                    &json!({"kind": "Status", "reason": "NotFound", "code": 404}),
+                ),
+            }
+        }
+        "POST" | "PUT" => {
+            let current = s.leases.get(&key).map(|(rv, _)| rv.to_string());
+            let given = obj["metadata"]["resourceVersion"]
+                .as_str()
+                .map(str::to_string);
+            let ok = match method {
+                "POST" => current.is_none(),
+                _ => current.is_some() && given == current,
+            };
+            if !ok {
+                *s.hits.entry("409").or_default() += 1;
+                drop(s);
+                return respond(c, 409, &conflict);
+            }
+            s.rv += 1;
+            let rv = s.rv;
+            let mut v = obj;
+            v["metadata"]["resourceVersion"] = json!(rv.to_string());
+            s.leases.insert(key, (rv, v.clone()));
+            drop(s);
+            respond(c, if method == "POST" { 201 } else { 200 }, &v)
+        }
+        _ => respond(c, 405, &json!({"kind": "Status", "code": 405})),
+    }
 }
