@@ -16,6 +16,8 @@
 //! - [`kube`]: the Kubernetes API surface (`KubeApi`: list pages, watch
 //!   streams), a plain-HTTP adapter, and the list/watch loop driving a
 //!   reflector;
+//! - [`status`]: the readiness status file Calico's `check-status -l/-r`
+//!   reads (binary `check-status`);
 //! - [`config`]: the controller settings from the environment, as Calico reads
 //!   them (`ENABLED_CONTROLLERS`, `LOG_LEVEL`, ...);
 //! - [`controllers`]: each controller's desired state from its cache;
@@ -33,4 +35,5 @@ pub mod kube;
 pub mod lease;
 pub mod node;
 pub mod reflector;
+pub mod status;
 pub mod sync;

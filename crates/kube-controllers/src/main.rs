@@ -1,8 +1,10 @@
 //! `calico-kube-controllers`: wiring only. Reads the settings
 //! (`ENABLED_CONTROLLERS`, `LOG_LEVEL`, the datastore's `DATASTORE_TYPE` /
 //! `ETCD_*`, and `K8S_API_ENDPOINT`, a plain `http://host:port` of the
-//! Kubernetes API), runs one list/watch loop per enabled controller and the
-//! node controller's periodic pass.
+//! Kubernetes API), takes the Lease `calico-kube-controllers` (in
+//! `POD_NAMESPACE`, as `HOSTNAME`) before any write, writes the status file
+//! `/status/status.json` (`check-status -r`/`-l`), then runs one list/watch
+//! loop per enabled controller and the node controller's periodic pass.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -15,12 +17,67 @@ use calico_kube_controllers::controllers;
 use calico_kube_controllers::kube::{self, HttpApi};
 use calico_kube_controllers::node::NodeController;
 use calico_kube_controllers::reflector::{Change, Reflector};
+use calico_kube_controllers::status::{self, DEFAULT_STATUS_FILE, Status};
 use calico_kube_controllers::sync;
 
 type Set = Arc<Mutex<BTreeSet<(String, String)>>>;
 
 /// What a controller does with its reflector after a change.
 type OnChange = Box<dyn FnMut(&Reflector, &[Change]) + Send>;
+
+fn write_status(s: &Status, path: &std::path::Path) {
+    if let Err(e) = s.write(path) {
+        log::warn!("status file {}: {e}", path.display());
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Waits until this replica holds the Lease `<POD_NAMESPACE>/calico-kube-controllers`,
+/// then renews it in the background; losing it ends the process (a restart
+/// resyncs from scratch), so two replicas never write at once.
+fn lead(api: &HttpApi) -> anyhow::Result<()> {
+    let ns = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "kube-system".into());
+    let me = std::env::var("HOSTNAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
+    let d = LEASE_DURATION;
+    loop {
+        match kube::elect(api, &ns, LEASE_NAME, &me, d, now_secs()) {
+            Ok(true) => break,
+            Ok(false) => log::info!("another replica holds the lease; waiting"),
+            Err(e) => log::warn!("lease: {e}"),
+        }
+        std::thread::sleep(d / 3);
+    }
+    log::info!("leading as {me}");
+    let api = api.clone();
+    std::thread::spawn(move || {
+        let mut last = Instant::now();
+        loop {
+            std::thread::sleep(d / 3);
+            match kube::elect(&api, &ns, LEASE_NAME, &me, d, now_secs()) {
+                Ok(true) => last = Instant::now(),
+                Ok(false) => {
+                    log::error!("lost the lease; exiting");
+                    std::process::exit(1);
+                }
+                Err(e) if last.elapsed() < d * 2 / 3 => log::warn!("lease renewal: {e}"),
+                Err(e) => {
+                    log::error!("lease not renewed in time ({e}); exiting");
+                    std::process::exit(1);
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+const LEASE_NAME: &str = "calico-kube-controllers";
+const LEASE_DURATION: Duration = Duration::from_secs(15);
 
 fn main() -> anyhow::Result<()> {
     let cfg = Config::from_lookup(|k| std::env::var(k).ok())?;
@@ -38,6 +95,14 @@ fn main() -> anyhow::Result<()> {
     let api = HttpApi {
         addr: addr.trim_end_matches('/').to_string(),
     };
+    let status_path = std::path::PathBuf::from(DEFAULT_STATUS_FILE);
+    let mut status = Status::default();
+    status.set(status::DATASTORE, true, "");
+    status.set(status::KUBE_API, false, "waiting for the lease");
+    write_status(&status, &status_path);
+    lead(&api)?;
+    status.set(status::KUBE_API, true, "");
+    write_status(&status, &status_path);
     let never = || false;
     let mut threads = Vec::new();
     let spawn = |path: &'static str, mut f: OnChange| {
