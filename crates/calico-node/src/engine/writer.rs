@@ -143,17 +143,9 @@ impl Nft {
 
     /// Waits for the background load, if any.
     fn finish_background(&mut self) -> Result<(), String> {
-        let Some(child) = self.background.take() else {
-            return Ok(());
-        };
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "nft: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
+        match self.background.take() {
+            Some(child) => crate::felix::nat::nft_finish(child),
+            None => Ok(()),
         }
     }
 
@@ -215,25 +207,8 @@ impl Tables for Nft {
     }
 
     fn load_dormant(&mut self, rs: &calico_policy::nft::Ruleset) -> Result<(), String> {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
         let _ = self.finish_background();
-        let script = dormant(&rs.full());
-        let mut child = Command::new("nft")
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run nft (install nftables): {e}"))?;
-        if let Some(mut input) = child.stdin.take() {
-            // nft reads all of its input before it works on it; the pipe
-            // closes when `input` goes.
-            input
-                .write_all(script.as_bytes())
-                .map_err(|e| e.to_string())?;
-        }
-        self.background = Some(child);
+        self.background = Some(crate::felix::nat::nft_start(&dormant(&rs.full()))?);
         Ok(())
     }
 

@@ -222,6 +222,13 @@ pub fn apply(doc: &str) -> Result<bool, String> {
 
 /// Runs `script` with `nft -f -`: one atomic transaction.
 pub fn nft_script(script: &str) -> Result<(), String> {
+    nft_finish(nft_start(script)?)
+}
+
+/// Starts `nft -f -` on `script` without waiting for it ([`nft_finish`]
+/// waits). nft reads all of its input before it works on it; a child whose
+/// input could not be written is ended, not left behind.
+pub fn nft_start(script: &str) -> Result<std::process::Child, String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut child = Command::new("nft")
@@ -231,9 +238,18 @@ pub fn nft_script(script: &str) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run nft (install nftables): {e}"))?;
-    if let Some(mut s) = child.stdin.take() {
-        s.write_all(script.as_bytes()).map_err(|e| e.to_string())?;
+    if let Some(mut s) = child.stdin.take()
+        && let Err(e) = s.write_all(script.as_bytes())
+    {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e.to_string());
     }
+    Ok(child)
+}
+
+/// Waits for an [`nft_start`]ed child: its error output when it failed.
+pub fn nft_finish(child: std::process::Child) -> Result<(), String> {
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if out.status.success() {
         Ok(())
