@@ -1,5 +1,8 @@
 //! Each controller's desired state read from its reflector's cache (pure),
-//! and the pass that writes it through [`crate::sync`].
+//! and the passes that write it through [`crate::sync`]: the profile and
+//! policy controllers keep a [`crate::sync::StoreCache`], so a change of one
+//! object is one read-modify-write, and the store is listed in full only on
+//! a resync (start, watch loss).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +12,7 @@ use calico_datastore::{Client, ClientError};
 
 use crate::convert::{self, ConvertError, Pod};
 use crate::reflector::{Change, Key};
-use crate::sync::{self, Stats};
+use crate::sync::{self, PolicyStore, ProfileStore, Stats};
 
 type Cache = BTreeMap<Key, serde_json::Value>;
 
@@ -89,4 +92,143 @@ pub fn endpoint_pass(
         return Ok(Stats::default());
     }
     sync::sync_endpoint_labels(client, &pods)
+}
+
+/// Which Kubernetes objects a profile controller mirrors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileSource {
+    /// Namespaces → `kns.<ns>`.
+    Namespace,
+    /// ServiceAccounts → `ksa.<ns>.<sa>`.
+    ServiceAccount,
+}
+
+impl ProfileSource {
+    /// The profile name prefix it owns.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ProfileSource::Namespace => convert::NAMESPACE_PROFILE_PREFIX,
+            ProfileSource::ServiceAccount => convert::SERVICE_ACCOUNT_PROFILE_PREFIX,
+        }
+    }
+
+    /// The profile name of the object `key`.
+    pub fn name(self, key: &Key) -> String {
+        match self {
+            ProfileSource::Namespace => convert::namespace_profile_name(&key.1),
+            ProfileSource::ServiceAccount => convert::service_account_profile_name(&key.0, &key.1),
+        }
+    }
+
+    /// The profiles of every cached object.
+    pub fn desired(self, cache: &Cache) -> Vec<Resource> {
+        match self {
+            ProfileSource::Namespace => namespace_profiles(cache),
+            ProfileSource::ServiceAccount => service_account_profiles(cache),
+        }
+    }
+
+    fn profile(self, o: &serde_json::Value) -> Resource {
+        match self {
+            ProfileSource::Namespace => {
+                convert::namespace_profile(str_at(o, "/metadata/name"), &labels(o))
+            }
+            ProfileSource::ServiceAccount => convert::service_account_profile(
+                str_at(o, "/metadata/namespace"),
+                str_at(o, "/metadata/name"),
+                &labels(o),
+            ),
+        }
+    }
+}
+
+/// The namespace or serviceaccount controller: profiles from its cache.
+#[derive(Debug)]
+pub struct ProfileController {
+    source: ProfileSource,
+    store: ProfileStore,
+}
+
+impl ProfileController {
+    /// A controller of `source`'s profiles (nothing read yet).
+    pub fn new(source: ProfileSource) -> ProfileController {
+        ProfileController {
+            source,
+            store: ProfileStore::new(source.prefix()),
+        }
+    }
+
+    /// Writes what `changes` changed: everything (a full list of the store)
+    /// on a resync or after a store error, else only the objects named.
+    pub fn on_change(
+        &mut self,
+        client: &Client,
+        cache: &Cache,
+        changes: &[Change],
+    ) -> Result<Stats, ClientError> {
+        if changes.contains(&Change::Resync) || !self.store.is_primed() {
+            return self.store.resync(client, self.source.desired(cache));
+        }
+        let mut stats = Stats::default();
+        for c in changes {
+            let (key, want) = match c {
+                Change::Upsert(k) => (k, cache.get(k).map(|o| self.source.profile(o))),
+                Change::Delete(k) => (k, None),
+                Change::Resync => continue,
+            };
+            stats += self.store.apply(client, &self.source.name(key), want)?;
+        }
+        Ok(stats)
+    }
+}
+
+/// The policy controller: mirrored NetworkPolicies from its cache.
+#[derive(Debug)]
+pub struct PolicyController {
+    store: PolicyStore,
+}
+
+impl Default for PolicyController {
+    fn default() -> Self {
+        PolicyController {
+            store: PolicyStore::new(""),
+        }
+    }
+}
+
+impl PolicyController {
+    /// Writes what `changes` changed (see [`ProfileController::on_change`]);
+    /// a policy Calico cannot store is logged and not written (a stored
+    /// earlier version of it is removed).
+    pub fn on_change(
+        &mut self,
+        client: &Client,
+        cache: &Cache,
+        changes: &[Change],
+    ) -> Result<Stats, ClientError> {
+        if changes.contains(&Change::Resync) || !self.store.is_primed() {
+            let (good, bad) = network_policies(cache);
+            for e in bad {
+                log::warn!("{e}");
+            }
+            return self.store.resync(client, good);
+        }
+        let mut stats = Stats::default();
+        for c in changes {
+            let (key, want) = match c {
+                Change::Upsert(k) => match cache.get(k).map(convert::network_policy) {
+                    Some(Ok(p)) => (k, Some(p)),
+                    Some(Err(e)) => {
+                        log::warn!("{e}");
+                        (k, None)
+                    }
+                    None => (k, None),
+                },
+                Change::Delete(k) => (k, None),
+                Change::Resync => continue,
+            };
+            stats += self.store.apply(client, key, want)?;
+        }
+        Ok(stats)
+    }
 }

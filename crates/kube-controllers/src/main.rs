@@ -1,20 +1,28 @@
 //! `calico-kube-controllers`: wiring only. Reads the settings
 //! (`ENABLED_CONTROLLERS`, `LOG_LEVEL`, the datastore's `DATASTORE_TYPE` /
-//! `ETCD_*`, and `K8S_API_ENDPOINT`, a plain `http://host:port` of the
-//! Kubernetes API), takes the Lease `calico-kube-controllers` (in
-//! `POD_NAMESPACE`, as `HOSTNAME`) before any write, writes the status file
-//! `/status/status.json` (`check-status -r`/`-l`), then runs one list/watch
-//! loop per enabled controller and the node controller's periodic pass.
+//! `ETCD_*`, the Kubernetes client's `KUBECONFIG` or in-cluster service
+//! account, `K8S_API_ENDPOINT` to override the server URL), checks that the
+//! Kubernetes API answers with these credentials (a wrong CA, a refused
+//! token, missing RBAC: the process exits naming the cause, before it
+//! connects to the datastore), takes the Lease `calico-kube-controllers`
+//! (in `POD_NAMESPACE`, as `HOSTNAME`) before any write, writes the status
+//! file `/status/status.json` (`check-status -r`/`-l`), then runs one
+//! list/watch loop per enabled controller and the node controller's
+//! periodic pass.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use calico_datastore::{Client, DatastoreConfig};
 use calico_kube_controllers::config::{Config, Controller};
 use calico_kube_controllers::controllers;
-use calico_kube_controllers::kube::{self, HttpApi};
+use calico_kube_controllers::controllers::{PolicyController, ProfileController, ProfileSource};
+use calico_kube_controllers::kube;
+use calico_kube_controllers::kube::client::KubeClient;
+use calico_kube_controllers::kube::connect::{self, SERVICE_ACCOUNT_DIR};
+use calico_kube_controllers::kube::{Collection, KubeError, LeaseApi};
 use calico_kube_controllers::node::NodeController;
 use calico_kube_controllers::reflector::{Change, Reflector};
 use calico_kube_controllers::status::{self, DEFAULT_STATUS_FILE, Status};
@@ -41,8 +49,7 @@ fn now_secs() -> u64 {
 /// Waits until this replica holds the Lease `<POD_NAMESPACE>/calico-kube-controllers`,
 /// then renews it in the background; losing it ends the process (a restart
 /// resyncs from scratch), so two replicas never write at once.
-fn lead(api: &HttpApi) -> anyhow::Result<()> {
-    let ns = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "kube-system".into());
+fn lead(api: &KubeClient, ns: String) -> anyhow::Result<()> {
     let me = std::env::var("HOSTNAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
     let d = LEASE_DURATION;
     loop {
@@ -79,70 +86,87 @@ fn lead(api: &HttpApi) -> anyhow::Result<()> {
 const LEASE_NAME: &str = "calico-kube-controllers";
 const LEASE_DURATION: Duration = Duration::from_secs(15);
 
+/// Waits until the Kubernetes API answers (a read of the Lease): a
+/// permanent error (settings, TLS, 401, 403) ends the process at once,
+/// others are retried with back-off.
+fn reach(api: &KubeClient, ns: &str) -> anyhow::Result<()> {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match api.get_lease(ns, LEASE_NAME) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_permanent() => {
+                return Err(e).context(format!("kubernetes api server {}", api.server()));
+            }
+            Err(e) => log::warn!("kubernetes api server not reachable yet: {e}"),
+        }
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cfg = Config::from_lookup(|k| std::env::var(k).ok())?;
     let level = calico_log::parse_level(&cfg.log_level).map_err(anyhow::Error::msg)?;
     calico_log::init(level, calico_log::Sink::Stderr);
+    let kube_config = connect::load(
+        &|k| std::env::var(k).ok(),
+        std::path::Path::new(SERVICE_ACCOUNT_DIR),
+    )
+    .context("kubernetes client settings")?;
+    let api = KubeClient::new(kube_config).map_err(|e: KubeError| anyhow::anyhow!(e))?;
+    let ns = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "kube-system".into());
+    reach(&api, &ns)?;
     let store = DatastoreConfig::from_env()
         .context("datastore settings")?
         .connect_long_lived()
         .context("connecting to the datastore")?;
     let client = Client::new(store);
-    let endpoint = std::env::var("K8S_API_ENDPOINT").unwrap_or_default();
-    let Some(addr) = endpoint.strip_prefix("http://") else {
-        bail!("K8S_API_ENDPOINT must be http://host:port (this build has no TLS client)");
-    };
-    let api = HttpApi {
-        addr: addr.trim_end_matches('/').to_string(),
-    };
     let status_path = std::path::PathBuf::from(DEFAULT_STATUS_FILE);
     let mut status = Status::default();
     status.set(status::DATASTORE, true, "");
     status.set(status::KUBE_API, false, "waiting for the lease");
     write_status(&status, &status_path);
-    lead(&api)?;
+    lead(&api, ns)?;
     status.set(status::KUBE_API, true, "");
     write_status(&status, &status_path);
     let never = || false;
     let mut threads = Vec::new();
-    let spawn = |path: &'static str, mut f: OnChange| {
+    let spawn = |c: Collection, mut f: OnChange| {
         let api = api.clone();
-        std::thread::spawn(move || kube::run(&api, path, 500, &never, &mut *f))
+        std::thread::spawn(move || kube::run(&api, c, 500, &never, &mut *f))
     };
     let report = |what: &str, r: Result<sync::Stats, calico_datastore::ClientError>| match r {
         Ok(s) if s.wrote() => log::info!("{what}: {s:?}"),
         Ok(_) => {}
         Err(e) => log::error!("{what}: {e}"),
     };
-    for c in &cfg.enabled {
+    for &c in &cfg.enabled {
         let client = client.clone();
         match c {
-            Controller::Namespace => threads.push(spawn(
-                "/api/v1/namespaces",
-                Box::new(move |r, _| {
-                    let d = controllers::namespace_profiles(r.cache());
-                    report("namespace", sync::sync_profiles(&client, "kns.", d));
-                }),
-            )),
-            Controller::ServiceAccount => threads.push(spawn(
-                "/api/v1/serviceaccounts",
-                Box::new(move |r, _| {
-                    let d = controllers::service_account_profiles(r.cache());
-                    report("serviceaccount", sync::sync_profiles(&client, "ksa.", d));
-                }),
-            )),
-            Controller::Policy => threads.push(spawn(
-                "/apis/networking.k8s.io/v1/networkpolicies",
-                Box::new(move |r, _| {
-                    let (good, bad) = controllers::network_policies(r.cache());
-                    for e in bad {
-                        log::warn!("{e}");
-                    }
-                    report("policy", sync::sync_network_policies(&client, good));
-                }),
-            )),
+            Controller::Namespace | Controller::ServiceAccount => {
+                let (source, coll) = match c {
+                    Controller::Namespace => (ProfileSource::Namespace, Collection::Namespaces),
+                    _ => (ProfileSource::ServiceAccount, Collection::ServiceAccounts),
+                };
+                let mut ctl = ProfileController::new(source);
+                threads.push(spawn(
+                    coll,
+                    Box::new(move |r, ch| {
+                        report(c.name(), ctl.on_change(&client, r.cache(), ch));
+                    }),
+                ))
+            }
+            Controller::Policy => {
+                let mut ctl = PolicyController::default();
+                threads.push(spawn(
+                    Collection::NetworkPolicies,
+                    Box::new(move |r, ch| {
+                        report("policy", ctl.on_change(&client, r.cache(), ch));
+                    }),
+                ))
+            }
             Controller::WorkloadEndpoint => threads.push(spawn(
-                "/api/v1/pods",
+                Collection::Pods,
                 Box::new(move |r, ch| {
                     report(
                         "workloadendpoint",
@@ -153,12 +177,12 @@ fn main() -> anyhow::Result<()> {
             Controller::Node => {
                 let nodes: Set = Arc::default();
                 let pods: Set = Arc::default();
-                for (path, set) in [
-                    ("/api/v1/nodes", nodes.clone()),
-                    ("/api/v1/pods", pods.clone()),
+                for (coll, set) in [
+                    (Collection::Nodes, nodes.clone()),
+                    (Collection::Pods, pods.clone()),
                 ] {
                     threads.push(spawn(
-                        path,
+                        coll,
                         Box::new(move |r, _| {
                             *set.lock().unwrap_or_else(|e| e.into_inner()) =
                                 r.cache().keys().cloned().collect();

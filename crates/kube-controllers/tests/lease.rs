@@ -7,15 +7,14 @@ mod fake_api;
 
 use std::time::Duration;
 
-use calico_kube_controllers::kube::{HttpApi, LeaseApi, elect};
+use calico_kube_controllers::kube::{LeaseApi, elect};
 use fake_api::FakeApi;
 
 #[test]
 fn two_replicas_one_writer() {
     let server = FakeApi::start();
-    let api = HttpApi {
-        addr: server.addr.clone(),
-    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let api = server.client(dir.path());
     let d = Duration::from_secs(15);
     let t0 = 1_800_000_000u64;
     let round = |me: &str, now: u64| {

@@ -15,7 +15,7 @@ use calico_api::{Kind, Resource};
 use calico_datastore::etcd::{EtcdStore, EtcdTls};
 use calico_datastore::{Client, Store};
 use calico_kube_controllers::convert;
-use calico_kube_controllers::kube::{self, HttpApi};
+use calico_kube_controllers::kube::{self, Collection};
 use calico_kube_controllers::sync::{self, Stats};
 use calico_testutil::EtcdServer;
 use fake_api::FakeApi;
@@ -65,6 +65,7 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 fn namespaces_follow_through_watch_cut_and_410() {
     let (_etcd, c) = etcd_client();
     let api = FakeApi::start();
+    let dir = ok(tempfile::tempdir());
     for i in 0..5 {
         api.put("/api/v1/namespaces", ns(&format!("ns{i}"), "red"));
     }
@@ -72,13 +73,11 @@ fn namespaces_follow_through_watch_cut_and_410() {
     let total = Arc::new(Mutex::new(Stats::default()));
     let worker = {
         let (c, stop, total) = (c.clone(), stop.clone(), total.clone());
-        let http = HttpApi {
-            addr: api.addr.clone(),
-        };
+        let http = api.client(dir.path());
         std::thread::spawn(move || {
             kube::run(
                 &http,
-                "/api/v1/namespaces",
+                Collection::Namespaces,
                 2,
                 &|| stop.load(Ordering::Relaxed),
                 &mut |r, _changes| {
@@ -164,16 +163,15 @@ fn pod_relabel_reaches_endpoint_within_seconds() {
                "spec": {"serviceAccountName": "sa1", "nodeName": "node1"}})
     };
     api.put("/api/v1/pods", pod("a"));
+    let dir = ok(tempfile::tempdir());
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
         let (c, stop) = (c.clone(), stop.clone());
-        let http = HttpApi {
-            addr: api.addr.clone(),
-        };
+        let http = api.client(dir.path());
         std::thread::spawn(move || {
             kube::run(
                 &http,
-                "/api/v1/pods",
+                Collection::Pods,
                 100,
                 &|| stop.load(Ordering::Relaxed),
                 &mut |r, ch| {
