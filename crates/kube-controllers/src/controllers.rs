@@ -166,20 +166,40 @@ impl ProfileController {
         cache: &Cache,
         changes: &[Change],
     ) -> Result<Stats, ClientError> {
-        if changes.contains(&Change::Resync) || !self.store.is_primed() {
-            return self.store.resync(client, self.source.desired(cache));
-        }
-        let mut stats = Stats::default();
-        for c in changes {
-            let (key, want) = match c {
-                Change::Upsert(k) => (k, cache.get(k).map(|o| self.source.profile(o))),
-                Change::Delete(k) => (k, None),
-                Change::Resync => continue,
-            };
-            stats += self.store.apply(client, &self.source.name(key), want)?;
-        }
-        Ok(stats)
+        let source = self.source;
+        incremental(
+            &mut self.store,
+            client,
+            changes,
+            || source.desired(cache),
+            |k| (source.name(k), cache.get(k).map(|o| source.profile(o))),
+        )
     }
+}
+
+/// One pass of a caching controller: a resync (or a first pass) writes
+/// `full()`; otherwise each changed key `k` becomes `one(k)` (its document's
+/// key and what it should be, `None` when gone).
+fn incremental<D: sync::OwnedDoc>(
+    store: &mut sync::StoreCache<D>,
+    client: &Client,
+    changes: &[Change],
+    full: impl FnOnce() -> Vec<D>,
+    one: impl Fn(&Key) -> (D::Key, Option<D>),
+) -> Result<Stats, ClientError> {
+    if changes.contains(&Change::Resync) || !store.is_primed() {
+        return store.resync(client, full());
+    }
+    let mut stats = Stats::default();
+    for c in changes {
+        let (key, want) = match c {
+            Change::Upsert(k) => one(k),
+            Change::Delete(k) => (one(k).0, None),
+            Change::Resync => continue,
+        };
+        stats += store.apply(client, &key, want)?;
+    }
+    Ok(stats)
 }
 
 /// The policy controller: mirrored NetworkPolicies from its cache.
@@ -206,29 +226,25 @@ impl PolicyController {
         cache: &Cache,
         changes: &[Change],
     ) -> Result<Stats, ClientError> {
-        if changes.contains(&Change::Resync) || !self.store.is_primed() {
-            let (good, bad) = network_policies(cache);
-            for e in bad {
-                log::warn!("{e}");
-            }
-            return self.store.resync(client, good);
-        }
-        let mut stats = Stats::default();
-        for c in changes {
-            let (key, want) = match c {
-                Change::Upsert(k) => match cache.get(k).map(convert::network_policy) {
-                    Some(Ok(p)) => (k, Some(p)),
-                    Some(Err(e)) => {
-                        log::warn!("{e}");
-                        (k, None)
-                    }
-                    None => (k, None),
-                },
-                Change::Delete(k) => (k, None),
-                Change::Resync => continue,
-            };
-            stats += self.store.apply(client, key, want)?;
-        }
-        Ok(stats)
+        incremental(
+            &mut self.store,
+            client,
+            changes,
+            || {
+                let (good, bad) = network_policies(cache);
+                for e in bad {
+                    log::warn!("{e}");
+                }
+                good
+            },
+            |k| match cache.get(k).map(convert::network_policy) {
+                Some(Ok(p)) => (k.clone(), Some(p)),
+                Some(Err(e)) => {
+                    log::warn!("{e}");
+                    (k.clone(), None)
+                }
+                None => (k.clone(), None),
+            },
+        )
     }
 }

@@ -22,7 +22,7 @@ use calico_kube_controllers::controllers::{PolicyController, ProfileController, 
 use calico_kube_controllers::kube;
 use calico_kube_controllers::kube::client::KubeClient;
 use calico_kube_controllers::kube::connect::{self, SERVICE_ACCOUNT_DIR};
-use calico_kube_controllers::kube::{Collection, KubeError, LeaseApi};
+use calico_kube_controllers::kube::{Collection, LeaseApi};
 use calico_kube_controllers::node::NodeController;
 use calico_kube_controllers::reflector::{Change, Reflector};
 use calico_kube_controllers::status::{self, DEFAULT_STATUS_FILE, Status};
@@ -95,7 +95,7 @@ fn reach(api: &KubeClient, ns: &str) -> anyhow::Result<()> {
         match api.get_lease(ns, LEASE_NAME) {
             Ok(_) => return Ok(()),
             Err(e) if e.is_permanent() => {
-                return Err(e).context(format!("kubernetes api server {}", api.server()));
+                return Err(e).context("cannot use the kubernetes api server; not starting");
             }
             Err(e) => log::warn!("kubernetes api server not reachable yet: {e}"),
         }
@@ -111,9 +111,8 @@ fn main() -> anyhow::Result<()> {
     let kube_config = connect::load(
         &|k| std::env::var(k).ok(),
         std::path::Path::new(SERVICE_ACCOUNT_DIR),
-    )
-    .context("kubernetes client settings")?;
-    let api = KubeClient::new(kube_config).map_err(|e: KubeError| anyhow::anyhow!(e))?;
+    )?;
+    let api = KubeClient::new(kube_config)?;
     let ns = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "kube-system".into());
     reach(&api, &ns)?;
     let store = DatastoreConfig::from_env()

@@ -256,10 +256,10 @@ impl<D: OwnedDoc> StoreCache<D> {
         for want in desired {
             let key = want.key();
             stale.remove(&key);
-            self.one(client, &key, Some(want), &mut stats)?;
+            stats += self.apply(client, &key, Some(want))?;
         }
         for key in stale {
-            self.one(client, &key, None, &mut stats)?;
+            stats += self.apply(client, &key, None)?;
         }
         Ok(stats)
     }
@@ -272,9 +272,11 @@ impl<D: OwnedDoc> StoreCache<D> {
         key: &D::Key,
         want: Option<D>,
     ) -> Result<Stats, ClientError> {
-        let mut stats = Stats::default();
-        self.one(client, key, want, &mut stats)?;
-        Ok(stats)
+        let r = self.one(client, key, want);
+        if r.is_err() {
+            self.forget();
+        }
+        r
     }
 
     fn one(
@@ -282,29 +284,15 @@ impl<D: OwnedDoc> StoreCache<D> {
         client: &Client,
         key: &D::Key,
         want: Option<D>,
-        stats: &mut Stats,
-    ) -> Result<(), ClientError> {
-        let r = self.one_inner(client, key, want, stats);
-        if r.is_err() {
-            self.forget();
-        }
-        r
-    }
-
-    fn one_inner(
-        &mut self,
-        client: &Client,
-        key: &D::Key,
-        want: Option<D>,
-        stats: &mut Stats,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Stats, ClientError> {
+        let mut stats = Stats::default();
         let want = want.map(D::prepare).transpose()?;
         for attempt in 0..2 {
             let known = self.known(client)?;
             let have = known.get(key).cloned();
             let res = match (&have, &want) {
-                (None, None) => return Ok(()),
-                (Some(h), Some(w)) if D::same(h, w) => return Ok(()),
+                (None, None) => return Ok(stats),
+                (Some(h), Some(w)) if D::same(h, w) => return Ok(stats),
                 (h, Some(w)) => D::write(client, w.clone(), h.as_ref()).map(|stored| {
                     if h.is_some() {
                         stats.updated += 1;
@@ -319,7 +307,7 @@ impl<D: OwnedDoc> StoreCache<D> {
                 }),
             };
             match res {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(stats),
                 Err(e) if is_race(&e) => {
                     // Someone else wrote it: read that one again.
                     match D::get(client, key)? {
@@ -333,7 +321,7 @@ impl<D: OwnedDoc> StoreCache<D> {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(stats)
     }
 }
 

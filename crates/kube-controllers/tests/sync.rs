@@ -203,3 +203,139 @@ fn concurrent_writer_is_not_overwritten() {
     ));
     assert_eq!(profile_labels(&c, "kns.a")["pcns.w"], "other");
 }
+
+/// A store that counts the lists and transactions passing through it.
+struct Counting {
+    inner: Arc<dyn Store>,
+    lists: std::sync::atomic::AtomicUsize,
+    txns: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.lists.load(Relaxed), self.txns.load(Relaxed))
+    }
+}
+
+impl Store for Counting {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<calico_datastore::KeyValue>, calico_datastore::StoreError> {
+        self.inner.get(key)
+    }
+    fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<(Vec<calico_datastore::KeyValue>, i64), calico_datastore::StoreError> {
+        self.lists
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.list(prefix)
+    }
+    fn txn(
+        &self,
+        compares: &[calico_datastore::Compare],
+        ops: &[calico_datastore::Op],
+    ) -> Result<Option<i64>, calico_datastore::StoreError> {
+        self.txns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.txn(compares, ops)
+    }
+    fn watch(
+        &self,
+        prefix: &str,
+        from: i64,
+    ) -> Result<Box<dyn calico_datastore::Watch>, calico_datastore::StoreError> {
+        self.inner.watch(prefix, from)
+    }
+}
+
+fn ns_obj(name: &str, team: &str) -> ((String, String), serde_json::Value) {
+    (
+        (String::new(), name.to_string()),
+        serde_json::json!({"metadata": {"name": name, "labels": {"team": team}}}),
+    )
+}
+
+/// The profile and policy controllers keep what they wrote: after the
+/// start-up resync (one list), one change is one transaction and no list;
+/// a write raced by another writer reads that one profile again and wins
+/// on the retry; a second resync of the same state writes nothing.
+#[test]
+fn controllers_cache_the_store_one_write_per_change() {
+    use calico_kube_controllers::controllers::{
+        PolicyController, ProfileController, ProfileSource,
+    };
+    use calico_kube_controllers::reflector::Change;
+    let (_etcd, plain) = client();
+    let counting = Arc::new(Counting {
+        inner: plain.store().clone(),
+        lists: Default::default(),
+        txns: Default::default(),
+    });
+    let c = Client::new(counting.clone());
+    let mut cache: BTreeMap<_, _> = ["a", "b", "c"]
+        .into_iter()
+        .map(|n| ns_obj(n, "red"))
+        .collect();
+    let mut ctl = ProfileController::new(ProfileSource::Namespace);
+    let s = ok(ctl.on_change(&c, &cache, &[Change::Resync]));
+    assert_eq!(s.created, 3);
+    let before = counting.counts();
+    let (k, v) = ns_obj("b", "blue");
+    cache.insert(k.clone(), v);
+    let s = ok(ctl.on_change(&c, &cache, &[Change::Upsert(k)]));
+    assert_eq!((s.updated, s.created, s.deleted), (1, 0, 0));
+    let after = counting.counts();
+    assert_eq!(after.0, before.0, "a change listed the store");
+    assert_eq!(after.1, before.1 + 1, "one change, one transaction");
+    assert_eq!(profile_labels(&c, "kns.b")["pcns.team"], "blue");
+    let k = (String::new(), "c".to_string());
+    cache.remove(&k);
+    let s = ok(ctl.on_change(&c, &cache, &[Change::Delete(k)]));
+    assert_eq!(s.deleted, 1);
+    assert_eq!(counting.counts().0, before.0);
+
+    // Another writer changes kns.a behind the controller's back.
+    ok(plain.apply(convert::namespace_profile("a", &labels(&[("w", "other")]))));
+    let (k, v) = ns_obj("a", "green");
+    cache.insert(k.clone(), v);
+    let s = ok(ctl.on_change(&c, &cache, &[Change::Upsert(k)]));
+    assert_eq!((s.updated, s.conflicts), (1, 0), "{s:?}");
+    assert_eq!(profile_labels(&c, "kns.a")["pcns.team"], "green");
+    assert!(!profile_labels(&c, "kns.a").contains_key("pcns.w"));
+
+    // A resync (watch loss) of the same state writes nothing.
+    let rev = ok(plain.store().list("/")).1;
+    assert!(!ok(ctl.on_change(&c, &cache, &[Change::Resync])).wrote());
+    assert_eq!(ok(plain.store().list("/")).1, rev, "a no-op resync wrote");
+
+    // The policy controller likewise.
+    let np = |port: u16| {
+        serde_json::json!({"metadata": {"name": "p", "namespace": "prod"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                     "ingress": [{"ports": [{"protocol": "TCP", "port": port}]}]}})
+    };
+    let key = ("prod".to_string(), "p".to_string());
+    let mut pcache = BTreeMap::from([(key.clone(), np(80))]);
+    let mut pol = PolicyController::default();
+    assert_eq!(ok(pol.on_change(&c, &pcache, &[Change::Resync])).created, 1);
+    let before = counting.counts();
+    pcache.insert(key.clone(), np(443));
+    assert_eq!(
+        ok(pol.on_change(&c, &pcache, &[Change::Upsert(key.clone())])).updated,
+        1
+    );
+    assert!(!ok(pol.on_change(&c, &pcache, &[Change::Upsert(key.clone())])).wrote());
+    let after = counting.counts();
+    assert_eq!((after.0, after.1), (before.0, before.1 + 1));
+    pcache.clear();
+    assert_eq!(
+        ok(pol.on_change(&c, &pcache, &[Change::Delete(key)])).deleted,
+        1
+    );
+    assert!(ok(plain.list_k8s_network_policies(None)).0.is_empty());
+}

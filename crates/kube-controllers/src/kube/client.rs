@@ -181,12 +181,13 @@ impl KubeClient {
                 }
                 Ok(None) => None,
                 Ok(Some(Ok(ev))) => Some(watch_event(ev)),
+                Ok(Some(Err(kube::Error::SerdeError(e)))) => {
+                    // An event not understood: relist rather than skip it.
+                    log::warn!("watch {}: {e}", K::kind(&()));
+                    Some(Event::Failed)
+                }
                 Ok(Some(Err(e))) => match map_error(&server, e) {
                     KubeError::Gone => Some(Event::Gone),
-                    KubeError::Other(e) if e.contains("deserializ") => {
-                        log::warn!("watch {}: {e}", K::kind(&()));
-                        Some(Event::Failed)
-                    }
                     e => {
                         // A cut stream: resume from the last resourceVersion.
                         log::info!("watch {}: {e}", K::kind(&()));
@@ -311,5 +312,64 @@ impl LeaseApi for KubeClient {
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
             Err(e) => Err(self.error(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(v: serde_json::Value) -> Event {
+        let ev: WatchEvent<Namespace> = serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"));
+        watch_event(ev)
+    }
+
+    #[test]
+    fn watch_events_as_the_reflector_takes_them() {
+        let ns = json!({"kind": "Namespace", "apiVersion": "v1",
+                        "metadata": {"name": "a", "resourceVersion": "7", "labels": {"x": "y"}}});
+        match event(json!({"type": "MODIFIED", "object": ns})) {
+            Event::Upsert(k, v, rv) => {
+                assert_eq!((k, rv.as_str()), ((String::new(), "a".to_string()), "7"));
+                assert_eq!(v["metadata"]["labels"]["x"], "y");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert_eq!(
+            event(json!({"type": "DELETED", "object": ns})),
+            Event::Delete((String::new(), "a".into()), "7".into())
+        );
+        assert_eq!(
+            event(
+                json!({"type": "BOOKMARK", "object": {"kind": "Namespace", "apiVersion": "v1",
+                                                        "metadata": {"resourceVersion": "9"}}})
+            ),
+            Event::Bookmark("9".into())
+        );
+        let status = |code: u16| {
+            json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+                   "status": "Failure", "reason": "Expired", "message": "too old", "code": code}})
+        };
+        assert_eq!(event(status(410)), Event::Gone);
+        assert_eq!(event(status(500)), Event::Failed);
+    }
+
+    #[test]
+    fn api_errors_name_their_cause() {
+        let api = |code: u16, reason: &str| {
+            let s: kube::core::Status = serde_json::from_value(json!({
+                "status": "Failure", "reason": reason, "message": "m", "code": code}))
+            .unwrap_or_else(|e| panic!("{e}"));
+            map_error("https://k:6443/", kube::Error::Api(Box::new(s)))
+        };
+        assert!(matches!(api(410, "Expired"), KubeError::Gone));
+        let e = api(401, "Unauthorized");
+        assert!(matches!(e, KubeError::Unauthorized(_)) && e.is_permanent());
+        assert!(e.to_string().contains("401 Unauthorized"), "{e}");
+        let e = api(403, "Forbidden");
+        assert!(matches!(e, KubeError::Forbidden(_)) && e.to_string().contains("RBAC"));
+        let e = api(503, "ServiceUnavailable");
+        assert!(!e.is_permanent() && e.to_string().contains("503"), "{e}");
     }
 }

@@ -375,7 +375,7 @@ fn serve<S: Read + Write>(
         };
         write!(
             c,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         )?;
         let end = Instant::now() + Duration::from_secs(3);
         let chunk = |c: &mut dyn Write, v: &Value| -> std::io::Result<()> {
