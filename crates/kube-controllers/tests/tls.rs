@@ -201,5 +201,13 @@ fn in_cluster_service_account_from_a_directory() {
     assert_eq!(cfg.cluster_url.to_string(), format!("{}/", api.url()));
     let (_etcd, c) = etcd_client();
     namespaces_synced(ok(KubeClient::new(cfg)), &c);
+    // A token file without white space is handed to kube-rs as a file
+    // (re-read as it is rotated).
+    ok(std::fs::write(sa.path().join("token"), TOKEN));
+    let http = ok(KubeClient::new(ok(connect::load(&env, sa.path()))));
+    match ok(http.list(Collection::Namespaces, 10, None)) {
+        calico_kube_controllers::reflector::Event::Page { items, .. } => assert_eq!(items.len(), 3),
+        e => panic!("{e:?}"),
+    }
     assert_eq!(api.hits("401"), 0);
 }

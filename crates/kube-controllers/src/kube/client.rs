@@ -9,7 +9,9 @@
 //!   an event (a silently dead connection);
 //! - a 410 response or an `ERROR` event with code 410 is [`KubeError::Gone`];
 //! - objects are handed on as JSON (`serde_json::to_value` of the typed
-//!   object), the form the pure converters and the reflector take.
+//!   object), the form the pure converters and the reflector take, less
+//!   `managedFields` and the `status` of Pods and Nodes (never read, and
+//!   most of their size).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -141,7 +143,7 @@ impl KubeClient {
             .items
             .iter()
             .map(|o| {
-                let v = serde_json::to_value(o).map_err(|e| KubeError::Other(e.to_string()))?;
+                let v = json_of(o).map_err(|e| KubeError::Other(e.to_string()))?;
                 Ok((object_key(&v), v))
             })
             .collect::<Result<Vec<_>, KubeError>>()?;
@@ -204,10 +206,26 @@ impl KubeClient {
     }
 }
 
+/// An object as JSON, without what no controller reads and what makes
+/// objects large: `metadata.managedFields`, and the `status` of Pods and
+/// Nodes (container states, a Node's image list).
+fn json_of<K: Object>(o: &K) -> Result<serde_json::Value, serde_json::Error> {
+    let mut v = serde_json::to_value(o)?;
+    if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        m.remove("managedFields");
+    }
+    if matches!(K::kind(&()).as_ref(), "Pod" | "Node")
+        && let Some(m) = v.as_object_mut()
+    {
+        m.remove("status");
+    }
+    Ok(v)
+}
+
 /// One watch event as the reflector takes it.
 fn watch_event<K: Object>(ev: WatchEvent<K>) -> Event {
     let obj = |o: &K| {
-        let v = serde_json::to_value(o).unwrap_or_default();
+        let v = json_of(o).unwrap_or_default();
         let rv = o.meta().resource_version.clone().unwrap_or_default();
         (object_key(&v), v, rv)
     };
@@ -351,6 +369,20 @@ mod tests {
             json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
                    "status": "Failure", "reason": "Expired", "message": "too old", "code": code}})
         };
+        let pod: WatchEvent<Pod> = serde_json::from_value(json!({"type": "ADDED", "object": {
+            "metadata": {"name": "p", "namespace": "n", "resourceVersion": "3",
+                         "managedFields": [{"manager": "kubelet"}]},
+            "spec": {"containers": [], "serviceAccountName": "sa"},
+            "status": {"phase": "Running"}}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        match watch_event(pod) {
+            Event::Upsert(k, v, _) => {
+                assert_eq!(k, ("n".to_string(), "p".to_string()));
+                assert_eq!(v["spec"]["serviceAccountName"], "sa");
+                assert!(v.get("status").is_none() && v["metadata"].get("managedFields").is_none());
+            }
+            e => panic!("{e:?}"),
+        }
         assert_eq!(event(status(410)), Event::Gone);
         assert_eq!(event(status(500)), Event::Failed);
     }

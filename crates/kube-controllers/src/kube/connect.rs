@@ -172,4 +172,32 @@ mod tests {
         let e = err(in_cluster(dir.path(), &env(&host)));
         assert!(e.contains("ca.crt"), "{e}");
     }
+
+    #[test]
+    fn kubeconfig_server_and_endpoint_override() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let kc = dir.path().join("kc");
+        std::fs::write(
+            &kc,
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster:\n    server: http://127.0.0.1:8080\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: k\n    user: u\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let path = kc.to_string_lossy().to_string();
+        let c = load(&env(&[("KUBECONFIG", &path)]), dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.cluster_url.to_string(), "http://127.0.0.1:8080/");
+        let c = load(
+            &env(&[
+                ("KUBECONFIG", &path),
+                ("K8S_API_ENDPOINT", "http://10.1.2.3:6443"),
+            ]),
+            dir.path(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.cluster_url.to_string(), "http://10.1.2.3:6443/");
+        let e = err(load(
+            &env(&[("KUBECONFIG", &path), ("K8S_API_ENDPOINT", "not a url")]),
+            dir.path(),
+        ));
+        assert!(e.contains("K8S_API_ENDPOINT"), "{e}");
+    }
 }
