@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -523,6 +524,27 @@ impl World {
         assert!(rep.failed.is_empty(), "{:?}", rep.failed);
         let calls = std::mem::take(&mut *self.rec.calls.lock().unwrap());
         for call in calls.clone() {
+            if let Call::Apply {
+                workload_routes,
+                forget,
+                ..
+            } = &call
+            {
+                // Conntrack entries go for exactly the addresses whose
+                // route went or moved.
+                let want: BTreeSet<IpAddr> = workload_routes
+                    .iter()
+                    .filter(|(n, now)| {
+                        n.prefix_len() == n.max_prefix_len()
+                            && self
+                                .kernel_wl
+                                .get(n)
+                                .is_some_and(|b| now.as_ref() != Some(b))
+                    })
+                    .map(|(n, _)| n.addr())
+                    .collect();
+                assert_eq!(forget, &want, "{workload_routes:?}");
+            }
             match call {
                 Call::Resync | Call::Apply { full: true, .. } => {
                     self.kernel = items(self.engine.calc().desired());

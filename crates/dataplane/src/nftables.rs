@@ -16,15 +16,14 @@ use std::io;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use netlink_sys::{Socket, SocketAddr};
+use netlink_sys::Socket;
 
 use crate::netlink::Error;
+use crate::nfnl::{self, messages};
 
-const NETLINK_NETFILTER: isize = 12;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_CREATE: u16 = 0x400;
-const NLMSG_ERROR: u16 = 0x2;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 const NFNL_MSG_BATCH_END: u16 = 0x11;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -141,17 +140,8 @@ fn elements(out: &mut Vec<u8>, net: &IpNet) {
 impl NfTables {
     /// A socket in the calling thread's network namespace.
     pub fn open() -> Result<NfTables, Error> {
-        let mut socket = Socket::new(NETLINK_NETFILTER)
-            .map_err(|e| Error::new("open netfilter netlink socket", e))?;
-        socket
-            .bind_auto()
-            .map_err(|e| Error::new("bind netfilter netlink socket", e))?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(|e| Error::new("connect netfilter netlink socket", e))?;
-        let _ = socket.set_ext_ack(true);
         Ok(NfTables {
-            socket,
+            socket: nfnl::open()?,
             seq: 0,
             buf: Vec::with_capacity(1 << 16),
             // Below Linux's default (`net.core.wmem_default`, 208 KiB).
@@ -202,59 +192,35 @@ impl NfTables {
         let seq = self.seq;
         self.socket.send(&out, 0).map_err(|e| Error::new(what, e))?;
         loop {
-            self.buf.clear();
-            let n = self
-                .socket
-                .recv(&mut self.buf, 0)
-                .map_err(|e| Error::new(what, e))?;
-            let data = &self.buf[..n.min(self.buf.len())];
-            let mut off = 0;
-            while off + 16 <= data.len() {
-                let word = |at: usize| [data[at], data[at + 1], data[at + 2], data[at + 3]];
-                let len = u32::from_ne_bytes(word(off)) as usize;
-                if len < 16 || off + len > data.len() {
-                    break;
-                }
-                let kind = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
-                let this = u32::from_ne_bytes(word(off + 8));
-                let start = off;
-                let msg = &data[off..off + len];
-                off += (len + 3) & !3;
-                if this != seq {
+            let data = nfnl::receive(&self.socket, &mut self.buf, what)?;
+            for m in messages(data) {
+                if m.seq != seq {
                     continue;
                 }
-                if kind == NLMSG_ERROR && len >= 20 {
-                    let code = i32::from_ne_bytes(word(start + 16));
+                if let Some(code) = m.error() {
                     if code < 0 {
                         return Err(Error::new(what, io::Error::from_raw_os_error(-code)));
                     }
                     continue;
                 }
-                if kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN {
+                if m.kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN {
                     continue;
                 }
-                // Past the netlink header (16) and nfgenmsg (4): attributes.
-                let mut a = 20;
-                while a + 4 <= msg.len() {
-                    let alen = u16::from_ne_bytes([msg[a], msg[a + 1]]) as usize;
-                    let akind = u16::from_ne_bytes([msg[a + 2], msg[a + 3]]) & 0x3fff;
-                    if alen < 4 || a + alen > msg.len() {
-                        break;
-                    }
-                    if akind == NFTA_GEN_ID && alen >= 8 {
-                        return Ok(u32::from_be_bytes([
-                            msg[a + 4],
-                            msg[a + 5],
-                            msg[a + 6],
-                            msg[a + 7],
-                        ]));
-                    }
-                    a += (alen + 3) & !3;
-                }
-                return Err(Error::new(
-                    what,
-                    io::Error::new(io::ErrorKind::InvalidData, "no generation in the answer"),
-                ));
+                return m
+                    .attrs()
+                    .find(|a| a.kind == NFTA_GEN_ID && a.payload.len() >= 4)
+                    .map(|a| {
+                        u32::from_be_bytes([a.payload[0], a.payload[1], a.payload[2], a.payload[3]])
+                    })
+                    .ok_or_else(|| {
+                        Error::new(
+                            what,
+                            io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "no generation in the answer",
+                            ),
+                        )
+                    });
             }
         }
     }
@@ -357,42 +323,15 @@ impl NfTables {
         let mut waiting: std::collections::BTreeSet<u32> = [last_seq].into_iter().collect();
         let mut first_error: Option<io::Error> = None;
         while !waiting.is_empty() {
-            self.buf.clear();
-            let n = self
-                .socket
-                .recv(&mut self.buf, 0)
-                .map_err(|e| Error::new(what(), e))?;
-            let data = &self.buf[..n.min(self.buf.len())];
-            let mut off = 0;
-            while off + 16 <= data.len() {
-                let len =
-                    u32::from_ne_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]])
-                        as usize;
-                if len < 16 || off + len > data.len() {
-                    break;
+            let data = nfnl::receive(&self.socket, &mut self.buf, &what())?;
+            for m in messages(data) {
+                let Some(code) = m.error() else { continue };
+                waiting.remove(&m.seq);
+                if code < 0 && first_error.is_none() {
+                    first_error = Some(io::Error::from_raw_os_error(-code));
+                    // The batch is void: the kernel acks nothing more.
+                    waiting.clear();
                 }
-                let kind = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
-                let seq = u32::from_ne_bytes([
-                    data[off + 8],
-                    data[off + 9],
-                    data[off + 10],
-                    data[off + 11],
-                ]);
-                if kind == NLMSG_ERROR && len >= 20 {
-                    let code = i32::from_ne_bytes([
-                        data[off + 16],
-                        data[off + 17],
-                        data[off + 18],
-                        data[off + 19],
-                    ]);
-                    waiting.remove(&seq);
-                    if code < 0 && first_error.is_none() {
-                        first_error = Some(io::Error::from_raw_os_error(-code));
-                        // The batch is void: the kernel acks nothing more.
-                        waiting.clear();
-                    }
-                }
-                off += (len + 3) & !3;
             }
         }
         match first_error {

@@ -85,6 +85,7 @@ struct OwnedContext {
 struct Pending {
     items: Vec<(Item, bool)>,
     workload_routes: BTreeMap<IpNet, Option<String>>,
+    forget: BTreeSet<IpAddr>,
     full_routes: bool,
     nat_dirty: bool,
     bgp_dirty: bool,
@@ -98,6 +99,10 @@ pub struct Flush {
     pub items: Vec<(Item, bool)>,
     /// Workload routes whose interface changed (`None`: no longer routed).
     pub workload_routes: BTreeMap<IpNet, Option<String>>,
+    /// Workload addresses whose route went or moved to another interface:
+    /// their conntrack entries are to be deleted, as Felix does, so no
+    /// flow outlives its endpoint or passes to the address's next pod.
+    pub forget: BTreeSet<IpAddr>,
     /// Something global changed (devices, this node's address, pools,
     /// settings): the route writer should bring everything in line.
     pub full_routes: bool,
@@ -114,6 +119,7 @@ impl Flush {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
             && self.workload_routes.is_empty()
+            && self.forget.is_empty()
             && !self.full_routes
             && self.nat.is_none()
             && self.policy.is_empty()
@@ -713,6 +719,9 @@ impl Calc {
                 .and_then(|m| m.values().next_back().cloned());
             let before = self.desired.workload_routes.get(&n).cloned();
             if now != before {
+                if before.is_some() && n.prefix_len() == n.max_prefix_len() {
+                    self.out.forget.insert(n.addr());
+                }
                 match &now {
                     Some(i) => self.desired.workload_routes.insert(n, i.clone()),
                     None => self.desired.workload_routes.remove(&n),
@@ -735,6 +744,7 @@ impl Calc {
         let mut flush = Flush {
             items: out.items,
             workload_routes: out.workload_routes,
+            forget: out.forget,
             full_routes: out.full_routes,
             ..Flush::default()
         };

@@ -6,7 +6,7 @@
 //!   set elements over netlink; at a fresh start, the policy table built
 //!   dormant in the background and woken with its elements in one commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use calico_dataplane::Netlink;
@@ -285,6 +285,9 @@ impl Routes for NetlinkRoutes {
     }
 
     fn apply(&mut self, flush: &Flush, desired: &Desired) -> Result<Changes, String> {
+        if !flush.forget.is_empty() {
+            forget_flows(flush.forget.clone());
+        }
         // IP-in-IP routes need tunl0's checks, and a removed workload route
         // the grace period: both by the whole comparison.
         let whole = flush.full_routes
@@ -371,6 +374,25 @@ impl Routes for NetlinkRoutes {
     }
 }
 
+/// Deletes the conntrack entries of `addrs` in the background (a large
+/// table takes a while to read), as Felix does when a workload's route
+/// goes; a failure is logged, the next pod's flows are its own anyway once
+/// their entries time out.
+fn forget_flows(addrs: BTreeSet<IpAddr>) {
+    let spawned = std::thread::Builder::new()
+        .name("conntrack".into())
+        .spawn(move || {
+            match calico_dataplane::conntrack::Conntrack::open().and_then(|mut c| c.forget(&addrs))
+            {
+                Ok(n) => log::debug!("removed {n} conntrack entries of {addrs:?}"),
+                Err(e) => log::warn!("cannot remove the conntrack entries of {addrs:?}: {e}"),
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start removing conntrack entries: {e}");
+    }
+}
+
 fn count(c: &mut Changes, add: bool) {
     if add {
         c.added += 1;
@@ -412,6 +434,8 @@ pub enum Call {
         items: Vec<(Item, bool)>,
         /// Workload routes.
         workload_routes: BTreeMap<IpNet, Option<String>>,
+        /// Addresses whose conntrack entries are to go.
+        forget: BTreeSet<IpAddr>,
         /// Whether it asked for everything.
         full: bool,
     },
@@ -476,6 +500,7 @@ impl Routes for Recording {
         self.record(Call::Apply {
             items: flush.items.clone(),
             workload_routes: flush.workload_routes.clone(),
+            forget: flush.forget.clone(),
             full: flush.full_routes,
         })?;
         Ok(Changes::default())

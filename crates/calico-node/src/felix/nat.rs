@@ -86,24 +86,35 @@ pub fn ruleset(
         v
     };
     let (hosts4, hosts6) = (hosts(false), hosts(true));
-    let mut wl4 = Vec::new();
-    let mut wl6 = Vec::new();
+    // Anti-spoofing is checked on every packet a workload sends, before
+    // conntrack: a workload's own addresses (host prefixes, nearly all
+    // entries) go in hash sets, one exact lookup per packet; only wider
+    // prefixes (`allowSpoofedSourcePrefixes`, an endpoint network wider
+    // than one address) need the interval sets, consulted after a miss.
+    let (mut wl4, mut wl4n, mut wl6, mut wl6n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for w in workloads {
         for n in w.nets.iter().chain(w.allow_spoof.iter()) {
             // Endpoints passed validation (`sync::admit`); quoting as the
             // policy renderer does keeps the document whole regardless.
-            let e = format!("{} . {}", calico_policy::nft::quote(&w.iface), n.trunc());
-            if n.addr().is_ipv4() {
-                wl4.push(e);
+            let iface = calico_policy::nft::quote(&w.iface);
+            let host = n.prefix_len() == n.max_prefix_len();
+            let e = if host {
+                format!("{iface} . {}", n.addr())
             } else {
-                wl6.push(e);
+                format!("{iface} . {}", n.trunc())
+            };
+            match (n.addr().is_ipv4(), host) {
+                (true, true) => wl4.push(e),
+                (true, false) => wl4n.push(e),
+                (false, true) => wl6.push(e),
+                (false, false) => wl6n.push(e),
             }
         }
     }
-    wl4.sort();
-    wl4.dedup();
-    wl6.sort();
-    wl6.dedup();
+    for v in [&mut wl4, &mut wl4n, &mut wl6, &mut wl6n] {
+        v.sort();
+        v.dedup();
+    }
 
     let mut body = String::new();
     let _ = writeln!(
@@ -136,16 +147,18 @@ pub fn ruleset(
         "  set hosts6 {{ type ipv6_addr; flags interval;{} }}",
         elements(&hosts6)
     );
-    let _ = writeln!(
-        body,
-        "  set wl4 {{ type ifname . ipv4_addr; flags interval;{} }}",
-        elements(&wl4)
-    );
-    let _ = writeln!(
-        body,
-        "  set wl6 {{ type ifname . ipv6_addr; flags interval;{} }}",
-        elements(&wl6)
-    );
+    for (name, family, items, interval) in [
+        ("wl4", "ipv4_addr", &wl4, ""),
+        ("wl4n", "ipv4_addr", &wl4n, " flags interval;"),
+        ("wl6", "ipv6_addr", &wl6, ""),
+        ("wl6n", "ipv6_addr", &wl6n, " flags interval;"),
+    ] {
+        let _ = writeln!(
+            body,
+            "  set {name} {{ type ifname . {family};{interval}{} }}",
+            elements(items)
+        );
+    }
     let mut dnat = String::new();
     let mut snat = String::new();
     for w in workloads.iter().filter(|w| nat.floating_ips || w.openstack) {
@@ -185,11 +198,20 @@ pub fn ruleset(
          ip saddr @masq4 ip daddr != @all4{not_hosts4} {action4}\n    \
          ip6 saddr @masq6 ip6 daddr != @all6{not_hosts6} masquerade fully-random\n  }}"
     );
+    let wider = |items: &[String], f: &str, set: &str| {
+        if items.is_empty() {
+            String::new()
+        } else {
+            format!(" iifname . {f} saddr != @{set}")
+        }
+    };
     let _ = writeln!(
         body,
         "  chain antispoof {{\n    type filter hook prerouting priority raw; policy accept;\n    \
-         iifname \"cali*\" meta nfproto ipv4 iifname . ip saddr != @wl4 drop\n    \
-         iifname \"cali*\" meta nfproto ipv6 ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl6 drop\n  }}"
+         iifname \"cali*\" meta nfproto ipv4 iifname . ip saddr != @wl4{} drop\n    \
+         iifname \"cali*\" meta nfproto ipv6 ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl6{} drop\n  }}",
+        wider(&wl4n, "ip", "wl4n"),
+        wider(&wl6n, "ip6", "wl6n"),
     );
     let hash = fnv1a(&body);
     format!("table {TABLE} {{\n  comment \"h:{hash:016x}\"\n{body}}}\n")
@@ -418,7 +440,23 @@ mod tests {
             doc.contains("ip saddr 10.81.0.5 ip daddr != @all4 snat ip to 172.30.5.5"),
             "{doc}"
         );
-        assert!(doc.contains("\"cali1234\" . 192.168.50.0/24"), "{doc}");
+        // The endpoint's own address in the exact set, the wider prefix in
+        // the interval set, consulted only after a miss.
+        assert!(
+            doc.contains(
+                "set wl4 { type ifname . ipv4_addr; elements = { \"cali1234\" . 10.81.0.5 }; }"
+            ),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("set wl4n { type ifname . ipv4_addr; flags interval; elements = { \"cali1234\" . 192.168.50.0/24 }; }"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("iifname . ip saddr != @wl4 iifname . ip saddr != @wl4n drop"),
+            "{doc}"
+        );
+        assert!(doc.contains("iifname . ip6 saddr != @wl6 drop"), "{doc}");
         assert!(doc.contains("masquerade fully-random"), "{doc}");
         // Deterministic, and the marker changes with the content.
         assert_eq!(doc, ruleset(&pools, &wl, &[], &enabled()));
@@ -441,7 +479,7 @@ mod tests {
         let doc = ruleset(&[pool("10.81.0.0/16", true)], &wl, &[], &enabled());
         let line = doc.lines().find(|l| l.contains("set wl4")).unwrap();
         assert!(
-            line.contains("elements = { \"cali'; } x\" . 10.81.0.5/32 };"),
+            line.contains("elements = { \"cali'; } x\" . 10.81.0.5 };"),
             "{doc}"
         );
     }
