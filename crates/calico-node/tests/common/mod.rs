@@ -15,7 +15,14 @@ use std::time::{Duration, Instant};
 use calico_testutil::{EtcdServer, TestNetns, workspace_bin};
 use serde_json::{Value, json};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_calico-node");
+/// The calico-node binary: cargo's, for calico-node's own tests and
+/// benches; the workspace build's, for another crate's tests that use this
+/// harness (`cargo test --workspace` builds it).
+pub fn bin() -> std::path::PathBuf {
+    option_env!("CARGO_BIN_EXE_calico-node")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_bin("calico-node"))
+}
 
 pub struct Node {
     pub name: String,
@@ -145,7 +152,8 @@ impl Cluster {
     pub fn node_cmd(&self, i: usize, args: &[&str]) -> Command {
         let n = &self.nodes[i];
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", n.ns.name(), BIN])
+        c.args(["netns", "exec", n.ns.name()])
+            .arg(bin())
             .args(args)
             .env("NODENAME", &n.name)
             .env("DATASTORE_TYPE", "etcdv3")
