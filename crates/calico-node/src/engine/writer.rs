@@ -248,6 +248,8 @@ pub fn dormant(full: &str) -> String {
 pub struct NetlinkRoutes {
     nl: Option<Netlink>,
     grace: Grace,
+    /// Conntrack deletions under way, by the addresses they clear.
+    forgetting: Vec<(BTreeSet<IpAddr>, std::thread::JoinHandle<()>)>,
 }
 
 impl NetlinkRoutes {
@@ -285,8 +287,32 @@ impl Routes for NetlinkRoutes {
     }
 
     fn apply(&mut self, flush: &Flush, desired: &Desired) -> Result<Changes, String> {
-        if !flush.forget.is_empty() {
-            forget_flows(flush.forget.clone());
+        self.forgetting.retain(|(_, h)| !h.is_finished());
+        // As Felix: an address routed again waits until the deletion of
+        // its old flows is over, so none of the new pod's flows is lost.
+        let routed_again = |addrs: &BTreeSet<IpAddr>| {
+            flush.workload_routes.iter().any(|(n, to)| {
+                to.is_some() && n.prefix_len() == n.max_prefix_len() && addrs.contains(&n.addr())
+            })
+        };
+        let mut i = 0;
+        while i < self.forgetting.len() {
+            if routed_again(&self.forgetting[i].0) {
+                let (_, h) = self.forgetting.swap_remove(i);
+                let _ = h.join();
+            } else {
+                i += 1;
+            }
+        }
+        if !flush.forget.is_empty()
+            && let Some(h) = forget_flows(flush.forget.clone())
+        {
+            if routed_again(&flush.forget) {
+                // Moved to another interface in this same flush.
+                let _ = h.join();
+            } else {
+                self.forgetting.push((flush.forget.clone(), h));
+            }
         }
         // IP-in-IP routes need tunl0's checks, and a removed workload route
         // the grace period: both by the whole comparison.
@@ -378,7 +404,7 @@ impl Routes for NetlinkRoutes {
 /// table takes a while to read), as Felix does when a workload's route
 /// goes; a failure is logged, the next pod's flows are its own anyway once
 /// their entries time out.
-fn forget_flows(addrs: BTreeSet<IpAddr>) {
+fn forget_flows(addrs: BTreeSet<IpAddr>) -> Option<std::thread::JoinHandle<()>> {
     let spawned = std::thread::Builder::new()
         .name("conntrack".into())
         .spawn(move || {
@@ -388,8 +414,12 @@ fn forget_flows(addrs: BTreeSet<IpAddr>) {
                 Err(e) => log::warn!("cannot remove the conntrack entries of {addrs:?}: {e}"),
             }
         });
-    if let Err(e) = spawned {
-        log::warn!("cannot start removing conntrack entries: {e}");
+    match spawned {
+        Ok(h) => Some(h),
+        Err(e) => {
+            log::warn!("cannot start removing conntrack entries: {e}");
+            None
+        }
     }
 }
 
