@@ -512,6 +512,19 @@ impl Client {
         Ok((list, rev))
     }
 
+    /// The resources of `kind` in `namespace` whose names start with
+    /// `name_prefix` (one prefix read of the store), sorted by name.
+    pub fn list_named(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        name_prefix: &str,
+    ) -> Result<Vec<Resource>, ClientError> {
+        let prefix = format!("{}{name_prefix}", keys::kind_prefix(kind, namespace));
+        let (kvs, _) = self.store.list(&prefix)?;
+        kvs.iter().map(Self::decode_resource).collect()
+    }
+
     /// Changes to resources of `kind` from revision `from`.
     pub fn watch(
         &self,

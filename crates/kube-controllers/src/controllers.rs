@@ -62,7 +62,9 @@ pub fn network_policies(cache: &Cache) -> (Vec<k8s::NetworkPolicy>, Vec<ConvertE
 /// A cached Pod as the workloadendpoint controller sees it.
 pub fn pod(o: &serde_json::Value) -> Pod {
     let sa = str_at(o, "/spec/serviceAccountName");
+    let node = str_at(o, "/spec/nodeName");
     Pod {
+        node: (!node.is_empty()).then(|| node.to_string()),
         namespace: str_at(o, "/metadata/namespace").to_string(),
         name: str_at(o, "/metadata/name").to_string(),
         labels: labels(o),

@@ -106,6 +106,17 @@ pub struct Pod {
     pub labels: BTreeMap<String, String>,
     /// `spec.serviceAccountName`, when set.
     pub service_account: Option<String>,
+    /// `spec.nodeName`, once scheduled.
+    pub node: Option<String>,
+}
+
+/// The start of the names of `pod`'s WorkloadEndpoints on `node`, as the
+/// calico plugin names them (`<node>-k8s-<pod>-<endpoint>`, each part's
+/// dashes doubled). Another pod's names may share it (`web` and `web-1`):
+/// the caller still matches `spec.pod`.
+pub fn endpoint_name_prefix(node: &str, pod: &str) -> String {
+    let e = |s: &str| s.replace('-', "--");
+    format!("{}-k8s-{}-", e(node), e(pod))
 }
 
 /// The labels a WorkloadEndpoint of `pod` carries: the pod's labels and the

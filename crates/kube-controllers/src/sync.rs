@@ -351,6 +351,9 @@ pub fn sync_network_policies(
     PolicyStore::new("").resync(client, desired)
 }
 
+/// Up to this many pods, their endpoints are read by name, not listed.
+const FEW_PODS: usize = 32;
+
 /// Sets the labels of every Kubernetes WorkloadEndpoint whose pod is in
 /// `pods` to that pod's labels; endpoints of pods not given are left alone
 /// (their pod may not have been seen yet). Only labels change.
@@ -360,14 +363,29 @@ pub fn sync_endpoint_labels(client: &Client, pods: &[Pod]) -> Result<Stats, Clie
         .iter()
         .map(|p| ((p.namespace.as_str(), p.name.as_str()), p))
         .collect();
-    // One namespace named: read only its endpoints.
-    let only = match pods {
-        [p, rest @ ..] if rest.iter().all(|q| q.namespace == p.namespace) => {
-            Some(p.namespace.as_str())
+    // A few scheduled pods (a watch event): only their own endpoints, by
+    // name prefix, whatever the size of their namespace. Otherwise one
+    // namespace named: only its endpoints; else all.
+    let weps = if pods.len() <= FEW_PODS && pods.iter().all(|p| p.node.is_some()) {
+        let mut weps = Vec::new();
+        for p in pods {
+            let node = p.node.as_deref().unwrap_or_default();
+            weps.extend(client.list_named(
+                Kind::WorkloadEndpoint,
+                Some(&p.namespace),
+                &convert::endpoint_name_prefix(node, &p.name),
+            )?);
         }
-        _ => None,
+        weps
+    } else {
+        let only = match pods {
+            [p, rest @ ..] if rest.iter().all(|q| q.namespace == p.namespace) => {
+                Some(p.namespace.as_str())
+            }
+            _ => None,
+        };
+        client.list(Kind::WorkloadEndpoint, only)?.0
     };
-    let (weps, _) = client.list(Kind::WorkloadEndpoint, only)?;
     for wep in weps {
         let Some((ns, pod)) = convert::endpoint_pod(&wep) else {
             continue;

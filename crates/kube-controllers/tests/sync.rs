@@ -167,6 +167,7 @@ fn pod_relabel_changes_only_endpoint_labels() {
         name: "web".into(),
         labels: labels(&[("app", "web"), ("tier", "front")]),
         service_account: None,
+        node: None,
     };
     let s = ok(sync::sync_endpoint_labels(&c, std::slice::from_ref(&pod)));
     assert_eq!(s.updated, 1);
@@ -178,6 +179,56 @@ fn pod_relabel_changes_only_endpoint_labels() {
     assert_eq!(a.spec, b.spec, "dataplane fields changed");
     assert_eq!(a.metadata.labels["tier"], "front");
     assert_eq!(a.metadata.uid, b.metadata.uid);
+}
+
+/// A scheduled pod's change reads its own endpoints by name, not its
+/// namespace's: a pod whose name extends it (`web-1`) and a pod elsewhere
+/// are left alone.
+#[test]
+fn a_pod_change_reads_only_its_own_endpoints() {
+    let (_etcd, plain) = client();
+    let (counting, c) = Counting::over(&plain);
+    let start = labels(&[("app", "web")]);
+    for name in ["web", "web-1", "db"] {
+        ok(c.create(wep(name, start.clone())));
+    }
+    let pod = |name: &str, node: Option<&str>| Pod {
+        namespace: "prod".into(),
+        name: name.into(),
+        labels: labels(&[("app", "web"), ("tier", "front")]),
+        service_account: None,
+        node: node.map(Into::into),
+    };
+    let s = ok(sync::sync_endpoint_labels(&c, &[pod("web", Some("node1"))]));
+    assert_eq!(s.updated, 1);
+    let listed = counting
+        .prefixes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0].ends_with("/workloadendpoints/prod/node1-k8s-web-"),
+        "{listed:?}"
+    );
+    let tier = |pod: &str| {
+        let key = ResourceKey {
+            kind: Kind::WorkloadEndpoint,
+            namespace: Some("prod".into()),
+            name: format!("node1-k8s-{pod}-eth0"),
+        };
+        ok(c.get(&key)).metadata().labels.get("tier").cloned()
+    };
+    assert_eq!(tier("web").as_deref(), Some("front"));
+    assert_eq!(tier("web-1"), None, "another pod's endpoint was relabelled");
+    // Not scheduled yet: the namespace is listed instead, same result.
+    let s = ok(sync::sync_endpoint_labels(&c, &[pod("db", None)]));
+    assert_eq!(s.updated, 1);
+    assert!(
+        counting.prefixes.lock().unwrap_or_else(|e| e.into_inner())[1]
+            .ends_with("/workloadendpoints/prod/")
+    );
+    assert_eq!(tier("db").as_deref(), Some("front"));
 }
 
 #[test]
@@ -209,9 +260,22 @@ struct Counting {
     inner: Arc<dyn Store>,
     lists: std::sync::atomic::AtomicUsize,
     txns: std::sync::atomic::AtomicUsize,
+    prefixes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Counting {
+    /// A counting store over `plain`'s, and a client of it.
+    fn over(plain: &Client) -> (Arc<Counting>, Client) {
+        let counting = Arc::new(Counting {
+            inner: plain.store().clone(),
+            lists: Default::default(),
+            txns: Default::default(),
+            prefixes: Default::default(),
+        });
+        let c = Client::new(counting.clone());
+        (counting, c)
+    }
+
     fn counts(&self) -> (usize, usize) {
         use std::sync::atomic::Ordering::Relaxed;
         (self.lists.load(Relaxed), self.txns.load(Relaxed))
@@ -234,6 +298,9 @@ impl Store for Counting {
     ) -> Result<(Vec<calico_datastore::KeyValue>, i64), calico_datastore::StoreError> {
         self.lists
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut p) = self.prefixes.lock() {
+            p.push(prefix.to_string());
+        }
         self.inner.list(prefix)
     }
     fn txn(
@@ -271,12 +338,7 @@ fn controllers_cache_the_store_one_write_per_change() {
     };
     use calico_kube_controllers::reflector::Change;
     let (_etcd, plain) = client();
-    let counting = Arc::new(Counting {
-        inner: plain.store().clone(),
-        lists: Default::default(),
-        txns: Default::default(),
-    });
-    let c = Client::new(counting.clone());
+    let (counting, c) = Counting::over(&plain);
     let mut cache: BTreeMap<_, _> = ["a", "b", "c"]
         .into_iter()
         .map(|n| ns_obj(n, "red"))

@@ -61,6 +61,7 @@ fn relabel_touches_only_labels_and_is_idempotent() {
         name: "web".into(),
         labels: labels(&[("app", "web2")]),
         service_account: Some("default".into()),
+        node: None,
     };
     assert_eq!(endpoint_pod(&old), Some(("prod".into(), "web".into())));
     let new = relabel_endpoint(&old, &pod).unwrap_or_else(|| panic!("no change"));
@@ -111,7 +112,7 @@ proptest! {
         l in proptest::collection::btree_map("[a-z]{1,8}", "[a-z0-9]{0,8}", 0..6),
         sa in proptest::option::of("[a-z]{1,8}"),
     ) {
-        let pod = Pod { namespace: "ns".into(), name: "p".into(), labels: l.clone(), service_account: sa.clone() };
+        let pod = Pod { namespace: "ns".into(), name: "p".into(), labels: l.clone(), service_account: sa.clone(), node: None };
         let out = endpoint_labels(&pod, &BTreeMap::new());
         for (k, v) in &l { prop_assert_eq!(out.get(k), Some(v)); }
         prop_assert_eq!(out.get(LABEL_NAMESPACE).map(String::as_str), Some("ns"));
