@@ -33,6 +33,10 @@ pub use batch::{BatchWriter, Existing, MAX_RESOURCE_BYTES, MAX_TXN_BYTES, MAX_TX
 use crate::keys;
 use crate::store::{Compare, EventKind, KeyValue, Op, Revision, Store, StoreError, Watch};
 
+/// How many resources [`Client::update_batch`] writes in one transaction
+/// (etcd takes 128 operations in one by default).
+pub const BATCH: usize = 100;
+
 /// Errors of resource operations, worded as Calico words them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
@@ -336,6 +340,84 @@ impl Client {
                 })
             }
         }
+    }
+
+    /// Replaces existing resources, each at the resourceVersion it carries
+    /// (as read), [`BATCH`] to a transaction: a transaction writes all of
+    /// its resources or none. When one of them changed since it was read,
+    /// that transaction's resources are written one by one instead, so the
+    /// changed one gets its [`ClientError::Conflict`] and the others are
+    /// written. A resource without a resourceVersion is updated alone, as
+    /// [`Client::update`] does. One result per resource, in order.
+    pub fn update_batch(&self, rs: Vec<Resource>) -> Vec<Result<Resource, ClientError>> {
+        let mut out: Vec<Result<Resource, ClientError>> = Vec::with_capacity(rs.len());
+        let mut ready: Vec<(usize, Document, String, Revision)> = Vec::new();
+        for r in rs {
+            let at = out.len();
+            // Each entry is replaced by its outcome below.
+            out.push(Err(ClientError::Rejected("not written".into())));
+            let prepared = Self::prepare(r).and_then(|r| {
+                self.check_cluster_rules(&r, &[])?;
+                Ok(Document::from(r))
+            });
+            let d = match prepared {
+                Ok(d) => d,
+                Err(e) => {
+                    out[at] = Err(e);
+                    continue;
+                }
+            };
+            match d
+                .metadata()
+                .resource_version
+                .as_deref()
+                .map(str::parse::<Revision>)
+            {
+                Some(Ok(rev)) => {
+                    let skey = keys::document_key(&d.key());
+                    ready.push((at, d, skey, rev));
+                }
+                _ => {
+                    let mut d = d;
+                    out[at] = self.update_prepared(&mut d).and_then(|()| calico(d));
+                }
+            }
+        }
+        for chunk in ready.chunks(BATCH) {
+            let compares: Vec<Compare> = chunk
+                .iter()
+                .map(|(_, _, k, rev)| Compare::at(k.clone(), *rev))
+                .collect();
+            let ops: Vec<Op> = chunk
+                .iter()
+                .map(|(_, d, k, _)| Op::Put {
+                    key: k.clone(),
+                    value: Self::encode(d),
+                })
+                .collect();
+            match self.store.txn(&compares, &ops) {
+                Ok(Some(rev)) => {
+                    for (at, d, _, _) in chunk {
+                        let mut d = d.clone();
+                        d.metadata_mut().resource_version = Some(rev.to_string());
+                        out[*at] = calico(d);
+                    }
+                }
+                Ok(None) => {
+                    for (at, d, _, _) in chunk {
+                        let mut d = d.clone();
+                        out[*at] = self.update_prepared(&mut d).and_then(|()| calico(d));
+                    }
+                }
+                Err(e) => {
+                    let e = ClientError::from(e);
+                    for (at, _, _, _) in chunk {
+                        out[*at] = Err(e.clone());
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Creates `r`, or updates it if it exists.

@@ -438,6 +438,66 @@ fn resources_create_get_update_delete(f: Fixture) {
     ));
 }
 
+/// Many updates at the resourceVersions read, in transactions of
+/// [`calico_datastore::client::BATCH`]: all written, except the ones changed
+/// meanwhile (a conflict each), whose transaction's others still land; a
+/// resource without a resourceVersion and an invalid one are handled alone.
+fn resources_update_batch(f: Fixture) {
+    let c = Client::new(f.store.clone());
+    for i in 0..250 {
+        c.create(netset("ns", &format!("s{i:03}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (mut listed, _) = c
+        .list(Kind::NetworkSet, Some("ns"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Two are changed by someone else after the read.
+    for i in [7usize, 50] {
+        let mut other = listed[i].clone();
+        other
+            .metadata_mut()
+            .labels
+            .insert("by".into(), "other".into());
+        c.update(other).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for r in &mut listed {
+        r.metadata_mut().labels.insert("by".into(), "batch".into());
+    }
+    listed[100].metadata_mut().resource_version = None;
+    listed[200].metadata_mut().name = "Not Valid".into();
+    let rv_before = c
+        .list(Kind::NetworkSet, Some("ns"))
+        .map(|l| l.1)
+        .unwrap_or(0);
+    let results = c.update_batch(listed);
+    assert_eq!(results.len(), 250);
+    for (i, r) in results.iter().enumerate() {
+        match i {
+            7 | 50 => assert!(matches!(r, Err(ClientError::Conflict { .. })), "{i}: {r:?}"),
+            200 => assert!(r.is_err(), "{i}: {r:?}"),
+            _ => {
+                let r = r.as_ref().unwrap_or_else(|e| panic!("{i}: {e}"));
+                assert!(r.metadata().resource_version.is_some());
+                assert!(r.metadata().uid.is_some());
+            }
+        }
+    }
+    let (after, rv_after) = c
+        .list(Kind::NetworkSet, Some("ns"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let by = |i: usize| after[i].metadata().labels.get("by").cloned();
+    assert_eq!(by(7).as_deref(), Some("other"));
+    assert_eq!(by(50).as_deref(), Some("other"));
+    assert_eq!(by(200), None);
+    assert_eq!(by(100).as_deref(), Some("batch"));
+    assert_eq!(by(0).as_deref(), Some("batch"));
+    assert_eq!(by(249).as_deref(), Some("batch"));
+    // Far fewer commits than resources: one per transaction (the second
+    // and third), plus the ones written alone (the first transaction's, for
+    // its two conflicts, and the one without a resourceVersion).
+    assert!(rv_after - rv_before <= 101, "{rv_before} -> {rv_after}");
+}
+
 fn resources_apply_and_list_by_namespace(f: Fixture) {
     let c = Client::new(f.store.clone());
     for (ns, n) in [("a", "s1"), ("a", "s2"), ("b", "s1")] {
@@ -753,6 +813,10 @@ macro_rules! suite {
             #[test]
             fn resources_create_get_update_delete() {
                 super::resources_create_get_update_delete(super::$backend());
+            }
+            #[test]
+            fn resources_update_batch() {
+                super::resources_update_batch(super::$backend());
             }
             #[test]
             fn resources_apply_and_list_by_namespace() {

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use calico_api::k8s;
 use calico_api::{Document, DocumentKey, Kind, Resource};
-use calico_datastore::client::WriteOp;
+use calico_datastore::client::{BATCH, WriteOp};
 use calico_datastore::{Client, ClientError};
 
 use crate::convert::{self, Pod};
@@ -386,17 +386,22 @@ pub fn sync_endpoint_labels(client: &Client, pods: &[Pod]) -> Result<Stats, Clie
         };
         client.list(Kind::WorkloadEndpoint, only)?.0
     };
-    for wep in weps {
-        let Some((ns, pod)) = convert::endpoint_pod(&wep) else {
-            continue;
-        };
-        let Some(p) = by_key.get(&(ns.as_str(), pod.as_str())) else {
-            continue;
-        };
-        if let Some(new) = convert::relabel_endpoint(&wep, p)
-            && count_conflict(client.update(new), &mut stats)?
-        {
-            stats.updated += 1;
+    let mut relabelled = weps.iter().filter_map(|wep| {
+        let (ns, pod) = convert::endpoint_pod(wep)?;
+        let p = by_key.get(&(ns.as_str(), pod.as_str()))?;
+        convert::relabel_endpoint(wep, p)
+    });
+    // Each at the resourceVersion listed, many to a transaction; a few
+    // transactions' worth at a time, so no second copy of every endpoint.
+    loop {
+        let chunk: Vec<Resource> = relabelled.by_ref().take(10 * BATCH).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        for r in client.update_batch(chunk) {
+            if count_conflict(r, &mut stats)? {
+                stats.updated += 1;
+            }
         }
     }
     Ok(stats)
