@@ -430,18 +430,23 @@ fn items(d: &Desired) -> BTreeSet<Item> {
     s
 }
 
+/// This node's engine writing to `rec`, with no BGP speaker.
+fn engine_over(rec: &Recording) -> Engine<Recording, Recording> {
+    Engine::new(
+        Calc::new(ME, BTreeMap::new(), false),
+        rec.clone(),
+        rec.clone(),
+        None,
+    )
+}
+
 impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(LocalStore::open(dir.path().join("ds.db")).unwrap());
         let client = Client::new(store);
         let rec = Recording::default();
-        let mut engine = Engine::new(
-            Calc::new(ME, BTreeMap::new(), false),
-            rec.clone(),
-            rec.clone(),
-            None,
-        );
+        let mut engine = engine_over(&rec);
         let mut cache = Cache::new();
         let rev = relist(&client, &mut cache, &mut engine).unwrap();
         let watch = client.store().watch(WATCH_PREFIX, rev + 1).unwrap();
@@ -772,12 +777,7 @@ fn a_burst_is_one_flush_and_one_change_goes_at_once() {
 #[test]
 fn a_resync_loads_each_part_once() {
     let mut w = World::new();
-    let mut e = Engine::new(
-        Calc::new(ME, BTreeMap::new(), false),
-        w.rec.clone(),
-        w.rec.clone(),
-        None,
-    );
+    let mut e = engine_over(&w.rec);
     let mut cache = Cache::new();
     relist(&w.client, &mut cache, &mut e).unwrap();
     w.rec.calls.lock().unwrap().clear();
@@ -887,12 +887,7 @@ fn a_fresh_start_builds_the_policy_table_dormant_then_wakes_it() {
     for fail in [false, true] {
         let rec = Recording::default();
         rec.fresh.store(true, std::sync::atomic::Ordering::SeqCst);
-        let mut e = Engine::new(
-            Calc::new(ME, BTreeMap::new(), false),
-            rec.clone(),
-            rec.clone(),
-            None,
-        );
+        let mut e = engine_over(&rec);
         let mut cache = Cache::new();
         relist(&w.client, &mut cache, &mut e).unwrap();
         assert!(rec.calls().is_empty());
@@ -946,12 +941,7 @@ fn a_fresh_start_builds_the_policy_table_dormant_then_wakes_it() {
     }
     // A table in the kernel already: the usual whole load, nothing dormant.
     let rec = Recording::default();
-    let mut e = Engine::new(
-        Calc::new(ME, BTreeMap::new(), false),
-        rec.clone(),
-        rec.clone(),
-        None,
-    );
+    let mut e = engine_over(&rec);
     relist(&w.client, &mut Cache::new(), &mut e).unwrap();
     e.flush();
     let calls = rec.calls();

@@ -8,6 +8,8 @@
 //! were never seen. Sizes: KC_NAMESPACES (1000), KC_PODS (10000), KC_RATE
 //! (100/s), KC_SECONDS (10).
 
+#[path = "../tests/etcd/mod.rs"]
+mod etcd;
 #[path = "../tests/fake_api/mod.rs"]
 mod fake_api;
 
@@ -18,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use calico_api::{Kind, Resource};
 use calico_datastore::client::ResourceEvent;
-use calico_datastore::etcd::{EtcdStore, EtcdTls};
-use calico_datastore::{Client, Store};
-use calico_testutil::EtcdServer;
+use calico_datastore::Client;
 use fake_api::{Ca, FakeApi};
 use serde_json::json;
 
@@ -112,12 +112,7 @@ fn watch(
 fn main() {
     let (n_ns, n_pods) = (env("KC_NAMESPACES", 1000), env("KC_PODS", 10000));
     let (rate, secs) = (env("KC_RATE", 100), env("KC_SECONDS", 10));
-    let etcd = EtcdServer::start();
-    let store: Arc<dyn Store> = Arc::new(
-        EtcdStore::connect(&[etcd.endpoint()], &EtcdTls::default(), None)
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    let c = Client::new(store);
+    let (etcd, c) = etcd::etcd_client();
     let api = FakeApi::start();
     // The endpoints the CNI plugin wrote (labels at ver 0).
     let t = Instant::now();

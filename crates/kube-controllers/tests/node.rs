@@ -3,17 +3,18 @@
 //! affinities gone, the other node untouched, and `calicoctl ipam check`
 //! clean; an address whose pod is gone released only after the grace period.
 
+mod etcd;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use calico_api::{Kind, Resource, decode_documents};
-use calico_datastore::etcd::{EtcdStore, EtcdTls};
-use calico_datastore::{Client, Store};
+use calico_datastore::Client;
 use calico_ipam::{AssignArgs, Ipam, Use};
 use calico_kube_controllers::node::NodeController;
 use calico_testutil::{EtcdServer, workspace_bin};
+use etcd::etcd_client;
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -81,14 +82,8 @@ fn ipam_check(etcd: &EtcdServer) -> (bool, String) {
 
 /// A real etcd with one pool and these Calico Nodes.
 fn cluster(nodes: &[&str]) -> (EtcdServer, Client, Ipam) {
-    let etcd = EtcdServer::start();
-    let store: Arc<dyn Store> = Arc::new(ok(EtcdStore::connect(
-        &[etcd.endpoint()],
-        &EtcdTls::default(),
-        None,
-    )));
-    let c = Client::new(store.clone());
-    let ipam = Ipam::new(store);
+    let (etcd, c) = etcd_client();
+    let ipam = Ipam::new(c.store().clone());
     let mut yaml = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.9.0.0/16, blockSize: 26}\n".to_string();
     for n in nodes {
         yaml += &format!(

@@ -5,17 +5,17 @@
 //! namespace's label change (→ `kns.` profile `labelsToApply`) opens the
 //! path; deleting the policy lifts it.
 
+mod etcd;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use calico_api::{Kind, Resource};
-use calico_datastore::etcd::{EtcdStore, EtcdTls};
-use calico_datastore::{Client, Store};
+use calico_datastore::Client;
 use calico_kube_controllers::{convert, sync};
 use calico_policy::model::EndpointId;
 use calico_policy::{Packet, Peer, PolicyInput, evaluate};
-use calico_testutil::EtcdServer;
+use etcd::etcd_client;
 use serde_json::json;
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
@@ -64,13 +64,7 @@ fn allowed(c: &Client) -> bool {
 
 #[test]
 fn namespace_selector_follows_namespace_labels() {
-    let etcd = EtcdServer::start();
-    let store: Arc<dyn Store> = Arc::new(ok(EtcdStore::connect(
-        &[etcd.endpoint()],
-        &EtcdTls::default(),
-        None,
-    )));
-    let c = Client::new(store);
+    let (_etcd, c) = etcd_client();
     ok(c.create(wep("web", "client", "10.0.0.1")));
     ok(c.create(wep("db", "server", "10.0.0.2")));
     let namespaces = |team: &str| {

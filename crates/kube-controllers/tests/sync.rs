@@ -2,24 +2,16 @@
 //! pass writes nothing, that stale objects are removed, that only labels of
 //! an endpoint change, and that a concurrent write is not overwritten.
 
+mod etcd;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use calico_api::{Kind, Resource, ResourceKey};
-use calico_datastore::etcd::{EtcdStore, EtcdTls};
 use calico_datastore::{Client, Store};
 use calico_kube_controllers::convert::{self, Pod};
 use calico_kube_controllers::sync::{self, Stats};
-use calico_testutil::EtcdServer;
-
-fn client() -> (EtcdServer, Client) {
-    let server = EtcdServer::start();
-    let store: Arc<dyn Store> = Arc::new(
-        EtcdStore::connect(&[server.endpoint()], &EtcdTls::default(), None)
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    (server, Client::new(store))
-}
+use etcd::etcd_client;
 
 fn labels(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
     kv.iter()
@@ -56,7 +48,7 @@ fn profile_labels(c: &Client, name: &str) -> BTreeMap<String, String> {
 
 #[test]
 fn namespace_profiles_follow_labels_idempotently() {
-    let (_etcd, c) = client();
+    let (_etcd, c) = etcd_client();
     // A profile some other tool owns is never touched.
     ok(c.apply(convert::service_account_profile("x", "y", &BTreeMap::new())));
     let desired = |team: &str| {
@@ -102,7 +94,7 @@ fn namespace_profiles_follow_labels_idempotently() {
 
 #[test]
 fn network_policies_mirrored_changed_and_removed() {
-    let (_etcd, c) = client();
+    let (_etcd, c) = etcd_client();
     let np = |name: &str, port: u16| {
         ok(convert::network_policy(&serde_json::json!({
             "metadata": {"name": name, "namespace": "prod", "uid": "u", "resourceVersion": "7"},
@@ -153,7 +145,7 @@ fn wep(pod: &str, l: BTreeMap<String, String>) -> Resource {
 
 #[test]
 fn pod_relabel_changes_only_endpoint_labels() {
-    let (_etcd, c) = client();
+    let (_etcd, c) = etcd_client();
     let start = labels(&[
         ("app", "web"),
         (convert::LABEL_NAMESPACE, "prod"),
@@ -186,7 +178,7 @@ fn pod_relabel_changes_only_endpoint_labels() {
 /// are left alone.
 #[test]
 fn a_pod_change_reads_only_its_own_endpoints() {
-    let (_etcd, plain) = client();
+    let (_etcd, plain) = etcd_client();
     let (counting, c) = Counting::over(&plain);
     let start = labels(&[("app", "web")]);
     for name in ["web", "web-1", "db"] {
@@ -233,7 +225,7 @@ fn a_pod_change_reads_only_its_own_endpoints() {
 
 #[test]
 fn concurrent_writer_is_not_overwritten() {
-    let (_etcd, c) = client();
+    let (_etcd, c) = etcd_client();
     ok(sync::sync_profiles(
         &c,
         "kns.",
@@ -337,7 +329,7 @@ fn controllers_cache_the_store_one_write_per_change() {
         PolicyController, ProfileController, ProfileSource,
     };
     use calico_kube_controllers::reflector::Change;
-    let (_etcd, plain) = client();
+    let (_etcd, plain) = etcd_client();
     let (counting, c) = Counting::over(&plain);
     let mut cache: BTreeMap<_, _> = ["a", "b", "c"]
         .into_iter()

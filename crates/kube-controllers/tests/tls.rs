@@ -9,6 +9,7 @@
 //! - the in-cluster loader reads `token` and `ca.crt` from a directory and
 //!   `KUBERNETES_SERVICE_HOST`/`_PORT`, and talks to the HTTPS server.
 
+mod etcd;
 mod fake_api;
 
 use std::collections::BTreeSet;
@@ -19,12 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use calico_api::Kind;
-use calico_datastore::etcd::{EtcdStore, EtcdTls};
-use calico_datastore::{Client, Store};
+use calico_datastore::Client;
 use calico_kube_controllers::controllers::{ProfileController, ProfileSource};
 use calico_kube_controllers::kube::client::KubeClient;
 use calico_kube_controllers::kube::{self, Collection, KubeApi, KubeError, connect};
-use calico_testutil::{EtcdServer, TlsFiles, make_pki};
+use calico_testutil::{TlsFiles, make_pki};
+use etcd::etcd_client;
 use fake_api::{Ca, FakeApi, Options, kube_client};
 use serde_json::json;
 
@@ -47,16 +48,6 @@ fn https_api(server: &TlsFiles) -> FakeApi {
         );
     }
     api
-}
-
-fn etcd_client() -> (EtcdServer, Client) {
-    let etcd = EtcdServer::start();
-    let store: Arc<dyn Store> = Arc::new(ok(EtcdStore::connect(
-        &[etcd.endpoint()],
-        &EtcdTls::default(),
-        None,
-    )));
-    (etcd, Client::new(store))
 }
 
 fn profile_names(c: &Client) -> BTreeSet<String> {

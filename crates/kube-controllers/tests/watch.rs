@@ -4,6 +4,7 @@
 //! with history compacted meanwhile is recovered by a relist with no lost
 //! and no duplicated change.
 
+mod etcd;
 mod fake_api;
 
 use std::collections::BTreeMap;
@@ -12,12 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use calico_api::{Kind, Resource};
-use calico_datastore::etcd::{EtcdStore, EtcdTls};
-use calico_datastore::{Client, Store};
+use calico_datastore::Client;
 use calico_kube_controllers::convert;
 use calico_kube_controllers::kube::{self, Collection};
 use calico_kube_controllers::sync::{self, Stats};
-use calico_testutil::EtcdServer;
+use etcd::etcd_client;
 use fake_api::FakeApi;
 use serde_json::json;
 
@@ -40,17 +40,6 @@ fn profiles(c: &Client) -> BTreeMap<String, BTreeMap<String, String>> {
             _ => None,
         })
         .collect()
-}
-
-/// A real etcd and a client over it.
-fn etcd_client() -> (EtcdServer, Client) {
-    let etcd = EtcdServer::start();
-    let store: Arc<dyn Store> = Arc::new(ok(EtcdStore::connect(
-        &[etcd.endpoint()],
-        &EtcdTls::default(),
-        None,
-    )));
-    (etcd, Client::new(store))
 }
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
