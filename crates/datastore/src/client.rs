@@ -383,7 +383,9 @@ impl Client {
                 }
             }
         }
-        for chunk in ready.chunks(BATCH) {
+        let mut ready = ready.into_iter().peekable();
+        while ready.peek().is_some() {
+            let chunk: Vec<_> = ready.by_ref().take(BATCH).collect();
             let compares: Vec<Compare> = chunk
                 .iter()
                 .map(|(_, _, k, rev)| Compare::at(k.clone(), *rev))
@@ -397,22 +399,20 @@ impl Client {
                 .collect();
             match self.store.txn(&compares, &ops) {
                 Ok(Some(rev)) => {
-                    for (at, d, _, _) in chunk {
-                        let mut d = d.clone();
+                    for (at, mut d, _, _) in chunk {
                         d.metadata_mut().resource_version = Some(rev.to_string());
-                        out[*at] = calico(d);
+                        out[at] = calico(d);
                     }
                 }
                 Ok(None) => {
-                    for (at, d, _, _) in chunk {
-                        let mut d = d.clone();
-                        out[*at] = self.update_prepared(&mut d).and_then(|()| calico(d));
+                    for (at, mut d, _, _) in chunk {
+                        out[at] = self.update_prepared(&mut d).and_then(|()| calico(d));
                     }
                 }
                 Err(e) => {
                     let e = ClientError::from(e);
                     for (at, _, _, _) in chunk {
-                        out[*at] = Err(e.clone());
+                        out[at] = Err(e.clone());
                     }
                 }
             }
