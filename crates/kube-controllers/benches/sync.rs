@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use calico_api::{Kind, Resource};
-use calico_datastore::client::ResourceEvent;
 use calico_datastore::Client;
+use calico_datastore::client::ResourceEvent;
 use fake_api::{Ca, FakeApi};
 use serde_json::json;
 
