@@ -85,7 +85,9 @@ struct OwnedContext {
 struct Pending {
     items: Vec<(Item, bool)>,
     workload_routes: BTreeMap<IpNet, Option<String>>,
-    forget: BTreeSet<IpAddr>,
+    /// Each changed workload route's interface when the window opened
+    /// (as the last flush left it).
+    wl_before: BTreeMap<IpNet, Option<String>>,
     full_routes: bool,
     nat_dirty: bool,
     bgp_dirty: bool,
@@ -719,9 +721,10 @@ impl Calc {
                 .and_then(|m| m.values().next_back().cloned());
             let before = self.desired.workload_routes.get(&n).cloned();
             if now != before {
-                if before.is_some() && n.prefix_len() == n.max_prefix_len() {
-                    self.out.forget.insert(n.addr());
-                }
+                self.out
+                    .wl_before
+                    .entry(n)
+                    .or_insert_with(|| before.clone());
                 match &now {
                     Some(i) => self.desired.workload_routes.insert(n, i.clone()),
                     None => self.desired.workload_routes.remove(&n),
@@ -741,10 +744,21 @@ impl Calc {
     /// much as the whole table, to be thrown away).
     pub fn take_with(&mut self, policy_whole: bool) -> Flush {
         let out = std::mem::take(&mut self.out);
+        // Gone or moved since the last flush (not in between: a route
+        // that came and went within one window never reached the kernel).
+        let forget = out
+            .workload_routes
+            .iter()
+            .filter(|(n, now)| {
+                n.prefix_len() == n.max_prefix_len()
+                    && matches!(out.wl_before.get(n), Some(Some(b)) if now.as_ref() != Some(b))
+            })
+            .map(|(n, _)| n.addr())
+            .collect();
         let mut flush = Flush {
             items: out.items,
             workload_routes: out.workload_routes,
-            forget: out.forget,
+            forget,
             full_routes: out.full_routes,
             ..Flush::default()
         };
